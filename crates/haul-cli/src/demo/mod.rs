@@ -1,0 +1,186 @@
+//! `haul demo`: the project's main job in one command. It connects (starting a throwaway
+//! server if none answers and PostgreSQL is installed), migrates a demo schema, enqueues a
+//! realistic mix of jobs, works them with a live progress bar, and ends with a summary.
+
+mod jobs;
+mod report;
+mod throwaway;
+
+use crate::connect;
+use anyhow::{Context, Result};
+use haul::{Client, ClientConfig, EventOutcome, NewJob, Worker, WorkerConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use jobs::*;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Schema for the demo's tables (dropped and recreated on each run).
+    #[arg(long, default_value = "haul_demo")]
+    schema: String,
+    /// Welcome emails to enqueue in bulk.
+    #[arg(long, default_value_t = 1000)]
+    emails: u64,
+}
+
+/// What the demo enqueued, to tell the summary what to expect.
+pub struct Enqueued {
+    pub total: u64,
+    pub lines: Vec<String>,
+    pub took: Duration,
+}
+
+pub async fn run(url: &str, args: Args) -> Result<()> {
+    crate::init_logging("error");
+    let (pool, _server) = connect_or_throwaway(url).await?;
+    let client = Client::with_config(pool.clone(), ClientConfig::default().with_schema(&args.schema))?;
+    reset_schema(&client, &args.schema).await?;
+    println!("Haul demo · schema `{}` (reset on every run)\n", args.schema);
+    let enqueued = enqueue(&client, &args).await?;
+    for line in &enqueued.lines {
+        println!("  enqueued {line}");
+    }
+    println!("  ({} jobs in {:.0?})\n", enqueued.total, enqueued.took);
+    let shop = Shop { pool, schema: args.schema.clone() };
+    let (elapsed, stats) = work(&client, shop, enqueued.total).await?;
+    report::print(&client, &args.schema, elapsed, &stats).await
+}
+
+async fn connect_or_throwaway(url: &str) -> Result<(sqlx::PgPool, Option<throwaway::Throwaway>)> {
+    match connect::try_pool(url, 20).await {
+        Ok(pool) => Ok((pool, None)),
+        Err(e) if connect::is_unreachable(&e) => {
+            eprintln!(
+                "No PostgreSQL answers at {}; trying a throwaway server in a temporary folder...",
+                connect::redact(url)
+            );
+            let server = match throwaway::Throwaway::start() {
+                Ok(s) => s,
+                Err(start) => {
+                    return Err(connect::no_server(url, e)
+                        .context(format!("(the throwaway server did not start either: {start:#})")));
+                }
+            };
+            eprintln!(
+                "Started a throwaway PostgreSQL at {} (stopped and deleted when the demo ends)\n",
+                server.url
+            );
+            Ok((connect::pool(&server.url, 20).await?, Some(server)))
+        }
+        Err(e) => Err(connect::no_server(url, e)),
+    }
+}
+
+async fn reset_schema(client: &Client, schema: &str) -> Result<()> {
+    let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(client.pool())
+        .await
+        .context("resetting the demo schema")?;
+    client.migrate().await.context("migrating the demo schema")?;
+    let orders = format!(
+        "CREATE TABLE \"{schema}\".orders (id bigint PRIMARY KEY, total_cents int NOT NULL, confirmed_at timestamptz)"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(orders)).execute(client.pool()).await?;
+    Ok(())
+}
+
+async fn enqueue(client: &Client, args: &Args) -> Result<Enqueued> {
+    let started = Instant::now();
+    let mut lines = Vec::new();
+    let emails =
+        (0..args.emails).map(|i| SendWelcomeEmail { user_id: i, email: format!("user{i}@example.com") });
+    client.insert_many(emails).await?;
+    lines.push(format!("{} welcome emails          (one bulk insert)", args.emails));
+    client
+        .insert_many((0..200).map(|i| ResizeImage { image_id: i, width: 640 + (i % 5) as u32 * 320 }))
+        .await?;
+    lines.push("200 image resizes            (one bulk insert)".into());
+    client.insert(BuildMonthlyReport { month: "2026-11".into() }).await?;
+    lines.push("1 monthly report             (a long job, 1.2 s)".into());
+    client.insert_many((0..60).map(|order_id| NotifyPartner { order_id })).await?;
+    lines.push("60 partner webhooks          (a flaky API: 2 in 3 fail once or twice, then succeed)".into());
+    let orders = transactional_orders(client, args).await?;
+    lines.push(format!("{orders} order confirmations      (each in the transaction that saved its order; 1 more order rolled back: no job)"));
+    client
+        .insert(ImportCustomers { csv_url: "https://files.example.com/customers-2026-11.csv".into() })
+        .await?;
+    let undecodable = NewJob::raw("send_welcome_email", serde_json::json!({ "user_id": "not-a-number" }));
+    client.insert(undecodable).await?;
+    lines.push("2 poison jobs                (a missing file, and args that do not decode)".into());
+    let total = args.emails + 200 + 1 + 60 + orders + 2;
+    Ok(Enqueued { total, lines, took: started.elapsed() })
+}
+
+/// Saves orders and enqueues their confirmations in the same transactions; rolls one back.
+async fn transactional_orders(client: &Client, args: &Args) -> Result<u64> {
+    let insert = format!("INSERT INTO \"{}\".orders (id, total_cents) VALUES ($1, $2)", args.schema);
+    for order_id in 1..=21i64 {
+        let mut tx = client.pool().begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(insert.clone())).bind(order_id).bind(1999).execute(&mut *tx).await?;
+        client.insert_tx(&mut *tx, ConfirmOrder { order_id }).await?;
+        if order_id == 21 {
+            tx.rollback().await?; // the payment failed: no order, and so no confirmation job
+        } else {
+            tx.commit().await?;
+        }
+    }
+    Ok(20)
+}
+
+async fn work(client: &Client, shop: Shop, total: u64) -> Result<(Duration, haul::StatsSnapshot)> {
+    let config = WorkerConfig::default()
+        .with_scheduler_interval(Duration::from_millis(100))
+        .with_fetch_poll_interval(Duration::from_millis(250));
+    let worker = Worker::builder(client.clone(), shop)
+        .queue("mail", 40)
+        .queue("images", 8)
+        .queue("reports", 1)
+        .queue("webhooks", 10)
+        .queue("default", 5)
+        .handler(send_welcome_email)
+        .handler(confirm_order)
+        .handler(resize_image)
+        .handler(build_monthly_report)
+        .handler(notify_partner)
+        .handler(import_customers)
+        .config(config)
+        .build()?;
+    let (stats, mut events) = (worker.stats(), worker.subscribe());
+    let stop = CancellationToken::new();
+    let started = Instant::now();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    let bar = progress_bar(total);
+    let (mut finished, mut retried, mut dead) = (0u64, 0u64, 0u64);
+    while finished < total {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .context("no job finished for 30 s")??;
+        match event.outcome {
+            EventOutcome::Retrying { .. } => retried += 1,
+            EventOutcome::Discarded => (dead, finished) = (dead + 1, finished + 1),
+            EventOutcome::Snoozed(_) => {}
+            _ => finished += 1,
+        }
+        bar.set_position(finished);
+        bar.set_message(format!("retried {retried} · dead letters {dead}"));
+    }
+    let elapsed = started.elapsed();
+    bar.finish();
+    stop.cancel();
+    running.await??;
+    Ok((elapsed, stats.snapshot()))
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(
+        "  working {bar:36.green/white} {pos:>5}/{len} jobs  {msg}  [{elapsed}]",
+    )
+    .expect("valid template")
+    .progress_chars("█▉▊▋▌▍▎▏ ");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}

@@ -1,0 +1,51 @@
+//! The `haul` command: a thin shell over the library, one file per subcommand.
+
+mod connect;
+mod demo;
+mod migrate;
+
+use clap::{Parser, Subcommand};
+
+/// Default database when neither --database-url nor DATABASE_URL is given.
+pub const DATABASE_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Parser)]
+#[command(name = "haul", version, about = "Haul: durable background jobs in PostgreSQL")]
+struct Cli {
+    /// PostgreSQL to use.
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DATABASE_URL_DEFAULT)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate Haul's schema: apply, show status, or print the SQL.
+    Migrate(migrate::Args),
+    /// Run the demo: enqueue a realistic mix of jobs, work them, and show what happened.
+    Demo(demo::Args),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
+        Command::Demo(args) => demo::run(&cli.database_url, args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr, filtered by RUST_LOG or `default`.
+pub fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

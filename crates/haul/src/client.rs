@@ -1,0 +1,190 @@
+//! The [`Client`]: inserts jobs (alone, in bulk, inside the caller's transaction), migrates
+//! the schema, and looks at, retries, cancels and deletes jobs.
+
+use crate::clock::Clock;
+use crate::config::ClientConfig;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::insert::{IntoNewJob, build_batch};
+use crate::job::{JobRow, JobState};
+use crate::migrate::{self, MigrateReport, MigrationState};
+use crate::stats::QueueDepth;
+use sqlx::{PgExecutor, PgPool};
+
+/// Haul's handle on one schema of one database. Cheap to clone; share it.
+///
+/// ```no_run
+/// # async fn demo() -> haul::Result<()> {
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct SendEmail { to: String }
+/// impl haul::Job for SendEmail { const KIND: &'static str = "send_email"; }
+///
+/// let pool = sqlx::PgPool::connect("postgres://postgres@127.0.0.1/postgres").await.unwrap();
+/// let client = haul::Client::new(pool.clone())?;
+/// client.migrate().await?;
+///
+/// // in the caller's own transaction: the job exists only if the order does
+/// let mut tx = pool.begin().await.unwrap();
+/// sqlx::query("INSERT INTO orders (id) VALUES (42)").execute(&mut *tx).await.unwrap();
+/// client.insert_tx(&mut *tx, SendEmail { to: "a@example.com".into() }).await?;
+/// tx.commit().await.unwrap();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    db: Db,
+    max_payload: usize,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("schema", &self.db.schema()).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client on `pool` with the default configuration (schema `haul`).
+    pub fn new(pool: PgPool) -> Result<Self> {
+        Self::with_config(pool, ClientConfig::default())
+    }
+
+    /// A client on `pool`; fails if the schema name is not a valid identifier.
+    pub fn with_config(pool: PgPool, config: ClientConfig) -> Result<Self> {
+        config.validate()?;
+        let db = Db::new(pool, config.schema(), config.clock().clone());
+        Ok(Client { db, max_payload: config.max_payload_bytes() })
+    }
+
+    /// Connects a pool of 10 connections to `url` and wraps it.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(10)
+            .connect(url)
+            .await
+            .map_err(Error::Connection)?;
+        Self::new(pool)
+    }
+
+    /// The pool this client runs on.
+    pub fn pool(&self) -> &PgPool {
+        self.db.pool()
+    }
+
+    /// The schema of Haul's tables.
+    pub fn schema(&self) -> &str {
+        self.db.schema()
+    }
+
+    /// The clock statements read.
+    pub fn clock(&self) -> &Clock {
+        self.db.clock()
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Applies missing migrations (safe to run from many processes at once; a no-op when current).
+    pub async fn migrate(&self) -> Result<MigrateReport> {
+        migrate::up(&self.db).await
+    }
+
+    /// Every known migration and whether this schema has it.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationState>> {
+        migrate::status(&self.db).await
+    }
+
+    /// The full schema as SQL, for teams that apply migrations with their own tool.
+    pub fn migration_script(&self) -> String {
+        migrate::script(self.db.schema())
+    }
+
+    /// Inserts one job on the client's pool; returns its id.
+    pub async fn insert(&self, job: impl IntoNewJob) -> Result<i64> {
+        self.insert_tx(self.db.pool(), job).await
+    }
+
+    /// Inserts one job through `executor`: pass `&mut *tx` to enqueue inside your transaction
+    /// (rolled back, no job; committed, the job runs).
+    pub async fn insert_tx<'c>(&self, executor: impl PgExecutor<'c>, job: impl IntoNewJob) -> Result<i64> {
+        let ids = self.insert_many_tx(executor, [job]).await?;
+        Ok(ids[0])
+    }
+
+    /// Inserts many jobs in one statement on the client's pool; ids come back in input order.
+    pub async fn insert_many<I>(&self, jobs: I) -> Result<Vec<i64>>
+    where
+        I: IntoIterator,
+        I::Item: IntoNewJob,
+    {
+        self.insert_many_tx(self.db.pool(), jobs).await
+    }
+
+    /// Inserts many jobs in one statement through `executor` (e.g. `&mut *tx`). All or none.
+    /// Every job is validated before any SQL; one bad job rejects the whole batch.
+    pub async fn insert_many_tx<'c, I>(&self, executor: impl PgExecutor<'c>, jobs: I) -> Result<Vec<i64>>
+    where
+        I: IntoIterator,
+        I::Item: IntoNewJob,
+    {
+        let jobs: Vec<_> = jobs.into_iter().map(IntoNewJob::into_new_job).collect();
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = build_batch(jobs, self.max_payload)?;
+        self.db.job_insert_many(executor, &batch).await
+    }
+
+    /// One job by id.
+    pub async fn get(&self, id: i64) -> Result<Option<JobRow>> {
+        self.db.job_get(id).await
+    }
+
+    /// Newest jobs first, optionally only one state and/or queue.
+    pub async fn list(
+        &self,
+        state: Option<JobState>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>> {
+        self.db.job_list(state, queue, limit).await
+    }
+
+    /// The dead letters (discarded jobs), newest first, each with every attempt's error.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<JobRow>> {
+        self.db.job_list(Some(JobState::Discarded), None, limit).await
+    }
+
+    /// How many jobs each queue holds in each state.
+    pub async fn queue_depths(&self) -> Result<Vec<QueueDepth>> {
+        self.db.job_count_by_queue_state().await
+    }
+
+    /// The worker currently elected to run maintenance, if any.
+    pub async fn maintenance_leader(&self) -> Result<Option<String>> {
+        self.db.leader_get().await
+    }
+
+    /// Cancels a job that is waiting (pending, scheduled, available or retryable).
+    pub async fn cancel(&self, id: i64) -> Result<()> {
+        let done = self.db.job_cancel(id, "cancelled by an operator").await?;
+        found(done, id, " in a waiting state")
+    }
+
+    /// Runs a waiting, failed or finished job again now (one more attempt if none were left).
+    pub async fn retry(&self, id: i64) -> Result<()> {
+        let done = self.db.job_retry(id).await?;
+        found(done, id, " in a retryable, scheduled or final state")
+    }
+
+    /// Deletes a job that is not running.
+    pub async fn delete(&self, id: i64) -> Result<()> {
+        found(self.db.job_delete(id).await?, id, " outside the running state")
+    }
+}
+
+fn found(done: bool, id: i64, detail: &'static str) -> Result<()> {
+    if done { Ok(()) } else { Err(Error::JobNotFound { id, detail }) }
+}

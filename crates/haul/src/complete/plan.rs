@@ -1,0 +1,93 @@
+//! What an attempt's outcome does to its row: the target state, the delay before it runs
+//! again, the error to append, and the event to publish once it commits.
+
+use super::event::{EventOutcome, JobEvent};
+use crate::db::CompletionBatch;
+use crate::execute::{Attempt, Outcome};
+use crate::job::ErrorClass;
+use crate::stats::Counted;
+use std::time::Duration;
+
+/// One row change, ready for the batch.
+pub(crate) struct Planned {
+    pub state: &'static str,
+    pub delay: Option<Duration>,
+    pub refund: bool,
+    pub error: Option<(ErrorClass, String)>,
+    pub event: EventOutcome,
+}
+
+impl Planned {
+    pub(crate) fn counted(&self) -> Counted {
+        match self.event {
+            EventOutcome::Completed => Counted::Completed,
+            EventOutcome::Retrying { .. } => Counted::Retried,
+            EventOutcome::Snoozed(_) => Counted::Snoozed,
+            EventOutcome::Cancelled => Counted::Cancelled,
+            EventOutcome::Discarded => Counted::Discarded,
+        }
+    }
+
+    pub(crate) fn event(&self, a: &Attempt) -> JobEvent {
+        JobEvent {
+            id: a.info.id,
+            kind: a.info.kind.clone(),
+            queue: a.info.queue.clone(),
+            attempt: a.info.attempt,
+            outcome: self.event,
+            run_time: a.run_time,
+            error: self.error.as_ref().map(|(_, e)| e.clone()),
+        }
+    }
+}
+
+/// Decides the row change for an attempt: retries while attempts remain, then the dead letter.
+pub(crate) fn plan(a: &Attempt) -> Planned {
+    let last = a.info.attempt >= a.info.max_attempts;
+    match &a.outcome {
+        Outcome::Completed => planned("completed", None, None, EventOutcome::Completed),
+        Outcome::Snoozed(d) => {
+            Planned { refund: true, ..planned("scheduled", Some(*d), None, EventOutcome::Snoozed(*d)) }
+        }
+        Outcome::Cancelled(r) => {
+            planned("cancelled", None, Some((ErrorClass::Cancel, r.clone())), EventOutcome::Cancelled)
+        }
+        Outcome::Discarded { class, error } => {
+            planned("discarded", None, Some((*class, error.clone())), EventOutcome::Discarded)
+        }
+        Outcome::Failed { class, error, .. } if last => {
+            let error =
+                format!("{error} (attempt {} of {}: no attempts left)", a.info.attempt, a.info.max_attempts);
+            planned("discarded", None, Some((*class, error)), EventOutcome::Discarded)
+        }
+        Outcome::Failed { class, error, after } => {
+            let wait = after.unwrap_or_else(|| a.retry.backoff(a.info.attempt));
+            let event = EventOutcome::Retrying { after: wait };
+            planned("retryable", Some(wait), Some((*class, error.clone())), event)
+        }
+    }
+}
+
+fn planned(
+    state: &'static str,
+    delay: Option<Duration>,
+    error: Option<(ErrorClass, String)>,
+    event: EventOutcome,
+) -> Planned {
+    Planned { state, delay, refund: false, error, event }
+}
+
+/// Lays planned changes out as the columns of one statement.
+pub(crate) fn to_batch(attempts: &[Attempt], plans: &[Planned]) -> CompletionBatch {
+    let mut b = CompletionBatch::default();
+    for (a, p) in attempts.iter().zip(plans) {
+        b.ids.push(a.info.id);
+        b.attempts.push(a.info.attempt);
+        b.states.push(p.state);
+        b.delays_us.push(p.delay.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)));
+        b.refunds.push(p.refund);
+        b.classes.push(p.error.as_ref().map(|(c, _)| c.as_str()));
+        b.errors.push(p.error.as_ref().map(|(_, e)| e.clone()));
+    }
+    b
+}

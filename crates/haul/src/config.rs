@@ -1,0 +1,262 @@
+//! Configuration of the client and the worker: plain structs with `Default`, defaults as named
+//! constants, one `with_*` setter each, validated once.
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::names;
+use std::time::Duration;
+
+/// Schema Haul's tables live in. Defaults to `"haul"`.
+pub const SCHEMA_DEFAULT: &str = "haul";
+/// Largest args + metadata of one job, in bytes of JSON. Defaults to 64 KiB.
+pub const MAX_PAYLOAD_BYTES_DEFAULT: usize = 64 * 1024;
+/// Jobs a queue runs at once in one worker. Defaults to 10.
+pub const QUEUE_CONCURRENCY_DEFAULT: usize = 10;
+/// Most jobs one fetch claims. Defaults to 1,000.
+pub const FETCH_BATCH_MAX_DEFAULT: usize = 1000;
+/// How often a producer polls when no notification arrives. Defaults to 1 s.
+pub const FETCH_POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
+/// How long a producer with few free slots waits for more before fetching. Defaults to 2 ms.
+pub const FETCH_COOLDOWN_DEFAULT: Duration = Duration::from_millis(2);
+/// A running job's lease; a heartbeat extends it. Defaults to 10 s.
+pub const LEASE_DEFAULT: Duration = Duration::from_secs(10);
+/// How often the worker extends the leases of its running jobs. Defaults to 2 s.
+pub const HEARTBEAT_INTERVAL_DEFAULT: Duration = Duration::from_secs(2);
+/// Most outcomes written by one completion statement. Defaults to 2,000.
+pub const COMPLETE_BATCH_MAX_DEFAULT: usize = 2000;
+/// Completion statements in flight at once. Defaults to 2.
+pub const COMPLETE_CONCURRENCY_DEFAULT: usize = 2;
+/// How long completed jobs are kept; zero deletes them on completion. Defaults to zero.
+pub const COMPLETED_RETENTION_DEFAULT: Duration = Duration::ZERO;
+/// How long cancelled jobs are kept. Defaults to 24 h.
+pub const CANCELLED_RETENTION_DEFAULT: Duration = Duration::from_secs(24 * 3600);
+/// How long dead letters (discarded jobs) are kept. Defaults to 7 days.
+pub const DISCARDED_RETENTION_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// On shutdown, how long running jobs may finish before they are cancelled. Defaults to 10 s.
+pub const SHUTDOWN_SOFT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+/// After cancelling, how long before handlers are dropped and their jobs released. Defaults to 5 s.
+pub const SHUTDOWN_HARD_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
+/// After a timeout cancels a handler, how long before its future is dropped. Defaults to 1 s.
+pub const TIMEOUT_GRACE_DEFAULT: Duration = Duration::from_secs(1);
+/// How often the leader makes due scheduled/retryable jobs available. Defaults to 1 s.
+pub const SCHEDULER_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
+/// How often the leader rescues jobs whose lease expired. Defaults to 2 s.
+pub const RESCUER_INTERVAL_DEFAULT: Duration = Duration::from_secs(2);
+/// How often the leader deletes finalized jobs past retention. Defaults to 30 s.
+pub const CLEANER_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
+/// The leader's lease; it renews at a third of it. Defaults to 10 s.
+pub const LEADER_TTL_DEFAULT: Duration = Duration::from_secs(10);
+/// Rows one maintenance statement touches at most. Defaults to 1,000.
+pub const MAINTENANCE_BATCH_DEFAULT: i64 = 1000;
+
+/// Settings of a [`Client`](crate::Client).
+///
+/// ```
+/// let config = haul::ClientConfig::default()
+///     .with_schema("jobs_eu")
+///     .with_max_payload_bytes(16 * 1024);
+/// assert_eq!(config.schema(), "jobs_eu");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    schema: String,
+    max_payload_bytes: usize,
+    clock: Clock,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            schema: SCHEMA_DEFAULT.to_owned(),
+            max_payload_bytes: MAX_PAYLOAD_BYTES_DEFAULT,
+            clock: Clock::database(),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Schema of Haul's tables. Defaults to [`SCHEMA_DEFAULT`].
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// Cap on args + metadata per job. Defaults to [`MAX_PAYLOAD_BYTES_DEFAULT`].
+    pub fn with_max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.max_payload_bytes = bytes;
+        self
+    }
+
+    /// The clock statements read (tests shift it). Defaults to the database's `now()`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The schema name.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The payload cap in bytes.
+    pub fn max_payload_bytes(&self) -> usize {
+        self.max_payload_bytes
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        names::validate_schema(&self.schema)?;
+        if self.max_payload_bytes == 0 {
+            return Err(Error::InvalidWorker("max_payload_bytes must be above zero".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Settings of a [`Worker`](crate::Worker), apart from its queues and handlers.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = haul::WorkerConfig::default()
+///     .with_fetch_poll_interval(Duration::from_millis(500))
+///     .with_completed_retention(Duration::from_secs(3600));
+/// assert_eq!(config.completed_retention(), Duration::from_secs(3600));
+/// ```
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub(crate) fetch_batch_max: usize,
+    pub(crate) fetch_poll_interval: Duration,
+    pub(crate) fetch_cooldown: Duration,
+    pub(crate) poll_only: bool,
+    pub(crate) lease: Duration,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) complete_batch_max: usize,
+    pub(crate) complete_concurrency: usize,
+    pub(crate) completed_retention: Duration,
+    pub(crate) cancelled_retention: Duration,
+    pub(crate) discarded_retention: Duration,
+    pub(crate) shutdown_soft_timeout: Duration,
+    pub(crate) shutdown_hard_timeout: Duration,
+    pub(crate) timeout_grace: Duration,
+    pub(crate) maintenance: bool,
+    pub(crate) scheduler_interval: Duration,
+    pub(crate) rescuer_interval: Duration,
+    pub(crate) cleaner_interval: Duration,
+    pub(crate) leader_ttl: Duration,
+    pub(crate) maintenance_batch: i64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            fetch_batch_max: FETCH_BATCH_MAX_DEFAULT,
+            fetch_poll_interval: FETCH_POLL_INTERVAL_DEFAULT,
+            fetch_cooldown: FETCH_COOLDOWN_DEFAULT,
+            poll_only: false,
+            lease: LEASE_DEFAULT,
+            heartbeat_interval: HEARTBEAT_INTERVAL_DEFAULT,
+            complete_batch_max: COMPLETE_BATCH_MAX_DEFAULT,
+            complete_concurrency: COMPLETE_CONCURRENCY_DEFAULT,
+            completed_retention: COMPLETED_RETENTION_DEFAULT,
+            cancelled_retention: CANCELLED_RETENTION_DEFAULT,
+            discarded_retention: DISCARDED_RETENTION_DEFAULT,
+            shutdown_soft_timeout: SHUTDOWN_SOFT_TIMEOUT_DEFAULT,
+            shutdown_hard_timeout: SHUTDOWN_HARD_TIMEOUT_DEFAULT,
+            timeout_grace: TIMEOUT_GRACE_DEFAULT,
+            maintenance: true,
+            scheduler_interval: SCHEDULER_INTERVAL_DEFAULT,
+            rescuer_interval: RESCUER_INTERVAL_DEFAULT,
+            cleaner_interval: CLEANER_INTERVAL_DEFAULT,
+            leader_ttl: LEADER_TTL_DEFAULT,
+            maintenance_batch: MAINTENANCE_BATCH_DEFAULT,
+        }
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty => $with:ident;)*) => {
+        impl WorkerConfig {
+            $(
+                $(#[$doc])*
+                pub fn $with(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+
+                $(#[$doc])*
+                pub fn $field(&self) -> $ty {
+                    self.$field
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Most jobs one fetch claims. Defaults to [`FETCH_BATCH_MAX_DEFAULT`].
+    fetch_batch_max: usize => with_fetch_batch_max;
+    /// Poll interval, the fallback when no notification arrives. Defaults to [`FETCH_POLL_INTERVAL_DEFAULT`].
+    fetch_poll_interval: Duration => with_fetch_poll_interval;
+    /// Wait for more free slots before a small fetch. Defaults to [`FETCH_COOLDOWN_DEFAULT`].
+    fetch_cooldown: Duration => with_fetch_cooldown;
+    /// Poll only, without LISTEN (for PgBouncer in transaction pooling). Defaults to `false`.
+    poll_only: bool => with_poll_only;
+    /// Lease of a running job. Defaults to [`LEASE_DEFAULT`].
+    lease: Duration => with_lease;
+    /// Heartbeat interval. Defaults to [`HEARTBEAT_INTERVAL_DEFAULT`].
+    heartbeat_interval: Duration => with_heartbeat_interval;
+    /// Most outcomes per completion statement. Defaults to [`COMPLETE_BATCH_MAX_DEFAULT`].
+    complete_batch_max: usize => with_complete_batch_max;
+    /// Completion statements in flight. Defaults to [`COMPLETE_CONCURRENCY_DEFAULT`].
+    complete_concurrency: usize => with_complete_concurrency;
+    /// How long completed jobs are kept (zero: deleted at once). Defaults to [`COMPLETED_RETENTION_DEFAULT`].
+    completed_retention: Duration => with_completed_retention;
+    /// How long cancelled jobs are kept. Defaults to [`CANCELLED_RETENTION_DEFAULT`].
+    cancelled_retention: Duration => with_cancelled_retention;
+    /// How long dead letters are kept. Defaults to [`DISCARDED_RETENTION_DEFAULT`].
+    discarded_retention: Duration => with_discarded_retention;
+    /// Shutdown: time for running jobs to finish. Defaults to [`SHUTDOWN_SOFT_TIMEOUT_DEFAULT`].
+    shutdown_soft_timeout: Duration => with_shutdown_soft_timeout;
+    /// Shutdown: time after cancelling before release. Defaults to [`SHUTDOWN_HARD_TIMEOUT_DEFAULT`].
+    shutdown_hard_timeout: Duration => with_shutdown_hard_timeout;
+    /// Time a timed-out handler gets to stop. Defaults to [`TIMEOUT_GRACE_DEFAULT`].
+    timeout_grace: Duration => with_timeout_grace;
+    /// Whether this worker takes part in leader election and maintenance. Defaults to `true`.
+    maintenance: bool => with_maintenance;
+    /// Scheduler interval. Defaults to [`SCHEDULER_INTERVAL_DEFAULT`].
+    scheduler_interval: Duration => with_scheduler_interval;
+    /// Rescuer interval. Defaults to [`RESCUER_INTERVAL_DEFAULT`].
+    rescuer_interval: Duration => with_rescuer_interval;
+    /// Cleaner interval. Defaults to [`CLEANER_INTERVAL_DEFAULT`].
+    cleaner_interval: Duration => with_cleaner_interval;
+    /// Leader lease. Defaults to [`LEADER_TTL_DEFAULT`].
+    leader_ttl: Duration => with_leader_ttl;
+    /// Rows per maintenance statement. Defaults to [`MAINTENANCE_BATCH_DEFAULT`].
+    maintenance_batch: i64 => with_maintenance_batch;
+}
+
+impl WorkerConfig {
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidWorker(m.to_owned()));
+        if self.fetch_batch_max == 0 || self.complete_batch_max == 0 {
+            return bad("fetch_batch_max and complete_batch_max must be above zero");
+        }
+        if self.complete_concurrency == 0 || self.maintenance_batch <= 0 {
+            return bad("complete_concurrency and maintenance_batch must be above zero");
+        }
+        if self.heartbeat_interval >= self.lease {
+            return bad("heartbeat_interval must be shorter than the lease, or leases lapse between beats");
+        }
+        let zero = [self.fetch_poll_interval, self.scheduler_interval, self.rescuer_interval];
+        if zero.iter().chain([&self.cleaner_interval, &self.leader_ttl]).any(Duration::is_zero) {
+            return bad(
+                "poll, scheduler, rescuer and cleaner intervals and the leader TTL must be above zero",
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! Every statement on the leader table: a lease row that elects one maintenance leader.
+//! A row lease (not a session advisory lock) so election works through PgBouncer.
+
+use super::{Db, render};
+use crate::error::Result;
+use std::sync::Arc;
+
+const ATTEMPT_ELECT: &str = r#"
+INSERT INTO {schema}.leader AS l (name, leader_id, elected_at, expires_at)
+VALUES ('maintenance', $2, {now}, {now} + $3 * interval '1 millisecond')
+ON CONFLICT (name) DO UPDATE
+SET leader_id = EXCLUDED.leader_id,
+    elected_at = CASE WHEN l.leader_id = EXCLUDED.leader_id THEN l.elected_at
+                      ELSE EXCLUDED.elected_at END,
+    expires_at = EXCLUDED.expires_at
+WHERE l.expires_at < {now} OR l.leader_id = EXCLUDED.leader_id
+RETURNING leader_id
+"#;
+
+const RESIGN: &str = "DELETE FROM {schema}.leader WHERE name = 'maintenance' AND leader_id = $2";
+
+const GET: &str = r#"
+SELECT leader_id FROM {schema}.leader WHERE name = 'maintenance' AND expires_at >= {now}
+"#;
+
+/// The rendered statements on `leader` for one schema.
+pub(super) struct LeaderSql {
+    attempt_elect: Arc<str>,
+    resign: Arc<str>,
+    get: Arc<str>,
+}
+
+impl LeaderSql {
+    pub(super) fn new(schema: &str) -> Self {
+        LeaderSql {
+            attempt_elect: render(ATTEMPT_ELECT, schema),
+            resign: render(RESIGN, schema),
+            get: render(GET, schema),
+        }
+    }
+}
+
+impl Db {
+    /// Takes or renews the lease for `ttl_ms`; true when `id` holds it afterwards.
+    pub(crate) async fn leader_attempt_elect(&self, id: &str, ttl_ms: i64) -> Result<bool> {
+        let row = self
+            .query(&self.inner.leader.attempt_elect)
+            .bind(id)
+            .bind(ttl_ms)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.is_some())
+    }
+
+    /// Gives the lease up so another process can take it at once.
+    pub(crate) async fn leader_resign(&self, id: &str) -> Result<()> {
+        self.query(&self.inner.leader.resign).bind(id).execute(self.pool()).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The current leader, if its lease is live.
+    pub(crate) async fn leader_get(&self) -> Result<Option<String>> {
+        use sqlx::Row;
+        let row =
+            self.query(&self.inner.leader.get).fetch_optional(self.pool()).await.map_err(|e| self.err(e))?;
+        row.map(|r| r.try_get(0).map_err(|e| self.err(e))).transpose()
+    }
+}

@@ -1,0 +1,104 @@
+//! Every statement on Haul's own bookkeeping table, `migrations` (never the application's
+//! `_sqlx_migrations`), plus the lock that makes concurrent migrators safe.
+
+use super::{Db, render};
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
+use std::sync::Arc;
+
+const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";
+const CREATE_SCHEMA: &str = "CREATE SCHEMA IF NOT EXISTS {schema}";
+const CREATE_TABLE: &str = r#"
+CREATE TABLE IF NOT EXISTS {schema}.migrations (
+    version    integer     PRIMARY KEY,
+    name       text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"#;
+const APPLIED: &str = "SELECT version, applied_at FROM {schema}.migrations ORDER BY version";
+const RECORD: &str = "INSERT INTO {schema}.migrations (version, name) VALUES ($1, $2)";
+const TABLE_EXISTS: &str = "SELECT to_regclass('{schema}.migrations') IS NOT NULL";
+
+/// The rendered statements on `migrations` for one schema.
+pub(super) struct MigrationSql {
+    lock: Arc<str>,
+    create_schema: Arc<str>,
+    create_table: Arc<str>,
+    applied: Arc<str>,
+    record: Arc<str>,
+    table_exists: Arc<str>,
+}
+
+impl MigrationSql {
+    pub(super) fn new(schema: &str) -> Self {
+        MigrationSql {
+            // the lock key hashes the bare schema name
+            lock: LOCK.replace("{schema}", schema).into(),
+            create_schema: render(CREATE_SCHEMA, schema),
+            create_table: render(CREATE_TABLE, schema),
+            applied: render(APPLIED, schema),
+            record: render(RECORD, schema),
+            table_exists: render(TABLE_EXISTS, schema),
+        }
+    }
+}
+
+/// One applied migration, as recorded.
+#[derive(Debug, Clone)]
+pub(crate) struct MigrationStatus {
+    pub version: i32,
+    pub applied_at: DateTime<Utc>,
+}
+
+fn plain(sql: &Arc<str>) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(AssertSqlSafe(sql.clone()))
+}
+
+impl Db {
+    /// Takes the migration lock for this schema until the transaction ends, then makes sure
+    /// the schema and bookkeeping table exist.
+    pub(crate) async fn migration_lock_and_prepare(&self, tx: &mut PgConnection) -> Result<()> {
+        let sql = &self.inner.migration;
+        for stmt in [&sql.lock, &sql.create_schema, &sql.create_table] {
+            plain(stmt).execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Applied migrations, oldest first; empty when the bookkeeping table does not exist.
+    pub(crate) async fn migration_applied(&self, conn: &mut PgConnection) -> Result<Vec<MigrationStatus>> {
+        let sql = &self.inner.migration;
+        let exists: bool = plain(&sql.table_exists)
+            .fetch_one(&mut *conn)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| self.err(e))?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let rows = plain(&sql.applied).fetch_all(&mut *conn).await.map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| Ok(MigrationStatus { version: r.try_get(0)?, applied_at: r.try_get(1)? }))
+            .collect::<sqlx::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Runs one migration's SQL (many statements) and records it.
+    pub(crate) async fn migration_apply(
+        &self,
+        tx: &mut PgConnection,
+        version: i32,
+        name: &str,
+        sql_text: &str,
+    ) -> Result<()> {
+        let rendered = render(sql_text, self.schema()).to_string();
+        sqlx::raw_sql(AssertSqlSafe(rendered)).execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        plain(&self.inner.migration.record)
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! Haul's typed errors: one enum for every failure a caller can see, and the one place
+//! (`map_db_error`) that turns driver errors into it.
+
+use std::time::Duration;
+
+/// Result alias used throughout Haul.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when calling Haul.
+///
+/// Messages say what to do next. Match on the variant, not the text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A schema, queue, kind or tag name is not acceptable; nothing was sent to the database.
+    #[error("invalid {what} `{name}`: {reason}")]
+    InvalidName {
+        /// What the name is for: "schema", "queue", "kind" or "tag".
+        what: &'static str,
+        /// The rejected name (truncated to 80 characters).
+        name: String,
+        /// Why it was rejected and what is allowed.
+        reason: &'static str,
+    },
+
+    /// A job's args (plus metadata) exceed the configured cap; nothing was inserted.
+    #[error(
+        "job `{kind}` has a {size}-byte payload, over the {max}-byte cap: store large data \
+         elsewhere and enqueue a reference to it (or raise the cap with \
+         ClientConfig::with_max_payload_bytes)"
+    )]
+    PayloadTooLarge {
+        /// The job kind.
+        kind: String,
+        /// Size of args plus metadata, in bytes of JSON.
+        size: usize,
+        /// The configured cap.
+        max: usize,
+    },
+
+    /// A job option is out of range (priority, max attempts, a tag list...).
+    #[error("invalid option for job `{kind}`: {reason}")]
+    InvalidOption {
+        /// The job kind.
+        kind: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+
+    /// Args could not be serialized to JSON.
+    #[error("could not encode the args of job `{kind}` as JSON: {source}")]
+    Encode {
+        /// The job kind.
+        kind: String,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The worker was configured inconsistently (two handlers for one kind, no queue, ...).
+    #[error("invalid worker configuration: {0}")]
+    InvalidWorker(String),
+
+    /// No job has this id (or it is not in a state the operation applies to).
+    #[error("job {id} not found{detail}")]
+    JobNotFound {
+        /// The id looked up.
+        id: i64,
+        /// Extra context, e.g. " in a retryable state"; may be empty.
+        detail: &'static str,
+    },
+
+    /// Haul's tables are missing in this schema.
+    #[error(
+        "Haul's tables are missing in schema `{schema}`: run the migrations first \
+         (`haul migrate up --schema {schema}`, or Client::migrate)"
+    )]
+    NotMigrated {
+        /// The schema that was used.
+        schema: String,
+    },
+
+    /// The database has migrations this version of Haul does not know.
+    #[error(
+        "schema `{schema}` is at migration {found}, newer than this Haul knows ({known}): \
+         upgrade Haul before running it against this database"
+    )]
+    SchemaTooNew {
+        /// The schema that was used.
+        schema: String,
+        /// Highest version applied in the database.
+        found: i32,
+        /// Highest version this build embeds.
+        known: i32,
+    },
+
+    /// The database could not be reached, or the connection dropped mid-statement.
+    ///
+    /// Nothing the call was doing is known to have been applied, unless it was inside a
+    /// transaction that the caller then committed.
+    #[error("database connection failed (is PostgreSQL up and DATABASE_URL right?): {0}")]
+    Connection(#[source] sqlx::Error),
+
+    /// A statement ran longer than its timeout.
+    #[error("database statement timed out after {0:?}")]
+    Timeout(Duration),
+
+    /// Any other database error.
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl Error {
+    /// True for failures that a later attempt may not hit (connection loss, timeouts).
+    ///
+    /// ```
+    /// let e = haul::Error::Timeout(std::time::Duration::from_secs(1));
+    /// assert!(e.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Connection(_) | Error::Timeout(_))
+    }
+
+    pub(crate) fn invalid_option(kind: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidOption { kind: kind.to_owned(), reason: reason.into() }
+    }
+}
+
+/// Turns a driver error into a Haul error. `schema` names the schema in "not migrated" hints.
+pub(crate) fn map_db_error(err: sqlx::Error, schema: &str) -> Error {
+    use sqlx::Error as E;
+    match err {
+        E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::Protocol(_) | E::Tls(_) => Error::Connection(err),
+        E::Database(ref db) => match db.code().as_deref() {
+            // undefined_table / invalid_schema_name: the migrations have not run.
+            Some("42P01") | Some("3F000") => Error::NotMigrated { schema: schema.to_owned() },
+            // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
+            Some("57P01") | Some("57P02") | Some("57P03") => Error::Connection(err),
+            _ => Error::Database(err),
+        },
+        _ => Error::Database(err),
+    }
+}

@@ -1,0 +1,128 @@
+//! What a handler receives besides its args: the job's facts, the shared state, a client for
+//! follow-up jobs, and the token that says stop.
+
+use crate::client::Client;
+use crate::db::JsonText;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The facts of the attempt being run.
+#[derive(Debug)]
+pub(crate) struct JobInfo {
+    pub id: i64,
+    pub kind: Arc<str>,
+    pub queue: Arc<str>,
+    pub attempt: i16,
+    pub max_attempts: i16,
+    pub priority: i16,
+    pub created_at: DateTime<Utc>,
+    pub metadata: JsonText,
+}
+
+/// A handler's view of its job and the worker: typed shared state (like axum's `State`), the
+/// job's id, attempt and metadata, a [`Client`] for follow-up jobs, and a cancellation token.
+///
+/// ```
+/// use haul::{JobContext, JobError, Job};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Clone)]
+/// struct AppState { greeting: &'static str }
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Greet { name: String }
+/// impl Job for Greet { const KIND: &'static str = "greet"; }
+///
+/// async fn greet(ctx: JobContext<AppState>, job: Greet) -> Result<(), JobError> {
+///     tracing::info!(job_id = ctx.id(), attempt = ctx.attempt(), "{}, {}", ctx.state().greeting, job.name);
+///     if ctx.is_cancelled() {
+///         return Err(JobError::retry("stopping: the worker is shutting down"));
+///     }
+///     Ok(())
+/// }
+/// ```
+pub struct JobContext<S> {
+    state: S,
+    info: Arc<JobInfo>,
+    client: Client,
+    cancel: CancellationToken,
+}
+
+impl<S> JobContext<S> {
+    pub(crate) fn new(state: S, info: Arc<JobInfo>, client: Client, cancel: CancellationToken) -> Self {
+        JobContext { state, info, client, cancel }
+    }
+
+    /// The worker's shared state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The job's id.
+    pub fn id(&self) -> i64 {
+        self.info.id
+    }
+
+    /// The job's kind.
+    pub fn kind(&self) -> &str {
+        &self.info.kind
+    }
+
+    /// The queue it runs on.
+    pub fn queue(&self) -> &str {
+        &self.info.queue
+    }
+
+    /// This attempt's number, from 1.
+    pub fn attempt(&self) -> i16 {
+        self.info.attempt
+    }
+
+    /// Attempts allowed in all.
+    pub fn max_attempts(&self) -> i16 {
+        self.info.max_attempts
+    }
+
+    /// True when a failure now sends the job to the dead letter.
+    pub fn is_last_attempt(&self) -> bool {
+        self.info.attempt >= self.info.max_attempts
+    }
+
+    /// The job's priority.
+    pub fn priority(&self) -> i16 {
+        self.info.priority
+    }
+
+    /// When the job was inserted.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.info.created_at
+    }
+
+    /// The job's metadata decoded into `T`.
+    pub fn metadata<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(&self.info.metadata.0)
+    }
+
+    /// A client on the worker's schema, for follow-up jobs.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The worker's pool.
+    pub fn pool(&self) -> &PgPool {
+        self.client.pool()
+    }
+
+    /// Fires when the handler should stop: timeout, shutdown, or a cancel request.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Whether the handler has been asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}

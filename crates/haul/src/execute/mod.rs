@@ -1,0 +1,133 @@
+//! Stage 4, execute: run one claimed job. Decode its args into the handler's type, run the
+//! handler under its timeout with a cancellation token, catch panics, and hand the outcome
+//! to the completer.
+
+mod context;
+mod handler;
+pub(crate) mod heartbeat;
+mod outcome;
+mod running;
+
+pub use context::JobContext;
+pub use handler::Handler;
+pub use outcome::{BoxError, JobError, JobResultExt};
+
+pub(crate) use context::JobInfo;
+pub(crate) use handler::{Registry, Route};
+pub(crate) use outcome::Outcome;
+pub(crate) use running::Running;
+
+use crate::db::ClaimedJob;
+use crate::job::{ErrorClass, RetryPolicy};
+use crate::worker::Shared;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// One finished attempt, on its way to the completer.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    pub info: Arc<JobInfo>,
+    pub outcome: Outcome,
+    pub run_time: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// Runs one claimed job to an outcome. Never panics, whatever the handler does.
+pub(crate) async fn execute<S: Clone + Send + Sync + 'static>(
+    shared: &Shared<S>,
+    job: ClaimedJob,
+    queue: Arc<str>,
+    cancel: CancellationToken,
+) -> Attempt {
+    let info = Arc::new(JobInfo {
+        id: job.id,
+        kind: job.kind.as_str().into(),
+        queue,
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+        priority: job.priority,
+        created_at: job.created_at,
+        metadata: job.metadata,
+    });
+    let span = tracing::info_span!("job", job_id = info.id, kind = %info.kind, queue = %info.queue, attempt = info.attempt);
+    let started = Instant::now();
+    let (outcome, retry) = match shared.registry.get(&info.kind) {
+        None => (unknown_kind(shared, &info.kind), RetryPolicy::DEFAULT),
+        Some(route) => {
+            let timeout = job.timeout_ms.map_or(route.timeout, |ms| Duration::from_millis(ms as u64));
+            let run = run_route(shared, route, info.clone(), &job.args.0, timeout, cancel);
+            (run.instrument(span.clone()).await, route.retry)
+        }
+    };
+    let attempt = Attempt { info, outcome, run_time: started.elapsed(), retry };
+    span.in_scope(|| log_outcome(&attempt));
+    attempt
+}
+
+async fn run_route<S: Clone>(
+    shared: &Shared<S>,
+    route: &Route<S>,
+    info: Arc<JobInfo>,
+    args: &str,
+    timeout: Duration,
+    cancel: CancellationToken,
+) -> Outcome {
+    let ctx = JobContext::new(shared.state.clone(), info, shared.client.clone(), cancel.clone());
+    let started = std::panic::catch_unwind(AssertUnwindSafe(|| route.start(ctx, args)));
+    let fut = match started {
+        Ok(Ok(fut)) => fut,
+        Ok(Err(e)) => return decode_failed(route, &e),
+        Err(panic) => return panicked(panic),
+    };
+    let mut fut = AssertUnwindSafe(fut).catch_unwind();
+    tokio::select! {
+        done = &mut fut => done.map_or_else(panicked, Outcome::from),
+        () = tokio::time::sleep(timeout) => {
+            cancel.cancel();
+            let _ = tokio::time::timeout(shared.core.config.timeout_grace, fut).await;
+            Outcome::Failed { class: ErrorClass::Timeout, error: format!("timed out after {timeout:?}"), after: None }
+        }
+    }
+}
+
+fn unknown_kind<S>(shared: &Shared<S>, kind: &str) -> Outcome {
+    let known = shared.registry.kinds().join(", ");
+    let error = format!(
+        "no handler for job kind `{kind}` in worker {} (it handles: {known}); register one with \
+         WorkerBuilder::handler, or run a worker that has it",
+        shared.core.worker_id
+    );
+    Outcome::Failed { class: ErrorClass::UnknownKind, error, after: None }
+}
+
+fn decode_failed<S>(route: &Route<S>, e: &serde_json::Error) -> Outcome {
+    let error = format!("args do not decode into `{}`: {e}", route.type_name);
+    Outcome::Discarded { class: ErrorClass::Decode, error }
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> Outcome {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    Outcome::Failed { class: ErrorClass::Panic, error: format!("handler panicked: {msg}"), after: None }
+}
+
+fn log_outcome(a: &Attempt) {
+    match &a.outcome {
+        Outcome::Completed => tracing::debug!(run_time = ?a.run_time, "job completed"),
+        Outcome::Snoozed(d) => tracing::debug!(snooze = ?d, "job snoozed"),
+        Outcome::Failed { class, error, .. } => {
+            tracing::warn!(class = class.as_str(), error = %error, "job attempt failed")
+        }
+        Outcome::Cancelled(r) => tracing::info!(reason = %r, "job cancelled by its handler"),
+        Outcome::Discarded { class, error } => {
+            tracing::warn!(class = class.as_str(), error = %error, "job discarded")
+        }
+    }
+}

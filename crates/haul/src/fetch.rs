@@ -1,0 +1,160 @@
+//! Stage 3, fetch: one producer per queue claims up to its free slots in one statement
+//! (`job_get_available`, `FOR UPDATE SKIP LOCKED`) and starts a task per job. It wakes on a
+//! notification, on freed slots while jobs wait, and on a poll tick (the correctness path).
+
+use crate::db::ClaimedJob;
+use crate::execute::execute;
+use crate::service::{Backoff, Throttle};
+use crate::worker::Shared;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+/// A queue as this worker runs it: its free slots and the signal that wakes its producer.
+pub(crate) struct QueueHandle {
+    pub name: Arc<str>,
+    pub concurrency: usize,
+    free: AtomicUsize,
+    /// Set by a notification, a catch-up after reconnecting, or a test.
+    wake: Notify,
+    /// Set each time a slot frees.
+    released: Notify,
+}
+
+impl QueueHandle {
+    pub(crate) fn new(name: &str, concurrency: usize) -> Self {
+        QueueHandle {
+            name: name.into(),
+            concurrency,
+            free: AtomicUsize::new(concurrency),
+            wake: Notify::new(),
+            released: Notify::new(),
+        }
+    }
+
+    /// Asks the producer to fetch now.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn free(&self) -> usize {
+        self.free.load(Ordering::Acquire)
+    }
+
+    fn take(&self, n: usize) {
+        self.free.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    fn release(&self) {
+        self.free.fetch_add(1, Ordering::AcqRel);
+        self.released.notify_one();
+    }
+}
+
+/// Claims and starts jobs for one queue until `stop` fires.
+pub(crate) async fn run_producer<S: Clone + Send + Sync + 'static>(
+    shared: Arc<Shared<S>>,
+    q: Arc<QueueHandle>,
+    stop: CancellationToken,
+) {
+    let cfg = &shared.core.config;
+    let min_batch = (q.concurrency.min(cfg.fetch_batch_max) / 4).max(1);
+    let mut poll = tokio::time::interval(cfg.fetch_poll_interval);
+    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
+    let mut backlog = true;
+    while !stop.is_cancelled() {
+        if backlog && q.free() > 0 {
+            gather_slots(&q, min_batch, cfg.fetch_cooldown, &stop).await;
+            let want = q.free().min(cfg.fetch_batch_max);
+            match shared
+                .core
+                .db
+                .job_get_available(&q.name, want as i64, lease_ms(cfg.lease), &shared.core.worker_id)
+                .await
+            {
+                Ok(jobs) => {
+                    backoff.reset();
+                    backlog = jobs.len() == want;
+                    start_jobs(&shared, &q, jobs);
+                    if backlog {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    throttle.warn(
+                        || tracing::warn!(queue = %q.name, error = %e, "fetch failed; retrying with backoff"),
+                    );
+                    tokio::select! { () = backoff.wait() => {}, () = stop.cancelled() => {} }
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            () = q.wake.notified() => backlog = true,
+            () = q.released.notified(), if backlog => {}
+            _ = poll.tick() => backlog = true,
+        }
+    }
+}
+
+/// With only a few free slots, waits up to `cooldown` for more, so a busy queue fetches in
+/// batches instead of one job per freed slot.
+async fn gather_slots(q: &QueueHandle, min: usize, cooldown: Duration, stop: &CancellationToken) {
+    if q.free() >= min || cooldown.is_zero() {
+        return;
+    }
+    let deadline = tokio::time::sleep(cooldown);
+    tokio::pin!(deadline);
+    while q.free() < min {
+        tokio::select! {
+            () = &mut deadline => return,
+            () = stop.cancelled() => return,
+            () = q.released.notified() => {}
+        }
+    }
+}
+
+fn start_jobs<S: Clone + Send + Sync + 'static>(
+    shared: &Arc<Shared<S>>,
+    q: &Arc<QueueHandle>,
+    jobs: Vec<ClaimedJob>,
+) {
+    q.take(jobs.len());
+    for job in jobs {
+        let (id, cancel) = (job.id, CancellationToken::new());
+        shared.core.running.insert(id, job.attempt, cancel.clone());
+        let guard = SlotGuard { shared: shared.clone(), q: q.clone(), id };
+        let task = tokio::spawn(async move {
+            let attempt = execute(&guard.shared, job, guard.q.name.clone(), cancel).await;
+            if guard.shared.completer.send(attempt).await.is_err() {
+                tracing::error!(job_id = guard.id, "completer stopped before this outcome was written");
+            }
+        });
+        shared.core.running.set_abort(id, task.abort_handle());
+    }
+}
+
+/// Frees the job's slot and forgets it as running once its outcome is handed over, or when
+/// its task is aborted.
+struct SlotGuard<S> {
+    shared: Arc<Shared<S>>,
+    q: Arc<QueueHandle>,
+    id: i64,
+}
+
+impl<S> Drop for SlotGuard<S> {
+    fn drop(&mut self) {
+        self.shared.core.running.finish(self.id);
+        self.q.release();
+    }
+}
+
+pub(crate) fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}

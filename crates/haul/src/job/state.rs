@@ -1,0 +1,83 @@
+//! The states a job moves through (drawn in `docs/state_machine.md`).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a job is in its life. Stored as text in the `state` column.
+///
+/// ```
+/// use haul::JobState;
+/// assert_eq!("discarded".parse::<JobState>().unwrap(), JobState::Discarded);
+/// assert!(JobState::Discarded.is_final());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobState {
+    /// Waiting on other jobs (workflows); not fetched.
+    Pending,
+    /// Waiting for its `run_at`; the scheduler makes it available.
+    Scheduled,
+    /// Ready to be claimed by a worker.
+    Available,
+    /// Claimed by a worker, under a lease.
+    Running,
+    /// Failed an attempt; waits for its backoff, then becomes available.
+    Retryable,
+    /// Finished successfully (kept only when completed retention is on).
+    Completed,
+    /// Stopped on purpose, by the handler or an operator.
+    Cancelled,
+    /// The dead letter: attempts exhausted, or a permanent error. Keeps every attempt's error.
+    Discarded,
+}
+
+impl JobState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [JobState; 8] = [
+        JobState::Pending,
+        JobState::Scheduled,
+        JobState::Available,
+        JobState::Running,
+        JobState::Retryable,
+        JobState::Completed,
+        JobState::Cancelled,
+        JobState::Discarded,
+    ];
+
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Scheduled => "scheduled",
+            JobState::Available => "available",
+            JobState::Running => "running",
+            JobState::Retryable => "retryable",
+            JobState::Completed => "completed",
+            JobState::Cancelled => "cancelled",
+            JobState::Discarded => "discarded",
+        }
+    }
+
+    /// True for states a job never leaves on its own: completed, cancelled, discarded.
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Completed | JobState::Cancelled | JobState::Discarded)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown job state `{s}`"))
+    }
+}

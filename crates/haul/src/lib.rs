@@ -1,0 +1,36 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+// The job's path, in order: insert → notify → fetch → execute → complete → maintenance.
+mod complete;
+mod execute;
+mod fetch;
+mod insert;
+mod maintenance;
+mod notify;
+
+// The shared vocabulary and the pieces around the path.
+mod client;
+mod clock;
+pub mod config;
+mod db;
+mod error;
+pub mod job;
+mod migrate;
+pub mod names;
+mod service;
+mod stats;
+mod worker;
+
+pub use client::Client;
+pub use clock::Clock;
+pub use complete::{EventOutcome, JobEvent};
+pub use config::{ClientConfig, WorkerConfig};
+pub use error::{Error, Result};
+pub use execute::{BoxError, Handler, JobContext, JobError, JobResultExt};
+pub use insert::{IntoNewJob, NewJob, TAGS_MAX};
+pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy};
+pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
+pub use stats::{QueueDepth, StatsSnapshot, WorkerStats};
+pub use worker::{ShutdownReport, Worker, WorkerBuilder};

@@ -1,0 +1,140 @@
+//! Numbers about the queue: depth per queue and state (from the database), and a worker's own
+//! counters and run-time percentiles (in process, fed after each completion commits).
+
+use crate::job::JobState;
+use hdrhistogram::Histogram;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How many jobs one queue holds in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueDepth {
+    /// The queue.
+    pub queue: String,
+    /// The state.
+    pub state: JobState,
+    /// Jobs in it.
+    pub count: i64,
+}
+
+/// A worker's counters since it was built. Read a consistent copy with [`WorkerStats::snapshot`].
+#[derive(Debug)]
+pub struct WorkerStats {
+    started: Instant,
+    completed: AtomicU64,
+    retried: AtomicU64,
+    snoozed: AtomicU64,
+    cancelled: AtomicU64,
+    discarded: AtomicU64,
+    rejected: AtomicU64,
+    run_time_us: Mutex<Histogram<u64>>,
+}
+
+/// A copy of [`WorkerStats`] at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
+    /// Since the worker was built.
+    pub elapsed: Duration,
+    /// Attempts that succeeded.
+    pub completed: u64,
+    /// Attempts that failed and will run again.
+    pub retried: u64,
+    /// Attempts that snoozed.
+    pub snoozed: u64,
+    /// Jobs cancelled by their handler.
+    pub cancelled: u64,
+    /// Jobs that landed in the dead letter.
+    pub discarded: u64,
+    /// Outcomes refused by the fence (the attempt was no longer the running one).
+    pub rejected: u64,
+    /// Median handler run time.
+    pub run_time_p50: Duration,
+    /// 95th percentile handler run time.
+    pub run_time_p95: Duration,
+    /// 99th percentile handler run time.
+    pub run_time_p99: Duration,
+}
+
+impl StatsSnapshot {
+    /// Attempts that reached an outcome.
+    pub fn attempts(&self) -> u64 {
+        self.completed + self.retried + self.snoozed + self.cancelled + self.discarded
+    }
+
+    /// Share of attempts that failed (retried or discarded), 0 to 1.
+    pub fn error_rate(&self) -> f64 {
+        let n = self.attempts();
+        if n == 0 { 0.0 } else { (self.retried + self.discarded) as f64 / n as f64 }
+    }
+}
+
+/// Which counter an applied outcome feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted {
+    Completed,
+    Retried,
+    Snoozed,
+    Cancelled,
+    Discarded,
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        WorkerStats {
+            started: Instant::now(),
+            completed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            snoozed: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            // 1 µs to 1 day at 3 significant digits
+            run_time_us: Mutex::new(Histogram::new_with_bounds(1, 86_400_000_000, 3).expect("bounds")),
+        }
+    }
+}
+
+impl WorkerStats {
+    pub(crate) fn record(&self, items: impl Iterator<Item = (Counted, Duration)>) {
+        let mut hist = self.run_time_us.lock().expect("stats lock");
+        for (counted, run_time) in items {
+            self.counter(counted).fetch_add(1, Ordering::Relaxed);
+            hist.saturating_record(run_time.as_micros().clamp(1, u128::from(u64::MAX)) as u64);
+        }
+    }
+
+    pub(crate) fn record_rejected(&self, n: u64) {
+        self.rejected.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn counter(&self, c: Counted) -> &AtomicU64 {
+        match c {
+            Counted::Completed => &self.completed,
+            Counted::Retried => &self.retried,
+            Counted::Snoozed => &self.snoozed,
+            Counted::Cancelled => &self.cancelled,
+            Counted::Discarded => &self.discarded,
+        }
+    }
+
+    /// The counters and percentiles now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let hist = self.run_time_us.lock().expect("stats lock");
+        let pct = |q: f64| Duration::from_micros(if hist.is_empty() { 0 } else { hist.value_at_quantile(q) });
+        StatsSnapshot {
+            elapsed: self.started.elapsed(),
+            completed: self.completed.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            snoozed: self.snoozed.load(Ordering::Relaxed),
+            cancelled: self.cancelled.load(Ordering::Relaxed),
+            discarded: self.discarded.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            run_time_p50: pct(0.50),
+            run_time_p95: pct(0.95),
+            run_time_p99: pct(0.99),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests against the real PostgreSQL: each test in a schema of its own, so they
+//! run in parallel; they wait on worker events, never on sleeps.
+
+mod common;
+mod jobs;
+
+mod bad_input;
+mod concurrency;
+mod insert;
+mod lifecycle;
+mod migrate;
+mod retry;

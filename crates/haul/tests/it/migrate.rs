@@ -1,0 +1,63 @@
+//! Migrations: applied once, a no-op when current, safe under concurrent migrators, and the
+//! printed script is equivalent to the library call.
+
+use crate::common::TestDb;
+use haul::{Client, ClientConfig, Error, MIGRATIONS};
+
+#[tokio::test]
+async fn migrate_applies_once_then_is_a_no_op() {
+    let db = TestDb::unmigrated().await;
+    let first = db.client.migrate().await.unwrap();
+    assert_eq!(first.applied, MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>());
+    let again = db.client.migrate().await.unwrap();
+    assert!(again.applied.is_empty());
+    assert_eq!(again.version, first.version);
+    let status = db.client.migration_status().await.unwrap();
+    assert!(status.iter().all(|s| s.applied_at.is_some()));
+    // Haul never touches the application's own sqlx bookkeeping
+    let sqlx_table = db.scalar("SELECT count(*) FROM pg_tables WHERE tablename = '_sqlx_migrations' AND schemaname = current_schema()").await;
+    assert_eq!(sqlx_table, 0);
+}
+
+#[tokio::test]
+async fn concurrent_migrators_do_not_collide() {
+    let db = TestDb::unmigrated().await;
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        clients.push(db.other_client(2).await);
+    }
+    let runs = clients.iter().map(|c| c.migrate());
+    let reports = futures_util::future::join_all(runs).await;
+    let applied: usize = reports.into_iter().map(|r| r.unwrap().applied.len()).sum();
+    assert_eq!(applied, MIGRATIONS.len(), "each migration applied by exactly one migrator");
+}
+
+#[tokio::test]
+async fn printed_script_builds_a_schema_haul_accepts() {
+    let db = TestDb::unmigrated().await;
+    let script = db.client.migration_script();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&db.pool).await.unwrap();
+    let status = db.client.migration_status().await.unwrap();
+    assert!(status.iter().all(|s| s.applied_at.is_some()));
+    assert!(db.client.migrate().await.unwrap().applied.is_empty());
+}
+
+#[tokio::test]
+async fn a_schema_newer_than_this_build_is_refused() {
+    let db = TestDb::new().await;
+    db.exec("INSERT INTO {s}.migrations (version, name) VALUES (9999, 'future')").await;
+    let err = db.client.migrate().await.unwrap_err();
+    assert!(matches!(err, Error::SchemaTooNew { found: 9999, .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn schemas_are_independent() {
+    let a = TestDb::new().await;
+    let b = TestDb::new().await;
+    a.client.insert(crate::jobs::Noop { n: 1 }).await.unwrap();
+    assert_eq!(a.scalar("SELECT count(*) FROM {s}.jobs").await, 1);
+    assert_eq!(b.scalar("SELECT count(*) FROM {s}.jobs").await, 0);
+    let reserved =
+        Client::with_config(a.pool.clone(), ClientConfig::default().with_schema("select")).unwrap();
+    assert_eq!(reserved.schema(), "select", "reserved words are quoted, not refused");
+}
