@@ -167,10 +167,17 @@ impl Client {
         self.db.leader_get().await
     }
 
-    /// Cancels a job that is waiting (pending, scheduled, available or retryable).
-    pub async fn cancel(&self, id: i64) -> Result<()> {
-        let done = self.db.job_cancel(id, "cancelled by an operator").await?;
-        found(done, id, " in a waiting state")
+    /// Cancels a job. A waiting one (pending, scheduled, available, retryable) is cancelled
+    /// at once. For a running one the request is recorded on the row and its worker is
+    /// notified: the handler's cancellation token fires, and the job ends `cancelled` (a
+    /// handler that ignores the token is dropped after the timeout grace). A request on a job
+    /// whose worker died is honoured by the rescuer.
+    pub async fn cancel(&self, id: i64) -> Result<CancelOutcome> {
+        match self.db.job_cancel(id, "cancelled by an operator").await? {
+            Some(JobState::Running) => Ok(CancelOutcome::Requested),
+            Some(_) => Ok(CancelOutcome::Cancelled),
+            None => Err(Error::JobNotFound { id, detail: " in a cancellable state" }),
+        }
     }
 
     /// Runs a waiting, failed or finished job again now (one more attempt if none were left).
@@ -183,6 +190,16 @@ impl Client {
     pub async fn delete(&self, id: i64) -> Result<()> {
         found(self.db.job_delete(id).await?, id, " outside the running state")
     }
+}
+
+/// What [`Client::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelOutcome {
+    /// The job was waiting and is now `cancelled`.
+    Cancelled,
+    /// The job is running: its worker was asked to stop it.
+    Requested,
 }
 
 fn found(done: bool, id: i64, detail: &'static str) -> Result<()> {

@@ -36,6 +36,11 @@ pub const DISCARDED_RETENTION_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3
 pub const SHUTDOWN_SOFT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 /// After cancelling, how long before handlers are dropped and their jobs released. Defaults to 5 s.
 pub const SHUTDOWN_HARD_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
+/// Limit on each statement a worker runs (fetch, completion, heartbeat, maintenance) and on
+/// the listener's liveness check; a half-open connection then fails fast. Defaults to 10 s.
+pub const STATEMENT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+/// How long the LISTEN connection may stay silent before it is checked. Defaults to 5 s.
+pub const LISTENER_CHECK_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
 /// After a timeout cancels a handler, how long before its future is dropped. Defaults to 1 s.
 pub const TIMEOUT_GRACE_DEFAULT: Duration = Duration::from_secs(1);
 /// How often the leader makes due scheduled/retryable jobs available. Defaults to 1 s.
@@ -142,6 +147,8 @@ pub struct WorkerConfig {
     pub(crate) shutdown_soft_timeout: Duration,
     pub(crate) shutdown_hard_timeout: Duration,
     pub(crate) timeout_grace: Duration,
+    pub(crate) statement_timeout: Duration,
+    pub(crate) listener_check_interval: Duration,
     pub(crate) maintenance: bool,
     pub(crate) scheduler_interval: Duration,
     pub(crate) rescuer_interval: Duration,
@@ -167,6 +174,8 @@ impl Default for WorkerConfig {
             shutdown_soft_timeout: SHUTDOWN_SOFT_TIMEOUT_DEFAULT,
             shutdown_hard_timeout: SHUTDOWN_HARD_TIMEOUT_DEFAULT,
             timeout_grace: TIMEOUT_GRACE_DEFAULT,
+            statement_timeout: STATEMENT_TIMEOUT_DEFAULT,
+            listener_check_interval: LISTENER_CHECK_INTERVAL_DEFAULT,
             maintenance: true,
             scheduler_interval: SCHEDULER_INTERVAL_DEFAULT,
             rescuer_interval: RESCUER_INTERVAL_DEFAULT,
@@ -225,6 +234,10 @@ setters! {
     shutdown_hard_timeout: Duration => with_shutdown_hard_timeout;
     /// Time a timed-out handler gets to stop. Defaults to [`TIMEOUT_GRACE_DEFAULT`].
     timeout_grace: Duration => with_timeout_grace;
+    /// Limit on each worker statement. Defaults to [`STATEMENT_TIMEOUT_DEFAULT`].
+    statement_timeout: Duration => with_statement_timeout;
+    /// Silence before the LISTEN connection is checked. Defaults to [`LISTENER_CHECK_INTERVAL_DEFAULT`].
+    listener_check_interval: Duration => with_listener_check_interval;
     /// Whether this worker takes part in leader election and maintenance. Defaults to `true`.
     maintenance: bool => with_maintenance;
     /// Scheduler interval. Defaults to [`SCHEDULER_INTERVAL_DEFAULT`].
@@ -250,6 +263,9 @@ impl WorkerConfig {
         }
         if self.heartbeat_interval >= self.lease {
             return bad("heartbeat_interval must be shorter than the lease, or leases lapse between beats");
+        }
+        if self.statement_timeout.is_zero() || self.listener_check_interval.is_zero() {
+            return bad("statement_timeout and listener_check_interval must be above zero");
         }
         let zero = [self.fetch_poll_interval, self.scheduler_interval, self.rescuer_interval];
         if zero.iter().chain([&self.cleaner_interval, &self.leader_ttl]).any(Duration::is_zero) {

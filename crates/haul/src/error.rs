@@ -70,6 +70,19 @@ pub enum Error {
         detail: &'static str,
     },
 
+    /// A fenced write found that this attempt is no longer the running one: the job was
+    /// rescued, released or cancelled meanwhile. Roll back whatever the write was part of.
+    #[error(
+        "job {id} attempt {attempt} is no longer running (rescued, released or cancelled): \
+         roll back this transaction"
+    )]
+    NotRunning {
+        /// The job.
+        id: i64,
+        /// The attempt that tried to write.
+        attempt: i16,
+    },
+
     /// Haul's tables are missing in this schema.
     #[error(
         "Haul's tables are missing in schema `{schema}`: run the migrations first \

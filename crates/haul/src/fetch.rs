@@ -70,12 +70,7 @@ pub(crate) async fn run_producer<S: Clone + Send + Sync + 'static>(
         if backlog && q.free() > 0 {
             gather_slots(&q, min_batch, cfg.fetch_cooldown, &stop).await;
             let want = q.free().min(cfg.fetch_batch_max);
-            match shared
-                .core
-                .db
-                .job_get_available(&q.name, want as i64, lease_ms(cfg.lease), &shared.core.worker_id)
-                .await
-            {
+            match claim(&shared, &q, want).await {
                 Ok(jobs) => {
                     backoff.reset();
                     backlog = jobs.len() == want;
@@ -103,6 +98,16 @@ pub(crate) async fn run_producer<S: Clone + Send + Sync + 'static>(
     }
 }
 
+/// Claims up to `want` jobs in one statement, timing it for the worker's stats.
+async fn claim<S>(shared: &Shared<S>, q: &QueueHandle, want: usize) -> crate::Result<Vec<ClaimedJob>> {
+    let core = &shared.core;
+    let started = std::time::Instant::now();
+    let lease = lease_ms(core.config.lease);
+    let jobs = core.db.job_get_available(&q.name, want as i64, lease, &core.worker_id).await?;
+    core.stats.record_fetch(started.elapsed());
+    Ok(jobs)
+}
+
 /// With only a few free slots, waits up to `cooldown` for more, so a busy queue fetches in
 /// batches instead of one job per freed slot.
 async fn gather_slots(q: &QueueHandle, min: usize, cooldown: Duration, stop: &CancellationToken) {
@@ -128,10 +133,10 @@ fn start_jobs<S: Clone + Send + Sync + 'static>(
     q.take(jobs.len());
     for job in jobs {
         let (id, cancel) = (job.id, CancellationToken::new());
-        shared.core.running.insert(id, job.attempt, cancel.clone());
+        let kill = shared.core.running.insert(id, job.attempt, cancel.clone());
         let guard = SlotGuard { shared: shared.clone(), q: q.clone(), id };
         let task = tokio::spawn(async move {
-            let attempt = execute(&guard.shared, job, guard.q.name.clone(), cancel).await;
+            let attempt = execute(&guard.shared, job, guard.q.name.clone(), cancel, kill).await;
             if guard.shared.completer.send(attempt).await.is_err() {
                 tracing::error!(job_id = guard.id, "completer stopped before this outcome was written");
             }

@@ -23,7 +23,7 @@ mod service;
 mod stats;
 mod worker;
 
-pub use client::Client;
+pub use client::{CancelOutcome, Client};
 pub use clock::Clock;
 pub use complete::{EventOutcome, JobEvent};
 pub use config::{ClientConfig, WorkerConfig};

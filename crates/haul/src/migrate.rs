@@ -17,8 +17,14 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, oldest first.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "jobs", sql: include_str!("../migrations/0001_jobs.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "jobs", sql: include_str!("../migrations/0001_jobs.sql") },
+    Migration {
+        version: 2,
+        name: "cancel_requests",
+        sql: include_str!("../migrations/0002_cancel_requests.sql"),
+    },
+];
 
 /// What [`Client::migrate`](crate::Client::migrate) did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,7 +29,9 @@ pub struct WorkerStats {
     cancelled: AtomicU64,
     discarded: AtomicU64,
     rejected: AtomicU64,
+    fetches: AtomicU64,
     run_time_us: Mutex<Histogram<u64>>,
+    fetch_us: Mutex<Histogram<u64>>,
 }
 
 /// A copy of [`WorkerStats`] at one moment.
@@ -56,6 +58,12 @@ pub struct StatsSnapshot {
     pub run_time_p95: Duration,
     /// 99th percentile handler run time.
     pub run_time_p99: Duration,
+    /// Fetch statements run (each claims a batch).
+    pub fetches: u64,
+    /// Median duration of a fetch statement.
+    pub fetch_p50: Duration,
+    /// 99th percentile duration of a fetch statement.
+    pub fetch_p99: Duration,
 }
 
 impl StatsSnapshot {
@@ -91,8 +99,9 @@ impl Default for WorkerStats {
             cancelled: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
-            // 1 µs to 1 day at 3 significant digits
-            run_time_us: Mutex::new(Histogram::new_with_bounds(1, 86_400_000_000, 3).expect("bounds")),
+            fetches: AtomicU64::new(0),
+            run_time_us: Mutex::new(histogram()),
+            fetch_us: Mutex::new(histogram()),
         }
     }
 }
@@ -102,8 +111,13 @@ impl WorkerStats {
         let mut hist = self.run_time_us.lock().expect("stats lock");
         for (counted, run_time) in items {
             self.counter(counted).fetch_add(1, Ordering::Relaxed);
-            hist.saturating_record(run_time.as_micros().clamp(1, u128::from(u64::MAX)) as u64);
+            hist.saturating_record(micros(run_time));
         }
+    }
+
+    pub(crate) fn record_fetch(&self, took: Duration) {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        self.fetch_us.lock().expect("stats lock").saturating_record(micros(took));
     }
 
     pub(crate) fn record_rejected(&self, n: u64) {
@@ -122,8 +136,8 @@ impl WorkerStats {
 
     /// The counters and percentiles now.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let hist = self.run_time_us.lock().expect("stats lock");
-        let pct = |q: f64| Duration::from_micros(if hist.is_empty() { 0 } else { hist.value_at_quantile(q) });
+        let run = self.run_time_us.lock().expect("stats lock");
+        let fetch = self.fetch_us.lock().expect("stats lock");
         StatsSnapshot {
             elapsed: self.started.elapsed(),
             completed: self.completed.load(Ordering::Relaxed),
@@ -132,9 +146,25 @@ impl WorkerStats {
             cancelled: self.cancelled.load(Ordering::Relaxed),
             discarded: self.discarded.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
-            run_time_p50: pct(0.50),
-            run_time_p95: pct(0.95),
-            run_time_p99: pct(0.99),
+            run_time_p50: quantile(&run, 0.50),
+            run_time_p95: quantile(&run, 0.95),
+            run_time_p99: quantile(&run, 0.99),
+            fetches: self.fetches.load(Ordering::Relaxed),
+            fetch_p50: quantile(&fetch, 0.50),
+            fetch_p99: quantile(&fetch, 0.99),
         }
     }
+}
+
+/// 1 µs to 1 day at 3 significant digits.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 86_400_000_000, 3).expect("valid bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().clamp(1, u128::from(u64::MAX)) as u64
+}
+
+fn quantile(h: &Histogram<u64>, q: f64) -> Duration {
+    Duration::from_micros(if h.is_empty() { 0 } else { h.value_at_quantile(q) })
 }

@@ -7,11 +7,13 @@ mod plan;
 
 pub use event::{EventOutcome, JobEvent};
 
+use crate::db::CompletionBatch;
 use crate::execute::Attempt;
+use crate::job::JobState;
 use crate::service::{Backoff, Throttle};
 use crate::worker::Core;
 use plan::{Planned, plan, to_batch};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -42,17 +44,25 @@ pub(crate) async fn run_completer(core: Arc<Core>, mut rx: mpsc::Receiver<Attemp
 
 async fn flush(core: Arc<Core>, attempts: Vec<Attempt>) {
     let plans: Vec<Planned> = attempts.iter().map(plan).collect();
-    let Some(applied) = write(&core, &attempts, &plans).await else { return };
-    let all = applied.len() == attempts.len();
-    let applied: HashSet<i64> = if all { HashSet::new() } else { applied.into_iter().collect() };
-    let is_applied = |a: &Attempt| all || applied.contains(&a.info.id);
-    let done = attempts.iter().zip(&plans).filter(|(a, _)| is_applied(a));
-    core.stats.record(done.clone().map(|(a, p)| (p.counted(), a.run_time)));
-    if core.events.receiver_count() > 0 {
-        done.for_each(|(a, p)| drop(core.events.send(p.event(a))));
+    let batch = to_batch(&attempts, &plans);
+    let Some(applied) = write(&core, &batch).await else { return };
+    let applied: HashMap<i64, JobState> = applied.into_iter().collect();
+    let mut counted = Vec::with_capacity(attempts.len());
+    let mut rejected = Vec::new();
+    let publish = core.events.receiver_count() > 0;
+    for (a, p) in attempts.iter().zip(&plans) {
+        let state = if p.write { applied.get(&a.info.id).copied() } else { Some(JobState::Completed) };
+        let Some(state) = state else {
+            rejected.push((a.info.id, a.info.attempt));
+            continue;
+        };
+        let outcome = p.outcome_in(state);
+        counted.push((Planned::counted(outcome), a.run_time));
+        if publish {
+            let _ = core.events.send(p.event(a, outcome));
+        }
     }
-    let rejected: Vec<_> =
-        attempts.iter().filter(|a| !is_applied(a)).map(|a| (a.info.id, a.info.attempt)).collect();
+    core.stats.record(counted.into_iter());
     if !rejected.is_empty() {
         core.stats.record_rejected(rejected.len() as u64);
         tracing::warn!(
@@ -63,16 +73,18 @@ async fn flush(core: Arc<Core>, attempts: Vec<Attempt>) {
 }
 
 /// Runs the statement, retrying while the database is away; `None` if it could not be written.
-async fn write(core: &Core, attempts: &[Attempt], plans: &[Planned]) -> Option<Vec<i64>> {
-    let batch = to_batch(attempts, plans);
+async fn write(core: &Core, batch: &CompletionBatch) -> Option<Vec<(i64, JobState)>> {
+    if batch.len() == 0 {
+        return Some(Vec::new());
+    }
     let keep = !core.config.completed_retention.is_zero();
-    let mut backoff = Backoff::default();
-    let mut throttle = Throttle::default();
+    let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
     loop {
         let res = if batch.all_completed() {
-            core.db.job_complete_many(core.db.pool(), &batch.ids, &batch.attempts, keep).await
+            let done = core.db.job_complete_many_pooled(&batch.ids, &batch.attempts, keep).await;
+            done.map(|ids| ids.into_iter().map(|id| (id, JobState::Completed)).collect())
         } else {
-            core.db.job_set_state_if_running_many(&batch, keep).await
+            core.db.job_set_state_if_running_many(batch, keep).await
         };
         match res {
             Ok(applied) => return Some(applied),
@@ -86,7 +98,11 @@ async fn write(core: &Core, attempts: &[Attempt], plans: &[Planned]) -> Option<V
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, jobs = batch.len(), "completion write failed; the jobs stay running until their leases expire and the rescuer retries them");
+                tracing::error!(
+                    error = %e,
+                    jobs = batch.len(),
+                    "completion write failed; the jobs stay running until their leases expire and the rescuer retries them"
+                );
                 return None;
             }
         }

@@ -4,12 +4,14 @@
 use super::event::{EventOutcome, JobEvent};
 use crate::db::CompletionBatch;
 use crate::execute::{Attempt, Outcome};
-use crate::job::ErrorClass;
+use crate::job::{ErrorClass, JobState};
 use crate::stats::Counted;
 use std::time::Duration;
 
 /// One row change, ready for the batch.
 pub(crate) struct Planned {
+    /// False when the handler already completed the job in its own transaction.
+    pub write: bool,
     pub state: &'static str,
     pub delay: Option<Duration>,
     pub refund: bool,
@@ -18,8 +20,17 @@ pub(crate) struct Planned {
 }
 
 impl Planned {
-    pub(crate) fn counted(&self) -> Counted {
-        match self.event {
+    /// The event for this outcome, given the state the row actually ended in (a requested
+    /// cancellation turns a failure into `cancelled`).
+    pub(crate) fn outcome_in(&self, state: JobState) -> EventOutcome {
+        match state {
+            JobState::Cancelled => EventOutcome::Cancelled,
+            _ => self.event,
+        }
+    }
+
+    pub(crate) fn counted(outcome: EventOutcome) -> Counted {
+        match outcome {
             EventOutcome::Completed => Counted::Completed,
             EventOutcome::Retrying { .. } => Counted::Retried,
             EventOutcome::Snoozed(_) => Counted::Snoozed,
@@ -28,13 +39,13 @@ impl Planned {
         }
     }
 
-    pub(crate) fn event(&self, a: &Attempt) -> JobEvent {
+    pub(crate) fn event(&self, a: &Attempt, outcome: EventOutcome) -> JobEvent {
         JobEvent {
             id: a.info.id,
             kind: a.info.kind.clone(),
             queue: a.info.queue.clone(),
             attempt: a.info.attempt,
-            outcome: self.event,
+            outcome,
             run_time: a.run_time,
             error: self.error.as_ref().map(|(_, e)| e.clone()),
         }
@@ -46,6 +57,9 @@ pub(crate) fn plan(a: &Attempt) -> Planned {
     let last = a.info.attempt >= a.info.max_attempts;
     match &a.outcome {
         Outcome::Completed => planned("completed", None, None, EventOutcome::Completed),
+        Outcome::CompletedInTx => {
+            Planned { write: false, ..planned("completed", None, None, EventOutcome::Completed) }
+        }
         Outcome::Snoozed(d) => {
             Planned { refund: true, ..planned("scheduled", Some(*d), None, EventOutcome::Snoozed(*d)) }
         }
@@ -74,13 +88,13 @@ fn planned(
     error: Option<(ErrorClass, String)>,
     event: EventOutcome,
 ) -> Planned {
-    Planned { state, delay, refund: false, error, event }
+    Planned { write: true, state, delay, refund: false, error, event }
 }
 
 /// Lays planned changes out as the columns of one statement.
 pub(crate) fn to_batch(attempts: &[Attempt], plans: &[Planned]) -> CompletionBatch {
     let mut b = CompletionBatch::default();
-    for (a, p) in attempts.iter().zip(plans) {
+    for (a, p) in attempts.iter().zip(plans).filter(|(_, p)| p.write) {
         b.ids.push(a.info.id);
         b.attempts.push(a.info.attempt);
         b.states.push(p.state);

@@ -66,6 +66,7 @@ WHERE j.id = d.id AND j.attempt = d.attempt AND (j.state = 'running') IS TRUE
 RETURNING j.id
 "#;
 
+/// A failure of an attempt whose cancellation was requested ends the job `cancelled`.
 const SET_STATE_IF_RUNNING_MANY: &str = r#"
 WITH d AS MATERIALIZED (
     SELECT * FROM unnest($2::bigint[], $3::smallint[], $4::text[], $5::bigint[], $6::bool[],
@@ -80,11 +81,13 @@ del AS (
 ),
 upd AS (
     UPDATE {schema}.jobs j SET
-        state = d.state,
+        state = CASE WHEN j.cancel_requested_at IS NOT NULL AND d.state IN ('retryable', 'scheduled')
+                     THEN 'cancelled' ELSE d.state END,
         attempt = CASE WHEN d.refund THEN j.attempt - 1 ELSE j.attempt END,
         run_at = CASE WHEN d.delay_us IS NULL THEN j.run_at
                       ELSE {now} + d.delay_us * interval '1 microsecond' END,
-        finalized_at = CASE WHEN d.state IN ('completed', 'cancelled', 'discarded') THEN {now} END,
+        finalized_at = CASE WHEN d.state IN ('completed', 'cancelled', 'discarded')
+                              OR j.cancel_requested_at IS NOT NULL THEN {now} END,
         lease_expires_at = NULL,
         errors = CASE WHEN d.error IS NULL THEN j.errors
                       ELSE array_append(j.errors, jsonb_build_object('at', {now},
@@ -92,17 +95,19 @@ upd AS (
     FROM d
     WHERE NOT ($9 AND d.state = 'completed')
       AND j.id = d.id AND j.attempt = d.attempt AND (j.state = 'running') IS TRUE
-    RETURNING j.id
+    RETURNING j.id, j.state
 )
-SELECT id FROM del UNION ALL SELECT id FROM upd
+SELECT id, 'completed' AS state FROM del UNION ALL SELECT id, state FROM upd
 "#;
 
+/// Returns each held id with whether its cancellation was requested (so poll-only workers
+/// hear of it within a beat).
 const HEARTBEAT_MANY: &str = r#"
 UPDATE {schema}.jobs j
 SET lease_expires_at = {now} + $4 * interval '1 millisecond'
 FROM unnest($2::bigint[], $3::smallint[]) AS d(id, attempt)
 WHERE j.id = d.id AND j.attempt = d.attempt AND (j.state = 'running') IS TRUE
-RETURNING j.id
+RETURNING j.id, j.cancel_requested_at IS NOT NULL
 "#;
 
 const RELEASE_MANY: &str = r#"
@@ -143,8 +148,10 @@ WITH lost AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE {schema}.jobs j SET
-    state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END,
-    finalized_at = CASE WHEN j.attempt >= j.max_attempts THEN {now} END,
+    state = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                 WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END,
+    finalized_at = CASE WHEN j.cancel_requested_at IS NOT NULL OR j.attempt >= j.max_attempts
+                        THEN {now} END,
     run_at = {now},
     lease_expires_at = NULL,
     errors = array_append(j.errors, jsonb_build_object('at', {now}, 'attempt', j.attempt,
@@ -179,19 +186,27 @@ const COUNT_BY_QUEUE_STATE: &str = r#"
 SELECT queue, state, count(*) AS n FROM {schema}.jobs GROUP BY queue, state ORDER BY queue, state
 "#;
 
+/// A waiting job is cancelled at once; a running one gets a request, and its holder a NOTIFY.
 const CANCEL: &str = r#"
-UPDATE {schema}.jobs
-SET state = 'cancelled', finalized_at = {now}, lease_expires_at = NULL,
-    errors = array_append(errors, jsonb_build_object('at', {now}, 'attempt', attempt,
-        'class', 'cancel', 'error', $3::text))
-WHERE id = $2 AND state IN ('pending', 'scheduled', 'available', 'retryable')
-RETURNING id
+WITH c AS (
+    UPDATE {schema}.jobs SET
+        state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END,
+        finalized_at = CASE WHEN state = 'running' THEN NULL ELSE {now} END,
+        cancel_requested_at = {now},
+        errors = CASE WHEN state = 'running' THEN errors
+                      ELSE array_append(errors, jsonb_build_object('at', {now}, 'attempt', attempt,
+                           'class', 'cancel', 'error', $3::text)) END
+    WHERE id = $2 AND state IN ('pending', 'scheduled', 'available', 'retryable', 'running')
+    RETURNING id, state
+)
+SELECT state, (SELECT count(pg_notify('{control}', 'cancel:' || id)) FROM c WHERE state = 'running')
+FROM c
 "#;
 
 const RETRY: &str = r#"
 WITH r AS (
     UPDATE {schema}.jobs
-    SET state = 'available', run_at = {now}, finalized_at = NULL,
+    SET state = 'available', run_at = {now}, finalized_at = NULL, cancel_requested_at = NULL,
         max_attempts = greatest(max_attempts, attempt + 1)
     WHERE id = $2 AND state IN ('scheduled', 'retryable', 'completed', 'cancelled', 'discarded')
     RETURNING id, queue
@@ -346,19 +361,13 @@ impl Db {
         lease_ms: i64,
         worker: &str,
     ) -> Result<Vec<ClaimedJob>> {
-        let rows = self
-            .query(&self.inner.job.get_available)
-            .bind(queue)
-            .bind(limit)
-            .bind(lease_ms)
-            .bind(worker)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        let q = self.query(&self.inner.job.get_available).bind(queue).bind(limit).bind(lease_ms).bind(worker);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
         rows.iter().map(|r| claimed_from_row(r).map_err(|e| self.err(e))).collect()
     }
 
-    /// Finishes successful attempts (delete, or mark completed when `keep`), fenced.
+    /// Finishes successful attempts (delete, or mark completed when `keep`), fenced, through
+    /// any executor (the handler's own transaction for transactional completion).
     /// Returns the ids whose attempt was still the running one.
     pub(crate) async fn job_complete_many<'c>(
         &self,
@@ -367,26 +376,37 @@ impl Db {
         attempts: &[i16],
         keep: bool,
     ) -> Result<Vec<i64>> {
-        let sql =
-            if keep { &self.inner.job.complete_keep_many } else { &self.inner.job.complete_delete_many };
-        self.query(sql)
-            .bind(ids)
-            .bind(attempts)
-            .fetch_all(ex)
-            .await
-            .map_err(|e| self.err(e))?
-            .iter()
-            .map(|r| r.try_get(0).map_err(|e| self.err(e)))
-            .collect()
+        let rows = self.complete_query(ids, attempts, keep).fetch_all(ex).await.map_err(|e| self.err(e))?;
+        ids_of(&rows).map_err(|e| self.err(e))
     }
 
-    /// Writes mixed outcomes in one fenced statement; returns the ids that were applied.
+    /// [`Db::job_complete_many`] on the pool, under the statement timeout.
+    pub(crate) async fn job_complete_many_pooled(
+        &self,
+        ids: &[i64],
+        attempts: &[i16],
+        keep: bool,
+    ) -> Result<Vec<i64>> {
+        let q = self.complete_query(ids, attempts, keep);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
+        ids_of(&rows).map_err(|e| self.err(e))
+    }
+
+    fn complete_query<'q>(&self, ids: &'q [i64], attempts: &'q [i16], keep: bool) -> Query<'q> {
+        let sql =
+            if keep { &self.inner.job.complete_keep_many } else { &self.inner.job.complete_delete_many };
+        self.query(sql).bind(ids).bind(attempts)
+    }
+
+    /// Writes mixed outcomes in one fenced statement; returns the applied ids with the state
+    /// each row ended in.
     pub(crate) async fn job_set_state_if_running_many(
         &self,
         b: &CompletionBatch,
         keep_completed: bool,
-    ) -> Result<Vec<i64>> {
-        self.query(&self.inner.job.set_state_if_running_many)
+    ) -> Result<Vec<(i64, JobState)>> {
+        let q = self
+            .query(&self.inner.job.set_state_if_running_many)
             .bind(&b.ids)
             .bind(&b.attempts)
             .bind(&b.states)
@@ -394,65 +414,46 @@ impl Db {
             .bind(&b.refunds)
             .bind(&b.classes)
             .bind(&b.errors)
-            .bind(!keep_completed)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.err(e))?
-            .iter()
-            .map(|r| r.try_get(0).map_err(|e| self.err(e)))
-            .collect()
+            .bind(!keep_completed);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
+        rows.iter().map(|r| Ok((r.try_get(0).map_err(|e| self.err(e))?, state_of(r, 1)?))).collect()
     }
 
-    /// Extends the leases of running attempts; returns the ids still held.
+    /// Extends the leases of running attempts; returns the ids still held, each with whether
+    /// its cancellation was requested.
     pub(crate) async fn job_heartbeat_many(
         &self,
         ids: &[i64],
         attempts: &[i16],
         lease_ms: i64,
-    ) -> Result<Vec<i64>> {
-        self.query(&self.inner.job.heartbeat_many)
-            .bind(ids)
-            .bind(attempts)
-            .bind(lease_ms)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.err(e))?
-            .iter()
-            .map(|r| r.try_get(0).map_err(|e| self.err(e)))
-            .collect()
+    ) -> Result<Vec<(i64, bool)>> {
+        let q = self.query(&self.inner.job.heartbeat_many).bind(ids).bind(attempts).bind(lease_ms);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<sqlx::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Puts unfinished attempts back to `available` without using up an attempt.
     pub(crate) async fn job_release_many(&self, ids: &[i64], attempts: &[i16]) -> Result<Vec<i64>> {
-        let row = self
-            .query(&self.inner.job.release_many)
-            .bind(ids)
-            .bind(attempts)
-            .fetch_one(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        let q = self.query(&self.inner.job.release_many).bind(ids).bind(attempts);
+        let row = self.with_conn(async |c| q.fetch_one(c).await).await?;
         row.try_get("ids").map_err(|e| self.err(e))
     }
 
     /// Makes up to `limit` due scheduled/retryable jobs available; returns how many.
     pub(crate) async fn job_schedule_due(&self, limit: i64) -> Result<i64> {
-        let row = self
-            .query(&self.inner.job.schedule_due)
-            .bind(limit)
-            .fetch_one(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        let q = self.query(&self.inner.job.schedule_due).bind(limit);
+        let row = self.with_conn(async |c| q.fetch_one(c).await).await?;
         row.try_get(0).map_err(|e| self.err(e))
     }
 
-    /// Returns up to `limit` running jobs with expired leases to retryable (or discarded).
+    /// Returns up to `limit` running jobs with expired leases to retryable (or discarded, or
+    /// cancelled when that was requested).
     pub(crate) async fn job_rescue_many(&self, limit: i64) -> Result<Vec<(i64, JobState)>> {
-        let rows = self
-            .query(&self.inner.job.rescue_many)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        let q = self.query(&self.inner.job.rescue_many).bind(limit);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
         rows.iter().map(|r| Ok((r.try_get(0).map_err(|e| self.err(e))?, state_of(r, 1)?))).collect()
     }
 
@@ -463,25 +464,16 @@ impl Db {
         age_s: f64,
         limit: i64,
     ) -> Result<u64> {
-        let done = self
-            .query(&self.inner.job.delete_finalized_before)
-            .bind(state.as_str())
-            .bind(age_s)
-            .bind(limit)
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        let q =
+            self.query(&self.inner.job.delete_finalized_before).bind(state.as_str()).bind(age_s).bind(limit);
+        let done = self.with_conn(async |c| q.execute(c).await).await?;
         Ok(done.rows_affected())
     }
 
     /// One job by id.
     pub(crate) async fn job_get(&self, id: i64) -> Result<Option<JobRow>> {
-        let row = self
-            .query(&self.inner.job.get)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        let q = self.query(&self.inner.job.get).bind(id);
+        let row = self.with_conn(async |c| q.fetch_optional(c).await).await?;
         row.map(|r| job_row(&r).map_err(|e| self.err(e))).transpose()
     }
 
@@ -492,24 +484,15 @@ impl Db {
         queue: Option<&str>,
         limit: i64,
     ) -> Result<Vec<JobRow>> {
-        let rows = self
-            .query(&self.inner.job.list)
-            .bind(state.map(JobState::as_str))
-            .bind(queue)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        let q = self.query(&self.inner.job.list).bind(state.map(JobState::as_str)).bind(queue).bind(limit);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
         rows.iter().map(|r| job_row(r).map_err(|e| self.err(e))).collect()
     }
 
     /// Row counts per queue and state.
     pub(crate) async fn job_count_by_queue_state(&self) -> Result<Vec<QueueDepth>> {
-        let rows = self
-            .query(&self.inner.job.count_by_queue_state)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        let q = self.query(&self.inner.job.count_by_queue_state);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
         rows.iter()
             .map(|r| {
                 let queue = r.try_get("queue").map_err(|e| self.err(e))?;
@@ -519,39 +502,31 @@ impl Db {
             .collect()
     }
 
-    /// Cancels a job that is not running; false when no such job was waiting.
-    pub(crate) async fn job_cancel(&self, id: i64, reason: &str) -> Result<bool> {
-        let row = self
-            .query(&self.inner.job.cancel)
-            .bind(id)
-            .bind(reason)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(row.is_some())
+    /// Cancels a waiting job, or requests cancellation of a running one (and notifies its
+    /// worker). Returns the job's state afterwards, `None` when no job could be cancelled.
+    pub(crate) async fn job_cancel(&self, id: i64, reason: &str) -> Result<Option<JobState>> {
+        let q = self.query(&self.inner.job.cancel).bind(id).bind(reason);
+        let row = self.with_conn(async |c| q.fetch_optional(c).await).await?;
+        row.map(|r| state_of(&r, 0)).transpose()
     }
 
     /// Makes a waiting or finished job available now, allowing one more attempt if needed.
     pub(crate) async fn job_retry(&self, id: i64) -> Result<bool> {
-        let row = self
-            .query(&self.inner.job.retry)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(row.is_some())
+        let q = self.query(&self.inner.job.retry).bind(id);
+        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.is_some())
     }
 
     /// Deletes a job that is not running.
     pub(crate) async fn job_delete(&self, id: i64) -> Result<bool> {
-        let row = self
-            .query(&self.inner.job.delete)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(row.is_some())
+        let q = self.query(&self.inner.job.delete).bind(id);
+        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.is_some())
     }
+}
+
+type Query<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+fn ids_of(rows: &[PgRow]) -> sqlx::Result<Vec<i64>> {
+    rows.iter().map(|r| r.try_get(0)).collect()
 }
 
 fn claimed_from_row(r: &PgRow) -> sqlx::Result<ClaimedJob> {

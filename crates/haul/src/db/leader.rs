@@ -43,27 +43,22 @@ impl LeaderSql {
 impl Db {
     /// Takes or renews the lease for `ttl_ms`; true when `id` holds it afterwards.
     pub(crate) async fn leader_attempt_elect(&self, id: &str, ttl_ms: i64) -> Result<bool> {
-        let row = self
-            .query(&self.inner.leader.attempt_elect)
-            .bind(id)
-            .bind(ttl_ms)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(row.is_some())
+        let q = self.query(&self.inner.leader.attempt_elect).bind(id).bind(ttl_ms);
+        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.is_some())
     }
 
     /// Gives the lease up so another process can take it at once.
     pub(crate) async fn leader_resign(&self, id: &str) -> Result<()> {
-        self.query(&self.inner.leader.resign).bind(id).execute(self.pool()).await.map_err(|e| self.err(e))?;
+        let q = self.query(&self.inner.leader.resign).bind(id);
+        self.with_conn(async |c| q.execute(c).await).await?;
         Ok(())
     }
 
     /// The current leader, if its lease is live.
     pub(crate) async fn leader_get(&self) -> Result<Option<String>> {
         use sqlx::Row;
-        let row =
-            self.query(&self.inner.leader.get).fetch_optional(self.pool()).await.map_err(|e| self.err(e))?;
+        let q = self.query(&self.inner.leader.get);
+        let row = self.with_conn(async |c| q.fetch_optional(c).await).await?;
         row.map(|r| r.try_get(0).map_err(|e| self.err(e))).transpose()
     }
 }

@@ -13,13 +13,16 @@ use crate::clock::Clock;
 use crate::error::{Error, map_db_error};
 use sqlx::postgres::{PgArguments, Postgres};
 use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A schema's rendered statements plus the pool and clock they run with. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Db {
     inner: Arc<DbInner>,
+    /// Limit on each statement this handle runs on its pool (worker side); `None` for clients.
+    timeout: Option<Duration>,
 }
 
 struct DbInner {
@@ -42,7 +45,39 @@ impl Db {
             schema: schema.to_owned(),
             clock,
         };
-        Db { inner: Arc::new(inner) }
+        Db { inner: Arc::new(inner), timeout: None }
+    }
+
+    /// The same statements, each limited to `timeout` (a half-open connection then fails fast
+    /// and is closed instead of hanging the worker).
+    pub(crate) fn with_timeout(&self, timeout: Duration) -> Self {
+        Db { inner: self.inner.clone(), timeout: Some(timeout) }
+    }
+
+    /// Runs `f` on a connection from the pool, under this handle's timeout. A connection whose
+    /// statement timed out is closed, not returned: its state is unknown, and sqlx's return
+    /// check would wait on it without a limit.
+    pub(crate) async fn with_conn<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> Result<T, Error> {
+        let acquire = self.inner.pool.acquire();
+        let Some(limit) = self.timeout else {
+            let mut conn = acquire.await.map_err(|e| self.err(e))?;
+            return f(&mut conn).await.map_err(|e| self.err(e));
+        };
+        let mut conn = tokio::time::timeout(limit, acquire)
+            .await
+            .map_err(|_| Error::Timeout(limit))?
+            .map_err(|e| self.err(e))?;
+        let res = tokio::time::timeout(limit, f(&mut conn)).await;
+        match res {
+            Ok(r) => r.map_err(|e| self.err(e)),
+            Err(_) => {
+                conn.close_on_drop();
+                Err(Error::Timeout(limit))
+            }
+        }
     }
 
     pub(crate) fn pool(&self) -> &PgPool {
@@ -62,8 +97,13 @@ impl Db {
         insert_channel(&self.inner.schema)
     }
 
+    /// The NOTIFY channel that carries requests to workers (`cancel:<id>`).
+    pub(crate) fn control_channel(&self) -> String {
+        control_channel(&self.inner.schema)
+    }
+
     /// Starts a statement and binds the clock shift as `$1`.
-    fn query(&self, sql: &Arc<str>) -> Query<'static, Postgres, PgArguments> {
+    fn query<'q>(&self, sql: &Arc<str>) -> Query<'q, Postgres, PgArguments> {
         sqlx::query(AssertSqlSafe(sql.clone())).bind(self.inner.clock.shift_micros())
     }
 
@@ -77,11 +117,17 @@ pub(crate) fn insert_channel(schema: &str) -> String {
     format!("{schema}_jobs")
 }
 
+/// The channel that carries requests to workers, per schema.
+pub(crate) fn control_channel(schema: &str) -> String {
+    format!("{schema}_control")
+}
+
 /// Replaces `{schema}` with the quoted schema name and `{now}` with the shifted clock.
 pub(crate) fn render(template: &str, schema: &str) -> Arc<str> {
     template
         .replace("{schema}", &format!("\"{schema}\""))
         .replace("{now}", "(now() + $1 * interval '1 microsecond')")
         .replace("{channel}", &insert_channel(schema))
+        .replace("{control}", &control_channel(schema))
         .into()
 }

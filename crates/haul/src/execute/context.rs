@@ -3,10 +3,12 @@
 
 use crate::client::Client;
 use crate::db::JsonText;
+use crate::error::Error;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 
 /// The facts of the attempt being run.
@@ -20,6 +22,8 @@ pub(crate) struct JobInfo {
     pub priority: i16,
     pub created_at: DateTime<Utc>,
     pub metadata: JsonText,
+    /// Set once the handler completed the job inside its own transaction.
+    pub completed_in_tx: AtomicBool,
 }
 
 /// A handler's view of its job and the worker: typed shared state (like axum's `State`), the
@@ -49,11 +53,18 @@ pub struct JobContext<S> {
     info: Arc<JobInfo>,
     client: Client,
     cancel: CancellationToken,
+    keep_completed: bool,
 }
 
 impl<S> JobContext<S> {
-    pub(crate) fn new(state: S, info: Arc<JobInfo>, client: Client, cancel: CancellationToken) -> Self {
-        JobContext { state, info, client, cancel }
+    pub(crate) fn new(
+        state: S,
+        info: Arc<JobInfo>,
+        client: Client,
+        cancel: CancellationToken,
+        keep_completed: bool,
+    ) -> Self {
+        JobContext { state, info, client, cancel, keep_completed }
     }
 
     /// The worker's shared state.
@@ -124,5 +135,36 @@ impl<S> JobContext<S> {
     /// Whether the handler has been asked to stop.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// Completes this job inside the handler's own transaction, so its database writes and
+    /// its completion commit together: exactly-once effects for database-only work.
+    ///
+    /// Call it last, just before `commit`, then return `Ok(())`. It is fenced like every
+    /// completion: if this attempt is no longer the running one (it was rescued, released or
+    /// cancelled) it returns [`Error::NotRunning`] and the transaction must be rolled back.
+    ///
+    /// ```no_run
+    /// # use haul::{JobContext, JobError};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Credit { account: i64, cents: i64 }
+    /// # impl haul::Job for Credit { const KIND: &'static str = "credit"; }
+    /// async fn credit(ctx: JobContext<()>, job: Credit) -> Result<(), JobError> {
+    ///     let mut tx = ctx.pool().begin().await?;
+    ///     sqlx::query("UPDATE accounts SET cents = cents + $1 WHERE id = $2")
+    ///         .bind(job.cents).bind(job.account).execute(&mut *tx).await?;
+    ///     ctx.complete_in(&mut *tx).await?; // fenced: errors if this attempt was rescued
+    ///     tx.commit().await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn complete_in<'c>(&self, executor: impl PgExecutor<'c>) -> Result<(), Error> {
+        let (id, attempt) = (self.info.id, self.info.attempt);
+        let db = self.client.db();
+        let done = db.job_complete_many(executor, &[id], &[attempt], self.keep_completed).await?;
+        if done.is_empty() {
+            return Err(Error::NotRunning { id, attempt });
+        }
+        self.info.completed_in_tx.store(true, Ordering::Release);
+        Ok(())
     }
 }

@@ -1,11 +1,13 @@
 //! The heartbeat: one statement per interval extends the leases of all this process's running
-//! attempts. An attempt whose lease could not be extended was rescued or cancelled elsewhere:
-//! its handler is told to stop, and its late outcome will be fenced away.
+//! attempts. An attempt whose lease could not be extended was rescued elsewhere, and one whose
+//! cancellation was requested is stopped: in both cases the handler is told to stop, and a
+//! late outcome is fenced away.
 
+use super::running::KillReason;
 use crate::fetch::lease_ms;
 use crate::service::Throttle;
 use crate::worker::Core;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -28,20 +30,26 @@ async fn beat(core: &Core, throttle: &mut Throttle) {
     if ids.is_empty() {
         return;
     }
-    match core.db.job_heartbeat_many(&ids, &attempts, lease_ms(core.config.lease)).await {
-        Ok(held) if held.len() == ids.len() => {}
-        Ok(held) => {
-            let held: HashSet<i64> = held.into_iter().collect();
-            for id in ids.iter().filter(|id| !held.contains(id)) {
-                // gone from running, or finished meanwhile; cancelling a finished one is a no-op
-                if core.running.cancel(*id) {
-                    tracing::warn!(
-                        job_id = id,
-                        "lease lost (job rescued or cancelled elsewhere); asking its handler to stop"
-                    );
-                }
-            }
+    let held = match core.db.job_heartbeat_many(&ids, &attempts, lease_ms(core.config.lease)).await {
+        Ok(held) => held,
+        Err(e) => {
+            return throttle.warn(|| tracing::warn!(error = %e, running = ids.len(), "heartbeat failed"));
         }
-        Err(e) => throttle.warn(|| tracing::warn!(error = %e, running = ids.len(), "heartbeat failed")),
+    };
+    if held.len() == ids.len() && held.iter().all(|(_, cancel)| !cancel) {
+        return;
+    }
+    let held: HashMap<i64, bool> = held.into_iter().collect();
+    for id in ids {
+        // an attempt that finished since the snapshot is no longer tracked: kill is a no-op
+        match held.get(&id) {
+            Some(true) if core.running.kill(id, KillReason::Cancelled) => {
+                tracing::info!(job_id = id, "cancellation requested; stopping its handler")
+            }
+            None if core.running.kill(id, KillReason::LeaseLost) => {
+                tracing::warn!(job_id = id, "lease lost (job rescued elsewhere); stopping its handler")
+            }
+            _ => {}
+        }
     }
 }

@@ -15,7 +15,7 @@ pub use outcome::{BoxError, JobError, JobResultExt};
 pub(crate) use context::JobInfo;
 pub(crate) use handler::{Registry, Route};
 pub(crate) use outcome::Outcome;
-pub(crate) use running::Running;
+pub(crate) use running::{Kill, KillReason, Running};
 
 use crate::db::ClaimedJob;
 use crate::job::{ErrorClass, RetryPolicy};
@@ -23,6 +23,7 @@ use crate::worker::Shared;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -42,6 +43,7 @@ pub(crate) async fn execute<S: Clone + Send + Sync + 'static>(
     job: ClaimedJob,
     queue: Arc<str>,
     cancel: CancellationToken,
+    kill: Arc<Kill>,
 ) -> Attempt {
     let info = Arc::new(JobInfo {
         id: job.id,
@@ -52,6 +54,7 @@ pub(crate) async fn execute<S: Clone + Send + Sync + 'static>(
         priority: job.priority,
         created_at: job.created_at,
         metadata: job.metadata,
+        completed_in_tx: Default::default(),
     });
     let span = tracing::info_span!("job", job_id = info.id, kind = %info.kind, queue = %info.queue, attempt = info.attempt);
     let started = Instant::now();
@@ -59,7 +62,8 @@ pub(crate) async fn execute<S: Clone + Send + Sync + 'static>(
         None => (unknown_kind(shared, &info.kind), RetryPolicy::DEFAULT),
         Some(route) => {
             let timeout = job.timeout_ms.map_or(route.timeout, |ms| Duration::from_millis(ms as u64));
-            let run = run_route(shared, route, info.clone(), &job.args.0, timeout, cancel);
+            let stop = Stop { cancel, kill, timeout, grace: shared.core.config.timeout_grace };
+            let run = run_route(shared, route, info.clone(), &job.args.0, stop);
             (run.instrument(span.clone()).await, route.retry)
         }
     };
@@ -68,15 +72,24 @@ pub(crate) async fn execute<S: Clone + Send + Sync + 'static>(
     attempt
 }
 
+/// What can stop an attempt early, and how long it gets to stop.
+struct Stop {
+    cancel: CancellationToken,
+    kill: Arc<Kill>,
+    timeout: Duration,
+    grace: Duration,
+}
+
 async fn run_route<S: Clone>(
     shared: &Shared<S>,
     route: &Route<S>,
     info: Arc<JobInfo>,
     args: &str,
-    timeout: Duration,
-    cancel: CancellationToken,
+    stop: Stop,
 ) -> Outcome {
-    let ctx = JobContext::new(shared.state.clone(), info, shared.client.clone(), cancel.clone());
+    let keep = !shared.core.config.completed_retention.is_zero();
+    let ctx =
+        JobContext::new(shared.state.clone(), info.clone(), shared.client.clone(), stop.cancel.clone(), keep);
     let started = std::panic::catch_unwind(AssertUnwindSafe(|| route.start(ctx, args)));
     let fut = match started {
         Ok(Ok(fut)) => fut,
@@ -84,13 +97,39 @@ async fn run_route<S: Clone>(
         Err(panic) => return panicked(panic),
     };
     let mut fut = AssertUnwindSafe(fut).catch_unwind();
-    tokio::select! {
-        done = &mut fut => done.map_or_else(panicked, Outcome::from),
-        () = tokio::time::sleep(timeout) => {
-            cancel.cancel();
-            let _ = tokio::time::timeout(shared.core.config.timeout_grace, fut).await;
-            Outcome::Failed { class: ErrorClass::Timeout, error: format!("timed out after {timeout:?}"), after: None }
+    let done = tokio::select! {
+        done = &mut fut => done,
+        () = tokio::time::sleep(stop.timeout) => {
+            stop.cancel.cancel();
+            let _ = tokio::time::timeout(stop.grace, fut).await;
+            let error = format!("timed out after {:?}", stop.timeout);
+            return Outcome::Failed { class: ErrorClass::Timeout, error, after: None };
         }
+        () = stop.kill.token.cancelled() => {
+            stop.cancel.cancel();
+            match tokio::time::timeout(stop.grace, fut).await {
+                Ok(done) => done,
+                Err(_) => return killed(&stop.kill),
+            }
+        }
+    };
+    match done.map_or_else(panicked, Outcome::from) {
+        Outcome::Completed if info.completed_in_tx.load(Ordering::Acquire) => Outcome::CompletedInTx,
+        Outcome::Completed => Outcome::Completed,
+        // a failure after a cancel request is the cancellation taking effect
+        _ if stop.kill.reason() == Some(KillReason::Cancelled) => killed(&stop.kill),
+        other => other,
+    }
+}
+
+fn killed(kill: &Kill) -> Outcome {
+    match kill.reason() {
+        Some(KillReason::LeaseLost) => Outcome::Failed {
+            class: ErrorClass::Rescued,
+            error: "stopped: this attempt lost its lease and was rescued".into(),
+            after: None,
+        },
+        _ => Outcome::Cancelled("cancelled by an operator while running".into()),
     }
 }
 
@@ -120,7 +159,9 @@ fn panicked(panic: Box<dyn std::any::Any + Send>) -> Outcome {
 
 fn log_outcome(a: &Attempt) {
     match &a.outcome {
-        Outcome::Completed => tracing::debug!(run_time = ?a.run_time, "job completed"),
+        Outcome::Completed | Outcome::CompletedInTx => {
+            tracing::debug!(run_time = ?a.run_time, "job completed")
+        }
         Outcome::Snoozed(d) => tracing::debug!(snooze = ?d, "job snoozed"),
         Outcome::Failed { class, error, .. } => {
             tracing::warn!(class = class.as_str(), error = %error, "job attempt failed")

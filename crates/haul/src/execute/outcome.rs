@@ -116,6 +116,8 @@ impl<T, E: fmt::Display> JobResultExt<T> for Result<T, E> {
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Completed,
+    /// Completed inside the handler's own transaction: nothing left to write.
+    CompletedInTx,
     /// Retry per policy (or `after`), or dead letter when attempts are used up.
     Failed {
         class: ErrorClass,

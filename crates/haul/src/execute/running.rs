@@ -1,15 +1,44 @@
 //! The attempts this worker is running now: their leases to heartbeat, their cancellation
-//! tokens, and the abort handles that shutdown uses when handlers will not stop.
+//! tokens, the kill switch for a cancel request or a lost lease, and the abort handles that
+//! shutdown uses when handlers will not stop.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Why an attempt is being stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KillReason {
+    /// An operator asked to cancel the job.
+    Cancelled,
+    /// The lease was lost: the job was rescued and may run elsewhere.
+    LeaseLost,
+}
+
+/// Stops one attempt: fires its token and remembers the first reason given.
+#[derive(Debug, Default)]
+pub(crate) struct Kill {
+    pub token: CancellationToken,
+    reason: OnceLock<KillReason>,
+}
+
+impl Kill {
+    pub(crate) fn reason(&self) -> Option<KillReason> {
+        self.reason.get().copied()
+    }
+
+    fn fire(&self, reason: KillReason) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+}
+
 struct Entry {
     attempt: i16,
     cancel: CancellationToken,
+    kill: Arc<Kill>,
     abort: Option<AbortHandle>,
 }
 
@@ -21,9 +50,12 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    pub(crate) fn insert(&self, id: i64, attempt: i16, cancel: CancellationToken) {
-        let entry = Entry { attempt, cancel, abort: None };
+    /// Tracks a new attempt; returns the kill switch its executor watches.
+    pub(crate) fn insert(&self, id: i64, attempt: i16, cancel: CancellationToken) -> Arc<Kill> {
+        let kill = Arc::new(Kill::default());
+        let entry = Entry { attempt, cancel, kill: kill.clone(), abort: None };
         self.lock().insert(id, entry);
+        kill
     }
 
     pub(crate) fn set_abort(&self, id: i64, abort: AbortHandle) {
@@ -51,12 +83,12 @@ impl Running {
         self.lock().iter().map(|(id, e)| (*id, e.attempt)).unzip()
     }
 
-    /// Fires one job's cancellation token; false if it is not running here.
-    pub(crate) fn cancel(&self, id: i64) -> bool {
-        self.lock().get(&id).map(|e| e.cancel.cancel()).is_some()
+    /// Stops one attempt for `reason`; false if it is not running here.
+    pub(crate) fn kill(&self, id: i64, reason: KillReason) -> bool {
+        self.lock().get(&id).map(|e| e.kill.fire(reason)).is_some()
     }
 
-    /// Fires every running job's cancellation token.
+    /// Fires every running job's cancellation token (shutdown: cooperative only).
     pub(crate) fn cancel_all(&self) {
         self.lock().values().for_each(|e| e.cancel.cancel());
     }

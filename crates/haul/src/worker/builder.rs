@@ -80,7 +80,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         warn_unserved_kinds(&self.registry, &self.queues);
         let (tx, rx) = mpsc::channel(self.config.complete_batch_max * 4);
         let core = Core {
-            db: self.client.db().clone(),
+            db: self.client.db().with_timeout(self.config.statement_timeout),
             worker_id: self.id.unwrap_or_else(default_id).into(),
             config: self.config,
             running: Running::default(),

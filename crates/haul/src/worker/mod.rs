@@ -121,6 +121,17 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
     /// Fails at once with [`Error::NotMigrated`](crate::Error::NotMigrated) if the schema
     /// is not current.
     pub async fn run(self, shutdown: CancellationToken) -> Result<ShutdownReport> {
+        self.run_until(shutdown, CancellationToken::new()).await
+    }
+
+    /// Like [`Worker::run`], with a second token that forces the hard path at any point of
+    /// the shutdown: handlers are cancelled, then dropped at once and their jobs released.
+    /// Binaries fire `shutdown` on the first SIGINT/SIGTERM and `force` on the second.
+    pub async fn run_until(
+        self,
+        shutdown: CancellationToken,
+        force: CancellationToken,
+    ) -> Result<ShutdownReport> {
         crate::migrate::ensure_current(&self.shared.core.db).await?;
         let Worker { shared, completions } = self;
         let core = shared.core.clone();
@@ -129,9 +140,14 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         let background = spawn_services(&core, &services);
         let fetching = CancellationToken::new();
         let producers = spawn_producers(&shared, &fetching);
-        shutdown.cancelled().await;
-        tracing::info!(worker = %core.worker_id, running = core.running.len(), "shutting down");
-        let report = shutdown::drain(&core, shared, producers, fetching, completer).await;
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = force.cancelled() => {}
+        }
+        let running = core.running.len();
+        tracing::info!(worker = %core.worker_id, running, "shutting down");
+        let stages = shutdown::Stages { producers, fetching, completer, force };
+        let report = shutdown::drain(&core, shared, stages, running).await;
         services.cancel();
         for task in background {
             let _ = task.await;

@@ -25,35 +25,50 @@ pub struct ShutdownReport {
     pub cancelled_handlers: bool,
 }
 
+/// The running pieces shutdown stops, in order.
+pub(super) struct Stages {
+    pub producers: Vec<JoinHandle<()>>,
+    pub fetching: CancellationToken,
+    pub completer: JoinHandle<()>,
+    pub force: CancellationToken,
+}
+
+/// Shuts down; `running_at_start` is how many jobs ran when the signal came.
 pub(super) async fn drain<S>(
     core: &Arc<Core>,
     shared: Arc<Shared<S>>,
-    producers: Vec<JoinHandle<()>>,
-    fetching: CancellationToken,
-    completer: JoinHandle<()>,
+    stages: Stages,
+    running_at_start: usize,
 ) -> ShutdownReport {
+    let Stages { producers, fetching, completer, force } = stages;
     fetching.cancel();
     for p in producers {
         let _ = p.await;
     }
     let cfg = &core.config;
-    let mut report = ShutdownReport { running_at_start: core.running.len(), ..Default::default() };
-    if !wait(core, cfg.shutdown_soft_timeout).await {
+    let mut report = ShutdownReport { running_at_start, ..Default::default() };
+    if !wait(core, cfg.shutdown_soft_timeout, &force).await {
         report.cancelled_handlers = true;
         core.running.cancel_all();
-        if !wait(core, cfg.shutdown_hard_timeout).await {
+        if !wait(core, cfg.shutdown_hard_timeout, &force).await {
             report.released = release(core).await;
         }
     }
-    report.finished = report.running_at_start.saturating_sub(report.released);
+    // jobs claimed between the signal and the producers stopping count as running too
+    report.running_at_start = report.running_at_start.max(report.released);
+    report.finished = report.running_at_start - report.released;
     // the last sender goes with `shared`: the completer then flushes what is left and stops
     drop(shared);
     flush(core, completer).await;
     report
 }
 
-async fn wait(core: &Core, limit: Duration) -> bool {
-    tokio::time::timeout(limit, core.running.wait_empty()).await.is_ok()
+/// Waits up to `limit` for running jobs to finish; false if some remain (or `force` fired).
+async fn wait(core: &Core, limit: Duration, force: &CancellationToken) -> bool {
+    tokio::select! {
+        done = tokio::time::timeout(limit, core.running.wait_empty()) => done.is_ok(),
+        () = force.cancelled() => core.running.len() == 0,
+    }
 }
 
 async fn release(core: &Core) -> usize {

@@ -65,3 +65,68 @@ impl Job for Typed {
 pub async fn typed(_ctx: JobContext<()>, _job: Typed) -> Result<(), JobError> {
     Ok(())
 }
+
+/// Lets a test see handlers start and decide when they finish.
+#[derive(Clone)]
+pub struct Gate {
+    started: tokio::sync::mpsc::UnboundedSender<i64>,
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The test's side of a [`Gate`].
+pub struct GateControl {
+    pub started: tokio::sync::mpsc::UnboundedReceiver<i64>,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+pub fn gate() -> (Gate, GateControl) {
+    let (started_tx, started) = tokio::sync::mpsc::unbounded_channel();
+    let (open, open_rx) = tokio::sync::watch::channel(false);
+    (Gate { started: started_tx, open: open_rx }, GateControl { started, open })
+}
+
+impl GateControl {
+    /// Waits until a handler has started; returns its job id.
+    pub async fn wait_started(&mut self) -> i64 {
+        tokio::time::timeout(crate::common::WAIT, self.started.recv())
+            .await
+            .expect("a handler starts")
+            .unwrap()
+    }
+
+    /// Lets every waiting handler finish.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+impl Gate {
+    async fn opened(&self) {
+        let mut open = self.open.clone();
+        let _ = open.wait_for(|o| *o).await;
+    }
+}
+
+/// Blocks until the gate opens. `honors_cancel`: stop with an error when asked to stop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Block {
+    pub honors_cancel: bool,
+}
+
+impl Job for Block {
+    const KIND: &'static str = "block";
+    const MAX_ATTEMPTS: i16 = 5;
+}
+
+pub async fn block(ctx: JobContext<Gate>, job: Block) -> Result<(), JobError> {
+    let _ = ctx.state().started.send(ctx.id());
+    if job.honors_cancel {
+        tokio::select! {
+            () = ctx.state().opened() => Ok(()),
+            () = ctx.cancellation().cancelled() => Err(JobError::retry("stopped on request")),
+        }
+    } else {
+        ctx.state().opened().await;
+        Ok(())
+    }
+}

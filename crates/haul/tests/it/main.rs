@@ -5,8 +5,13 @@ mod common;
 mod jobs;
 
 mod bad_input;
+mod cancel;
 mod concurrency;
+mod faults;
 mod insert;
+mod lease;
 mod lifecycle;
 mod migrate;
 mod retry;
+mod shutdown;
+mod tx_complete;

@@ -1,6 +1,8 @@
 //! Test support: a freshly migrated schema per test (dropped afterwards), a worker config with
 //! short intervals, and helpers that wait on worker events instead of sleeping.
 
+pub mod proxy;
+
 use haul::{Client, ClientConfig, Clock, JobEvent, Worker, WorkerConfig};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -51,8 +53,35 @@ impl TestDb {
 
     /// A second client on the same schema with its own pool (another "process").
     pub async fn other_client(&self, size: u32) -> Client {
+        self.client_on(pool(size).await)
+    }
+
+    /// A client on the same schema over `url` (e.g. through a proxy), with a lazy pool.
+    pub fn client_at(&self, url: &str, size: u32) -> Client {
+        let pool = PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy(url)
+            .expect("url");
+        self.client_on(pool)
+    }
+
+    fn client_on(&self, pool: PgPool) -> Client {
         let config = ClientConfig::default().with_schema(&self.schema).with_clock(self.clock.clone());
-        Client::with_config(pool(size).await, config).expect("client")
+        Client::with_config(pool, config).expect("client")
+    }
+
+    /// Waits (polling the database every 20 ms) until `sql` returns `want`.
+    pub async fn until_scalar(&self, sql: &str, want: i64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let got = self.scalar(sql).await;
+            if got == want {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "`{sql}` stayed {got}, wanted {want}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn scalar(&self, sql: &str) -> i64 {

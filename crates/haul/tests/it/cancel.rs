@@ -1,0 +1,83 @@
+//! Operator actions by id: cancel (waiting or running, with or without LISTEN), retry, delete;
+//! and attempt timeouts.
+
+use crate::common::{TestDb, fast_config, start};
+use crate::jobs::{Block, Noop, block, gate};
+use haul::{CancelOutcome, Error, ErrorClass, EventOutcome, JobState, NewJob, Worker};
+use std::time::Duration;
+
+#[tokio::test]
+async fn cancel_a_waiting_job_at_once() {
+    let db = TestDb::new().await;
+    let id = db.client.insert(Noop { n: 1 }).await.unwrap();
+    assert_eq!(db.client.cancel(id).await.unwrap(), CancelOutcome::Cancelled);
+    let row = db.client.get(id).await.unwrap().unwrap();
+    assert_eq!(row.state, JobState::Cancelled);
+    assert_eq!(row.errors[0].class, ErrorClass::Cancel);
+    assert!(matches!(db.client.cancel(id).await, Err(Error::JobNotFound { .. })), "already final");
+}
+
+async fn cancel_running(poll_only: bool, honors_cancel: bool) {
+    let db = TestDb::new().await;
+    let (g, mut ctl) = gate();
+    let config = fast_config().with_poll_only(poll_only);
+    let worker = Worker::builder(db.client.clone(), g).handler(block).config(config).build().unwrap();
+    let mut w = start(worker);
+    let id = db.client.insert(Block { honors_cancel }).await.unwrap();
+    ctl.wait_started().await;
+    assert_eq!(db.client.cancel(id).await.unwrap(), CancelOutcome::Requested);
+    let e = w.next_where(|e| e.id == id).await;
+    assert_eq!(e.outcome, EventOutcome::Cancelled);
+    let row = db.client.get(id).await.unwrap().unwrap();
+    assert_eq!((row.state, row.attempt), (JobState::Cancelled, 1));
+    assert!(row.finalized_at.is_some());
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_a_running_job_through_its_workers_listener() {
+    cancel_running(false, true).await;
+}
+
+#[tokio::test]
+async fn cancel_reaches_a_poll_only_worker_through_its_heartbeat() {
+    cancel_running(true, true).await;
+}
+
+#[tokio::test]
+async fn a_handler_that_ignores_cancellation_is_dropped() {
+    cancel_running(false, false).await;
+}
+
+#[tokio::test]
+async fn retry_and_delete_by_id() {
+    let db = TestDb::new().await;
+    let later =
+        db.client.insert(NewJob::new(&Noop { n: 1 }).with_delay(Duration::from_secs(3600))).await.unwrap();
+    db.client.retry(later).await.unwrap();
+    assert_eq!(db.client.get(later).await.unwrap().unwrap().state, JobState::Available);
+    db.client.delete(later).await.unwrap();
+    assert!(db.client.get(later).await.unwrap().is_none());
+    assert!(matches!(db.client.delete(later).await, Err(Error::JobNotFound { .. })));
+    assert!(matches!(db.client.retry(424242).await, Err(Error::JobNotFound { .. })));
+}
+
+#[tokio::test]
+async fn an_attempt_past_its_timeout_is_dropped_and_retried() {
+    let db = TestDb::new().await;
+    let (g, mut ctl) = gate();
+    let worker = Worker::builder(db.client.clone(), g).handler(block).config(fast_config()).build().unwrap();
+    let mut w = start(worker);
+    let stubborn = NewJob::new(&Block { honors_cancel: false }).with_timeout(Duration::from_millis(200));
+    let polite = NewJob::new(&Block { honors_cancel: true }).with_timeout(Duration::from_millis(200));
+    let ids = db.client.insert_many([stubborn, polite]).await.unwrap();
+    for id in &ids {
+        let e = w.next_where(|e| e.id == *id).await;
+        assert!(matches!(e.outcome, EventOutcome::Retrying { .. }), "{e:?}");
+        assert_eq!(e.error.as_deref(), Some("timed out after 200ms"));
+        let row = db.client.get(*id).await.unwrap().unwrap();
+        assert_eq!((row.state, row.errors[0].class), (JobState::Retryable, ErrorClass::Timeout));
+    }
+    drop(ctl.started.try_recv());
+    w.stop().await;
+}
