@@ -23,6 +23,9 @@ mod service;
 mod stats;
 mod worker;
 
+#[doc(hidden)]
+pub mod bench_support;
+
 pub use client::{CancelOutcome, Client};
 pub use clock::Clock;
 pub use complete::{EventOutcome, JobEvent};

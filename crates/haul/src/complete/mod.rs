@@ -3,7 +3,7 @@
 //! and counters follow only what committed; outcomes the fence refused are logged.
 
 mod event;
-mod plan;
+pub(crate) mod plan;
 
 pub use event::{EventOutcome, JobEvent};
 

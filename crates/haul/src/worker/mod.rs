@@ -91,7 +91,7 @@ pub(crate) struct Shared<S> {
 /// # Ok(()) }
 /// ```
 pub struct Worker<S> {
-    shared: Arc<Shared<S>>,
+    pub(crate) shared: Arc<Shared<S>>,
     completions: mpsc::Receiver<Attempt>,
 }
 
