@@ -1,8 +1,11 @@
 //! The `haul` command: a thin shell over the library, one file per subcommand.
 
+mod bench;
 mod connect;
 mod demo;
+mod jobs;
 mod migrate;
+mod signals;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +28,10 @@ enum Command {
     Migrate(migrate::Args),
     /// Run the demo: enqueue a realistic mix of jobs, work them, and show what happened.
     Demo(demo::Args),
+    /// Look at jobs and act on them by id: list, get, dead, depth, retry, cancel, delete.
+    Jobs(jobs::Args),
+    /// Measure Haul with the peer job queues' workloads (W1–W6); `--smoke` for a quick check.
+    Bench(Box<bench::Args>),
 }
 
 #[tokio::main]
@@ -33,6 +40,8 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
+        Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
+        Command::Bench(args) => bench::run(&cli.database_url, *args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -114,6 +114,11 @@ pub enum Error {
     #[error("database connection failed (is PostgreSQL up and DATABASE_URL right?): {0}")]
     Connection(#[source] sqlx::Error),
 
+    /// The database aborted the statement for a deadlock or a serialization conflict; running
+    /// it again is safe.
+    #[error("database conflict (deadlock or serialization failure); safe to retry: {0}")]
+    Conflict(#[source] sqlx::Error),
+
     /// A statement ran longer than its timeout.
     #[error("database statement timed out after {0:?}")]
     Timeout(Duration),
@@ -124,14 +129,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// True for failures that a later attempt may not hit (connection loss, timeouts).
+    /// True for failures that a later attempt may not hit (connection loss, timeouts, deadlocks).
     ///
     /// ```
     /// let e = haul::Error::Timeout(std::time::Duration::from_secs(1));
     /// assert!(e.is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Connection(_) | Error::Timeout(_))
+        matches!(self, Error::Connection(_) | Error::Timeout(_) | Error::Conflict(_))
     }
 
     pub(crate) fn invalid_option(kind: &str, reason: impl Into<String>) -> Self {
@@ -149,6 +154,8 @@ pub(crate) fn map_db_error(err: sqlx::Error, schema: &str) -> Error {
             Some("42P01") | Some("3F000") => Error::NotMigrated { schema: schema.to_owned() },
             // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
             Some("57P01") | Some("57P02") | Some("57P03") => Error::Connection(err),
+            // deadlock_detected, serialization_failure
+            Some("40P01") | Some("40001") => Error::Conflict(err),
             _ => Error::Database(err),
         },
         _ => Error::Database(err),

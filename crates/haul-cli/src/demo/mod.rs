@@ -148,15 +148,18 @@ async fn work(client: &Client, shop: Shop, total: u64) -> Result<(Duration, haul
         .config(config)
         .build()?;
     let (stats, mut events) = (worker.stats(), worker.subscribe());
+    let signals = crate::signals::listen();
     let stop = CancellationToken::new();
     let started = Instant::now();
-    let running = tokio::spawn(worker.run(stop.clone()));
+    let running = tokio::spawn(worker.run_until(stop.clone(), signals.force.clone()));
     let bar = progress_bar(total);
     let (mut finished, mut retried, mut dead) = (0u64, 0u64, 0u64);
     while finished < total {
-        let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
-            .await
-            .context("no job finished for 30 s")??;
+        let next = tokio::time::timeout(Duration::from_secs(30), events.recv());
+        let event = tokio::select! {
+            e = next => e.context("no job finished for 30 s")??,
+            () = signals.graceful.cancelled() => break,
+        };
         match event.outcome {
             EventOutcome::Retrying { .. } => retried += 1,
             EventOutcome::Discarded => (dead, finished) = (dead + 1, finished + 1),
@@ -169,7 +172,10 @@ async fn work(client: &Client, shop: Shop, total: u64) -> Result<(Duration, haul
     let elapsed = started.elapsed();
     bar.finish();
     stop.cancel();
-    running.await??;
+    let report = running.await??;
+    if report.released > 0 {
+        println!("  stopped early: {} unfinished jobs released for the next worker", report.released);
+    }
     Ok((elapsed, stats.snapshot()))
 }
 

@@ -42,7 +42,8 @@ pub(crate) async fn run_completer(core: Arc<Core>, mut rx: mpsc::Receiver<Attemp
     while flushes.join_next().await.is_some() {}
 }
 
-async fn flush(core: Arc<Core>, attempts: Vec<Attempt>) {
+async fn flush(core: Arc<Core>, mut attempts: Vec<Attempt>) {
+    attempts.sort_unstable_by_key(|a| a.info.id); // every batch statement locks rows in id order
     let plans: Vec<Planned> = attempts.iter().map(plan).collect();
     let batch = to_batch(&attempts, &plans);
     let Some(applied) = write(&core, &batch).await else { return };
@@ -65,9 +66,11 @@ async fn flush(core: Arc<Core>, attempts: Vec<Attempt>) {
     core.stats.record(counted.into_iter());
     if !rejected.is_empty() {
         core.stats.record_rejected(rejected.len() as u64);
+        let first: Vec<_> = rejected.iter().take(10).collect();
         tracing::warn!(
-            ?rejected,
-            "outcomes refused by the fence: these attempts were no longer running (rescued, released or cancelled)"
+            refused = rejected.len(),
+            ?first,
+            "outcomes refused by the fence: these (id, attempt) were no longer running (rescued, released or cancelled)"
         );
     }
 }

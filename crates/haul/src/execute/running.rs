@@ -78,9 +78,9 @@ impl Running {
         self.lock().len()
     }
 
-    /// Ids and attempts of everything running, for the heartbeat.
+    /// Ids and attempts of everything running, sorted by id, for the heartbeat.
     pub(crate) fn leases(&self) -> (Vec<i64>, Vec<i16>) {
-        self.lock().iter().map(|(id, e)| (*id, e.attempt)).unzip()
+        sorted(self.lock().iter().map(|(id, e)| (*id, e.attempt)).collect())
     }
 
     /// Stops one attempt for `reason`; false if it is not running here.
@@ -97,7 +97,7 @@ impl Running {
     pub(crate) fn abort_all(&self) -> (Vec<i64>, Vec<i16>) {
         let map = self.lock();
         map.values().filter_map(|e| e.abort.as_ref()).for_each(AbortHandle::abort);
-        map.iter().map(|(id, e)| (*id, e.attempt)).unzip()
+        sorted(map.iter().map(|(id, e)| (*id, e.attempt)).collect())
     }
 
     /// Waits until nothing is running.
@@ -116,4 +116,10 @@ impl Running {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Entry>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Id-ordered columns: batch statements then lock rows in one order and cannot deadlock.
+fn sorted(mut leases: Vec<(i64, i16)>) -> (Vec<i64>, Vec<i16>) {
+    leases.sort_unstable();
+    leases.into_iter().unzip()
 }

@@ -1,0 +1,146 @@
+//! The bench's database: creating `bench_haul` on the server, a fresh schema per measurement,
+//! and the SQL the bench itself runs (CHECKPOINT, VACUUM, counts, table size, backlog fill).
+
+use crate::connect;
+use anyhow::{Context, Result, bail};
+use haul::{Client, ClientConfig};
+use sqlx::{AssertSqlSafe, PgPool};
+
+/// Connections of the bench's own pool (inserts, counts, samples).
+const BENCH_POOL: u32 = 5;
+
+/// The bench database: its URL, the bench's own pool, and a client on the bench schema.
+pub struct Db {
+    /// URL of the bench database (same server as --database-url).
+    pub url: String,
+    /// The bench's own pool: producers, counts and samples, never the worker.
+    pub pool: PgPool,
+    /// A client on that pool and the bench schema.
+    pub client: Client,
+    /// The bench schema.
+    pub schema: String,
+}
+
+impl Db {
+    /// Connects to database `db_name` on the server of `server_url`, creating it if missing.
+    pub async fn open(server_url: &str, db_name: &str, schema: &str) -> Result<Db> {
+        let url = database_url(server_url, db_name)?;
+        if url != server_url {
+            ensure_database(server_url, db_name).await?;
+        }
+        let pool = connect::pool(&url, BENCH_POOL).await?;
+        let client = Client::with_config(pool.clone(), ClientConfig::default().with_schema(schema))?;
+        Ok(Db { url, pool, client, schema: schema.to_owned() })
+    }
+
+    /// `"schema".jobs`, quoted for SQL.
+    pub fn jobs(&self) -> String {
+        format!("\"{}\".jobs", self.schema)
+    }
+
+    /// A client on the bench schema with a pool of its own, for a worker.
+    pub async fn worker_client(&self, pool_size: u32) -> Result<Client> {
+        let pool = connect::pool(&self.url, pool_size).await?;
+        Ok(Client::with_config(pool, ClientConfig::default().with_schema(&self.schema))?)
+    }
+
+    /// Drops the schema with everything in it, migrates it afresh, then CHECKPOINTs.
+    pub async fn reset(&self) -> Result<()> {
+        let drop = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema);
+        self.exec(&drop).await.context("dropping the bench schema")?;
+        connect::with_url(self.client.migrate().await, &self.url)?;
+        self.checkpoint().await
+    }
+
+    /// `CHECKPOINT` (needs superuser or the pg_checkpoint role).
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.exec("CHECKPOINT").await.context("CHECKPOINT (needs a superuser or the pg_checkpoint role)")
+    }
+
+    /// `VACUUM ANALYZE` on the jobs table.
+    pub async fn vacuum_analyze(&self) -> Result<()> {
+        self.exec(&format!("VACUUM ANALYZE {}", self.jobs())).await.context("VACUUM ANALYZE")
+    }
+
+    /// Rows in the jobs table (completed jobs are deleted, so: jobs not yet done).
+    pub async fn count_jobs(&self) -> Result<i64> {
+        let sql = format!("SELECT count(*) FROM {}", self.jobs());
+        Ok(sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(&self.pool).await?)
+    }
+
+    /// `pg_total_relation_size` of the jobs table (heap, indexes and TOAST), in bytes.
+    pub async fn table_bytes(&self) -> Result<i64> {
+        let sql = "SELECT pg_total_relation_size(format('%I.jobs', $1::text)::regclass)";
+        Ok(sqlx::query_scalar(sql).bind(&self.schema).fetch_one(&self.pool).await?)
+    }
+
+    /// `pg_stat_user_tables.n_dead_tup` of the jobs table (as recent as the statistics are).
+    pub async fn dead_tuples(&self) -> Result<i64> {
+        let sql = "SELECT coalesce(max(n_dead_tup), 0) FROM pg_stat_user_tables \
+                   WHERE schemaname = $1 AND relname = 'jobs'";
+        Ok(sqlx::query_scalar(sql).bind(&self.schema).fetch_one(&self.pool).await?)
+    }
+
+    /// Queues `n` available no-op jobs with one server-side statement, as
+    /// `Client::insert_many` would make them (kind `noop`, queue `default`, args `{"n": g}`).
+    pub async fn fill(&self, n: u64) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (kind, queue, args, state, max_attempts) \
+             SELECT 'noop', 'default', jsonb_build_object('n', g), 'available', 20 \
+             FROM generate_series(0::bigint, $1::bigint - 1) g",
+            self.jobs()
+        );
+        let n = i64::try_from(n).context("backlog too large")?;
+        sqlx::query(AssertSqlSafe(sql)).bind(n).execute(&self.pool).await.context("filling the backlog")?;
+        Ok(())
+    }
+
+    /// Runs one statement with no parameters.
+    async fn exec(&self, sql: &str) -> Result<()> {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// `server_url` with its database replaced by `db_name`.
+fn database_url(server_url: &str, db_name: &str) -> Result<String> {
+    if db_name.is_empty() || !db_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("--db-name `{db_name}` must be letters, digits and underscores");
+    }
+    let mut url = url::Url::parse(server_url)
+        .with_context(|| format!("--database-url `{}` is not a URL", connect::redact(server_url)))?;
+    url.set_path(&format!("/{db_name}"));
+    Ok(url.to_string())
+}
+
+/// Creates database `db_name` through `admin_url` unless it exists.
+async fn ensure_database(admin_url: &str, db_name: &str) -> Result<()> {
+    let admin = connect::pool(admin_url, 1).await?;
+    let sql = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)";
+    let exists: bool = sqlx::query_scalar(sql).bind(db_name).fetch_one(&admin).await?;
+    if !exists {
+        let create = format!("CREATE DATABASE \"{db_name}\"");
+        match sqlx::raw_sql(AssertSqlSafe(create)).execute(&admin).await {
+            Ok(_) => eprintln!("created database {db_name}"),
+            // created meanwhile by another bench (duplicate_database, or the catalog's unique index)
+            Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04" | "23505")) => {}
+            Err(e) => return Err(e).with_context(|| format!("creating database {db_name}")),
+        }
+    }
+    admin.close().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_url;
+
+    #[test]
+    fn swaps_the_database() {
+        let u = database_url("postgres://postgres@127.0.0.1:5432/postgres", "bench_haul").unwrap();
+        assert_eq!(u, "postgres://postgres@127.0.0.1:5432/bench_haul");
+        let u = database_url("postgres://u:p@h/db?sslmode=disable", "b").unwrap();
+        assert_eq!(u, "postgres://u:p@h/b?sslmode=disable");
+        assert!(database_url("postgres://h/db", "bad-name").is_err());
+    }
+}

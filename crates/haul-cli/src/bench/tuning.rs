@@ -1,0 +1,157 @@
+//! The worker settings the bench runs with: one set for the workloads, or a grid of them for
+//! `--sweep`, and how they become a `WorkerConfig`, a pool, JSON and child-process flags.
+
+use anyhow::{Result, bail};
+use haul::WorkerConfig;
+use serde::Serialize;
+use std::time::Duration;
+
+/// The worker flags. Each takes one value, or a comma list with `--sweep`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TuningArgs {
+    /// Jobs the worker runs at once (queue concurrency) [default: 200; sweep: 200,500,1000,2000,5000].
+    #[arg(long, value_delimiter = ',')]
+    pub concurrency: Vec<usize>,
+    /// Most jobs one fetch claims (`with_fetch_batch_max`) [default: 200; sweep: 200,500,1000].
+    #[arg(long, value_delimiter = ',')]
+    pub fetch_batch: Vec<usize>,
+    /// Most outcomes per completion statement (`with_complete_batch_max`) [default: 200].
+    #[arg(long, value_delimiter = ',')]
+    pub complete_batch: Vec<usize>,
+    /// Completion statements in flight (`with_complete_concurrency`) [default: 2].
+    #[arg(long, value_delimiter = ',')]
+    pub complete_concurrency: Vec<usize>,
+    /// Wait for more free slots before a small fetch, in ms (`with_fetch_cooldown`) [default: 2].
+    #[arg(long, value_delimiter = ',')]
+    pub fetch_cooldown_ms: Vec<u64>,
+    /// Connections in the worker's pool (LISTEN takes one more) [default: 10].
+    #[arg(long, value_delimiter = ',')]
+    pub pool: Vec<u32>,
+}
+
+/// One set of worker settings.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Tuning {
+    /// Queue concurrency.
+    pub queue_concurrency: usize,
+    /// `WorkerConfig::with_fetch_batch_max`.
+    pub fetch_batch_max: usize,
+    /// `WorkerConfig::with_complete_batch_max`.
+    pub complete_batch_max: usize,
+    /// `WorkerConfig::with_complete_concurrency`.
+    pub complete_concurrency: usize,
+    /// `WorkerConfig::with_fetch_cooldown`, in ms.
+    pub fetch_cooldown_ms: u64,
+    /// Size of the worker's pool.
+    pub pool_max: u32,
+}
+
+impl Tuning {
+    /// The settings the workloads use unless told otherwise. Batches of 200: with the library
+    /// as of this writing, completion and heartbeat statements over thousands of running jobs
+    /// get a nested-loop plan (running rows × batch) right after VACUUM ANALYZE, take seconds,
+    /// and leases expire (see the bench's report); 200/200/200 ran W3 correctly at ~45k jobs/s.
+    pub const DEFAULT: Tuning = Tuning {
+        queue_concurrency: 200,
+        fetch_batch_max: 200,
+        complete_batch_max: 200,
+        complete_concurrency: 2,
+        fetch_cooldown_ms: 2,
+        pool_max: 10,
+    };
+
+    /// The library's configuration for these settings (everything else at its default).
+    pub fn worker_config(&self) -> WorkerConfig {
+        WorkerConfig::default()
+            .with_fetch_batch_max(self.fetch_batch_max)
+            .with_complete_batch_max(self.complete_batch_max)
+            .with_complete_concurrency(self.complete_concurrency)
+            .with_fetch_cooldown(Duration::from_millis(self.fetch_cooldown_ms))
+    }
+
+    /// The flags that give a child `haul bench rss-worker` these settings.
+    pub fn child_flags(&self) -> Vec<String> {
+        [
+            ("--concurrency", self.queue_concurrency.to_string()),
+            ("--fetch-batch", self.fetch_batch_max.to_string()),
+            ("--complete-batch", self.complete_batch_max.to_string()),
+            ("--complete-concurrency", self.complete_concurrency.to_string()),
+            ("--fetch-cooldown-ms", self.fetch_cooldown_ms.to_string()),
+            ("--pool", self.pool_max.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value])
+        .collect()
+    }
+
+    /// A short label for tables: `conc 200 · fetch 200 · complete 200×2 · cooldown 2 ms · pool 10`.
+    pub fn label(&self) -> String {
+        format!(
+            "conc {} · fetch {} · complete {}×{} · cooldown {} ms · pool {}",
+            self.queue_concurrency,
+            self.fetch_batch_max,
+            self.complete_batch_max,
+            self.complete_concurrency,
+            self.fetch_cooldown_ms,
+            self.pool_max
+        )
+    }
+}
+
+impl TuningArgs {
+    /// The one set of settings the flags give; several values need `--sweep`.
+    pub fn single(&self) -> Result<Tuning> {
+        match self.grid(false)?.as_slice() {
+            [one] => Ok(*one),
+            _ => bail!("the worker flags take one value each unless --sweep is given"),
+        }
+    }
+
+    /// Every combination of the flags' values; with `sweep`, flags not given take the sweep's lists.
+    pub fn grid(&self, sweep: bool) -> Result<Vec<Tuning>> {
+        let d = Tuning::DEFAULT;
+        let pick = |given: &[usize], swept: &[usize], one: usize| -> Vec<usize> {
+            match (given.is_empty(), sweep) {
+                (false, _) => given.to_vec(),
+                (true, true) => swept.to_vec(),
+                (true, false) => vec![one],
+            }
+        };
+        let conc = pick(&self.concurrency, &[200, 500, 1000, 2000, 5000], d.queue_concurrency);
+        let fetch = pick(&self.fetch_batch, &[200, 500, 1000], d.fetch_batch_max);
+        let complete = pick(&self.complete_batch, &[d.complete_batch_max], d.complete_batch_max);
+        let complete_conc =
+            pick(&self.complete_concurrency, &[d.complete_concurrency], d.complete_concurrency);
+        let pool: Vec<usize> = self.pool.iter().map(|&p| p as usize).collect();
+        let pool = pick(&pool, &[d.pool_max as usize], d.pool_max as usize);
+        if [&conc, &fetch, &complete, &complete_conc, &pool].iter().any(|v| v.contains(&0)) {
+            bail!("worker settings must be above zero (only --fetch-cooldown-ms may be 0)");
+        }
+        let cooldown = if self.fetch_cooldown_ms.is_empty() {
+            vec![d.fetch_cooldown_ms]
+        } else {
+            self.fetch_cooldown_ms.clone()
+        };
+        let mut grid = vec![d];
+        grid = expand(grid, &conc, |t, v| t.queue_concurrency = v);
+        grid = expand(grid, &fetch, |t, v| t.fetch_batch_max = v);
+        grid = expand(grid, &complete, |t, v| t.complete_batch_max = v);
+        grid = expand(grid, &complete_conc, |t, v| t.complete_concurrency = v);
+        grid = expand(grid, &cooldown, |t, v| t.fetch_cooldown_ms = v);
+        grid = expand(grid, &pool, |t, v| t.pool_max = v as u32);
+        Ok(grid)
+    }
+}
+
+/// Each setting of `grid` once per value, with `set` applying the value.
+fn expand<T: Copy>(grid: Vec<Tuning>, values: &[T], set: impl Fn(&mut Tuning, T)) -> Vec<Tuning> {
+    let mut out = Vec::with_capacity(grid.len() * values.len());
+    for t in grid {
+        for &v in values {
+            let mut t = t;
+            set(&mut t, v);
+            out.push(t);
+        }
+    }
+    out
+}

@@ -1,0 +1,100 @@
+//! Running a Haul worker for a measurement: start one on its own pool with the no-op handler
+//! and the chosen settings, wait for jobs or for the table to drain, and stop it.
+
+use super::pg::Db;
+use super::probe::{Probe, noop};
+use super::tuning::Tuning;
+use anyhow::{Context, Result, bail};
+use haul::{Client, ShutdownReport, StatsSnapshot, Worker, WorkerStats};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long waiting may see no progress before a measurement fails.
+pub const STALL: Duration = Duration::from_secs(60);
+
+/// A worker running in a task of this process.
+pub struct RunningWorker {
+    stop: CancellationToken,
+    task: JoinHandle<haul::Result<ShutdownReport>>,
+    stats: Arc<WorkerStats>,
+    client: Client,
+}
+
+impl RunningWorker {
+    /// Builds a worker on `client` (its pool is the worker's) that runs queue `default` with
+    /// the no-op handler writing into `probe`, and starts it.
+    pub fn start(client: Client, probe: Arc<Probe>, tuning: &Tuning) -> Result<RunningWorker> {
+        let worker = Worker::builder(client.clone(), probe)
+            .queue("default", tuning.queue_concurrency)
+            .handler(noop)
+            .config(tuning.worker_config())
+            .build()
+            .context("building the bench worker")?;
+        let stats = worker.stats();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(worker.run(stop.clone()));
+        Ok(RunningWorker { stop, task, stats, client })
+    }
+
+    /// Starts a worker with a pool of its own on the bench database.
+    pub async fn start_on(db: &Db, probe: Arc<Probe>, tuning: &Tuning) -> Result<RunningWorker> {
+        Self::start(db.worker_client(tuning.pool_max).await?, probe, tuning)
+    }
+
+    /// The worker's counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Fails if the worker stopped by itself (it only stops when told to).
+    pub fn check_alive(&self) -> Result<()> {
+        if self.task.is_finished() {
+            bail!("the worker stopped on its own (see the log above)");
+        }
+        Ok(())
+    }
+
+    /// Shuts the worker down gracefully, closes its pool, and returns what the shutdown did
+    /// with the worker's final counters.
+    pub async fn stop(self) -> Result<(ShutdownReport, StatsSnapshot)> {
+        self.stop.cancel();
+        let report = self.task.await.context("the worker task panicked")??;
+        self.client.pool().close().await;
+        Ok((report, self.stats.snapshot()))
+    }
+
+    /// Waits until the probe has seen `target` handler calls, failing when the worker dies or
+    /// nothing happens for [`STALL`]; polls every 5 ms like the peers.
+    pub async fn wait_handled(&self, probe: &Probe, target: u64, what: &str) -> Result<()> {
+        let (mut last, mut since) = (probe.handled(), Instant::now());
+        while probe.handled() < target {
+            self.check_alive()?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let now = probe.handled();
+            if now != last {
+                (last, since) = (now, Instant::now());
+            } else if since.elapsed() > STALL {
+                bail!("{what}: stalled at {now} of {target} jobs for {STALL:?}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Polls the jobs table every 20 ms (like the peers) until it is empty; fails after `timeout`.
+/// Returns the rows left (0).
+pub async fn wait_empty(db: &Db, timeout: Duration, what: &str) -> Result<i64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = db.count_jobs().await?;
+        if left == 0 {
+            return Ok(0);
+        }
+        if Instant::now() > deadline {
+            bail!("{what}: {left} jobs still in the table after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

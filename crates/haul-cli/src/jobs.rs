@@ -1,0 +1,123 @@
+//! `haul jobs`: look at jobs and act on them by id (list, get, dead letters, depths, retry,
+//! cancel, delete). Args are hidden unless asked for: they may hold personal data.
+
+use crate::connect;
+use anyhow::Result;
+use clap::Subcommand;
+use haul::{CancelOutcome, Client, ClientConfig, JobRow, JobState};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Schema of Haul's tables.
+    #[arg(long, global = true, default_value = haul::config::SCHEMA_DEFAULT)]
+    schema: String,
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// Newest jobs first.
+    List {
+        /// Only this state (available, running, retryable, discarded, ...).
+        #[arg(long)]
+        state: Option<JobState>,
+        /// Only this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One job, with its error history.
+    Get {
+        id: i64,
+        /// Print its args and metadata too.
+        #[arg(long)]
+        show_args: bool,
+    },
+    /// The dead letters, each with every attempt's error.
+    Dead {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// How many jobs each queue holds in each state.
+    Depth,
+    /// Run a waiting, failed or finished job again now.
+    Retry { id: i64 },
+    /// Cancel a waiting job, or ask the worker running it to stop.
+    Cancel { id: i64 },
+    /// Delete a job that is not running.
+    Delete { id: i64 },
+}
+
+pub async fn run(url: &str, args: Args) -> Result<()> {
+    let pool = connect::pool(url, 2).await?;
+    let client = Client::with_config(pool, ClientConfig::default().with_schema(&args.schema))?;
+    let r = act(&client, args.action).await;
+    connect::with_url(r, url)
+}
+
+async fn act(client: &Client, action: Action) -> haul::Result<()> {
+    match action {
+        Action::List { state, queue, limit } => {
+            client.list(state, queue.as_deref(), limit).await?.iter().for_each(line)
+        }
+        Action::Get { id, show_args } => match client.get(id).await? {
+            Some(job) => detail(&job, show_args),
+            None => println!("no job {id}"),
+        },
+        Action::Dead { limit } => client.dead_letters(limit).await?.iter().for_each(|j| detail(j, false)),
+        Action::Depth => {
+            for d in client.queue_depths().await? {
+                println!("{:<24} {:<10} {:>10}", d.queue, d.state, d.count);
+            }
+        }
+        Action::Retry { id } => {
+            client.retry(id).await?;
+            println!("job {id} is available again");
+        }
+        Action::Cancel { id } => match client.cancel(id).await? {
+            CancelOutcome::Requested => println!("job {id} is running: its worker was asked to stop it"),
+            _ => println!("job {id} cancelled"),
+        },
+        Action::Delete { id } => {
+            client.delete(id).await?;
+            println!("job {id} deleted");
+        }
+    }
+    Ok(())
+}
+
+fn line(j: &JobRow) {
+    println!(
+        "{:>10} {:<24} {:<16} {:<10} attempt {}/{}  run_at {}",
+        j.id,
+        j.kind,
+        j.queue,
+        j.state,
+        j.attempt,
+        j.max_attempts,
+        j.run_at.format("%F %T")
+    );
+}
+
+fn detail(j: &JobRow, show_args: bool) {
+    line(j);
+    if show_args {
+        println!("    args     {}", j.args);
+        println!("    metadata {}", j.metadata);
+    }
+    if !j.tags.is_empty() {
+        println!("    tags     {}", j.tags.join(", "));
+    }
+    for e in &j.errors {
+        println!(
+            "    attempt {} at {} [{}]: {}",
+            e.attempt,
+            e.at.format("%F %T%.3f"),
+            e.class.as_str(),
+            e.error
+        );
+    }
+}
