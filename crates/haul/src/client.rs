@@ -57,10 +57,13 @@ impl Client {
         Ok(Client { db, max_payload: config.max_payload_bytes() })
     }
 
-    /// Connects a pool of 10 connections to `url` and wraps it.
+    /// Connects a pool of 10 connections to `url` and wraps it. The pool skips sqlx's ping
+    /// before each use (a round trip per statement): a dead connection fails its statement
+    /// with [`Error::Connection`] and is replaced.
     pub async fn connect(url: &str) -> Result<Self> {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(10)
+            .test_before_acquire(false)
             .connect(url)
             .await
             .map_err(Error::Connection)?;
@@ -109,8 +112,8 @@ impl Client {
     /// Inserts one job through `executor`: pass `&mut *tx` to enqueue inside your transaction
     /// (rolled back, no job; committed, the job runs).
     pub async fn insert_tx<'c>(&self, executor: impl PgExecutor<'c>, job: impl IntoNewJob) -> Result<i64> {
-        let ids = self.insert_many_tx(executor, [job]).await?;
-        Ok(ids[0])
+        let batch = build_batch(vec![job.into_new_job()], self.max_payload)?;
+        self.db.job_insert_one(executor, &batch).await
     }
 
     /// Inserts many jobs in one statement on the client's pool; ids come back in input order.

@@ -149,6 +149,7 @@ pub struct WorkerConfig {
     pub(crate) timeout_grace: Duration,
     pub(crate) statement_timeout: Duration,
     pub(crate) listener_check_interval: Duration,
+    pub(crate) pool_size: u32,
     pub(crate) maintenance: bool,
     pub(crate) scheduler_interval: Duration,
     pub(crate) rescuer_interval: Duration,
@@ -176,6 +177,7 @@ impl Default for WorkerConfig {
             timeout_grace: TIMEOUT_GRACE_DEFAULT,
             statement_timeout: STATEMENT_TIMEOUT_DEFAULT,
             listener_check_interval: LISTENER_CHECK_INTERVAL_DEFAULT,
+            pool_size: 0,
             maintenance: true,
             scheduler_interval: SCHEDULER_INTERVAL_DEFAULT,
             rescuer_interval: RESCUER_INTERVAL_DEFAULT,
@@ -238,6 +240,10 @@ setters! {
     statement_timeout: Duration => with_statement_timeout;
     /// Silence before the LISTEN connection is checked. Defaults to [`LISTENER_CHECK_INTERVAL_DEFAULT`].
     listener_check_interval: Duration => with_listener_check_interval;
+    /// Connections of the worker's own pool (fetch, completion, heartbeat, maintenance); 0
+    /// sizes it for the worker: one per queue, one per completion in flight, and two. Handlers
+    /// use the client's pool, so they can never starve the heartbeat. Defaults to 0.
+    pool_size: u32 => with_pool_size;
     /// Whether this worker takes part in leader election and maintenance. Defaults to `true`.
     maintenance: bool => with_maintenance;
     /// Scheduler interval. Defaults to [`SCHEDULER_INTERVAL_DEFAULT`].

@@ -21,12 +21,12 @@ use std::time::Duration;
 #[derive(Clone)]
 pub(crate) struct Db {
     inner: Arc<DbInner>,
+    pool: PgPool,
     /// Limit on each statement this handle runs on its pool (worker side); `None` for clients.
     timeout: Option<Duration>,
 }
 
 struct DbInner {
-    pool: PgPool,
     schema: String,
     clock: Clock,
     job: job::JobSql,
@@ -41,17 +41,16 @@ impl Db {
             job: job::JobSql::new(schema),
             leader: leader::LeaderSql::new(schema),
             migration: migration::MigrationSql::new(schema),
-            pool,
             schema: schema.to_owned(),
             clock,
         };
-        Db { inner: Arc::new(inner), timeout: None }
+        Db { inner: Arc::new(inner), pool, timeout: None }
     }
 
-    /// The same statements, each limited to `timeout` (a half-open connection then fails fast
-    /// and is closed instead of hanging the worker).
-    pub(crate) fn with_timeout(&self, timeout: Duration) -> Self {
-        Db { inner: self.inner.clone(), timeout: Some(timeout) }
+    /// The same statements on another pool, each limited to `timeout` (a half-open connection
+    /// then fails fast and is closed instead of hanging the worker).
+    pub(crate) fn for_worker(&self, pool: PgPool, timeout: Duration) -> Self {
+        Db { inner: self.inner.clone(), pool, timeout: Some(timeout) }
     }
 
     /// Runs `f` on a connection from the pool, under this handle's timeout. A connection whose
@@ -61,7 +60,7 @@ impl Db {
         &self,
         f: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> Result<T, Error> {
-        let acquire = self.inner.pool.acquire();
+        let acquire = self.pool.acquire();
         let Some(limit) = self.timeout else {
             let mut conn = acquire.await.map_err(|e| self.err(e))?;
             return f(&mut conn).await.map_err(|e| self.err(e));
@@ -81,7 +80,7 @@ impl Db {
     }
 
     pub(crate) fn pool(&self) -> &PgPool {
-        &self.inner.pool
+        &self.pool
     }
 
     pub(crate) fn schema(&self) -> &str {

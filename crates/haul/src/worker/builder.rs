@@ -79,8 +79,9 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         let queues = check_queues(&self.queues)?;
         warn_unserved_kinds(&self.registry, &self.queues);
         let (tx, rx) = mpsc::channel(self.config.complete_batch_max * 4);
+        let pool = worker_pool(&self.client, &self.config, queues.len());
         let core = Core {
-            db: self.client.db().with_timeout(self.config.statement_timeout),
+            db: self.client.db().for_worker(pool, self.config.statement_timeout),
             worker_id: self.id.unwrap_or_else(default_id).into(),
             config: self.config,
             running: Running::default(),
@@ -129,6 +130,21 @@ fn warn_unserved_kinds<S>(registry: &Registry<S>, queues: &[(String, usize)]) {
             );
         }
     }
+}
+
+/// The worker's own pool, on the client's connection options. No ping before each use: a
+/// dead connection fails its statement (under the statement timeout) and is replaced.
+fn worker_pool(client: &Client, config: &WorkerConfig, queues: usize) -> sqlx::PgPool {
+    let size = match config.pool_size {
+        0 => (queues + config.complete_concurrency + 2) as u32,
+        n => n,
+    };
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(size)
+        .min_connections(0)
+        .test_before_acquire(false)
+        .acquire_timeout(config.statement_timeout)
+        .connect_lazy_with((*client.pool().connect_options()).clone())
 }
 
 fn default_id() -> String {

@@ -152,6 +152,8 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         for task in background {
             let _ = task.await;
         }
+        // closing waits for every connection; one lost in a half-open socket must not hold us
+        let _ = tokio::time::timeout(core.config.shutdown_hard_timeout, core.db.pool().close()).await;
         Ok(report)
     }
 }

@@ -87,7 +87,7 @@ async fn a_worker_uses_at_most_its_pool_plus_one_listener() {
         .queue("a", 50)
         .queue("b", 50)
         .handler(noop)
-        .config(fast_config())
+        .config(fast_config().with_pool_size(3))
         .build()
         .unwrap();
     let mut w = start(worker);
@@ -99,7 +99,7 @@ async fn a_worker_uses_at_most_its_pool_plus_one_listener() {
         w.collect(ids.len(), |e| ids.contains(&e.id)).await;
         most = most.max(db.scalar(&count).await);
     }
-    assert!(most <= 4, "saw {most} connections for a pool of 3");
+    assert!(most <= 4, "saw {most} connections for a worker pool of 3");
     w.stop().await;
 }
 
