@@ -149,11 +149,13 @@ pub(crate) fn map_db_error(err: sqlx::Error, schema: &str) -> Error {
     use sqlx::Error as E;
     match err {
         E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::Protocol(_) | E::Tls(_) => Error::Connection(err),
+        E::Database(ref db) if db.code().is_some_and(|c| c.starts_with("08")) => Error::Connection(err),
         E::Database(ref db) => match db.code().as_deref() {
             // undefined_table / invalid_schema_name: the migrations have not run.
             Some("42P01") | Some("3F000") => Error::NotMigrated { schema: schema.to_owned() },
-            // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
-            Some("57P01") | Some("57P02") | Some("57P03") => Error::Connection(err),
+            // admin_shutdown, crash_shutdown, cannot_connect_now (the server is going away, or
+            // not back yet), too_many_connections
+            Some("57P01") | Some("57P02") | Some("57P03") | Some("53300") => Error::Connection(err),
             // deadlock_detected, serialization_failure
             Some("40P01") | Some("40001") => Error::Conflict(err),
             _ => Error::Database(err),

@@ -134,28 +134,43 @@ fn start_jobs<S: Clone + Send + Sync + 'static>(
     for job in jobs {
         let (id, cancel) = (job.id, CancellationToken::new());
         let kill = shared.core.running.insert(id, job.attempt, cancel.clone());
-        let guard = SlotGuard { shared: shared.clone(), q: q.clone(), id };
+        let mut guard = SlotGuard { shared: shared.clone(), q: q.clone(), id, handed_over: false };
         let task = tokio::spawn(async move {
             let attempt = execute(&guard.shared, job, guard.q.name.clone(), cancel, kill).await;
-            if guard.shared.completer.send(attempt).await.is_err() {
-                tracing::error!(job_id = guard.id, "completer stopped before this outcome was written");
+            match guard.shared.completer.send(attempt).await {
+                Ok(()) => guard.mark_handed_over(),
+                Err(_) => {
+                    tracing::error!(job_id = guard.id, "completer stopped before this outcome was written")
+                }
             }
         });
         shared.core.running.set_abort(id, task.abort_handle());
     }
 }
 
-/// Frees the job's slot and forgets it as running once its outcome is handed over, or when
-/// its task is aborted.
+/// Frees the job's slot once its outcome is handed to the completer (which forgets the
+/// attempt after writing it), or forgets the attempt at once if its task ended without one.
 struct SlotGuard<S> {
     shared: Arc<Shared<S>>,
     q: Arc<QueueHandle>,
     id: i64,
+    handed_over: bool,
+}
+
+impl<S> SlotGuard<S> {
+    fn mark_handed_over(&mut self) {
+        self.handed_over = true;
+    }
 }
 
 impl<S> Drop for SlotGuard<S> {
     fn drop(&mut self) {
-        self.shared.core.running.finish(self.id);
+        let running = &self.shared.core.running;
+        if self.handed_over {
+            running.hand_over(self.id);
+        } else {
+            running.finish(self.id);
+        }
         self.q.release();
     }
 }

@@ -35,7 +35,7 @@ pub struct WorkerStats {
 }
 
 /// A copy of [`WorkerStats`] at one moment.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
     /// Since the worker was built.

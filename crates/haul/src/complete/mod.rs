@@ -46,7 +46,10 @@ async fn flush(core: Arc<Core>, mut attempts: Vec<Attempt>) {
     attempts.sort_unstable_by_key(|a| a.info.id); // every batch statement locks rows in id order
     let plans: Vec<Planned> = attempts.iter().map(plan).collect();
     let batch = to_batch(&attempts, &plans);
-    let Some(applied) = write(&core, &batch).await else { return };
+    let written = write(&core, &batch).await;
+    // written, refused or given up: either way no longer this worker's to heartbeat
+    core.running.finish_many(attempts.iter().map(|a| a.info.id));
+    let Some(applied) = written else { return };
     let applied: HashMap<i64, JobState> = applied.into_iter().collect();
     let mut counted = Vec::with_capacity(attempts.len());
     let mut rejected = Vec::new();

@@ -111,7 +111,8 @@ upd AS (
         lease_expires_at = NULL,
         errors = CASE WHEN d.error IS NULL THEN j.errors
                       ELSE array_append(j.errors, jsonb_build_object('at', {now},
-                           'attempt', j.attempt, 'class', d.class, 'error', d.error)) END
+                           'attempt', j.attempt, 'class', d.class, 'error', d.error,
+                           'worker', j.attempted_by)) END
     FROM d
     WHERE NOT ($9 AND d.state = 'completed')
       AND j.id = d.id AND j.attempt = d.attempt AND j.state = d.running
@@ -177,7 +178,8 @@ UPDATE {schema}.jobs j SET
     run_at = {now},
     lease_expires_at = NULL,
     errors = array_append(j.errors, jsonb_build_object('at', {now}, 'attempt', j.attempt,
-        'class', 'rescued', 'error', 'worker ' || coalesce(j.attempted_by, '?')
+        'class', 'rescued', 'worker', j.attempted_by,
+        'error', 'worker ' || coalesce(j.attempted_by, '?')
         || ' stopped heartbeating; its lease expired at ' || j.lease_expires_at::text))
 FROM lost
 WHERE j.id = lost.id

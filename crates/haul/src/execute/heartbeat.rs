@@ -30,7 +30,7 @@ async fn beat(core: &Core, throttle: &mut Throttle) {
     if ids.is_empty() {
         return;
     }
-    let held = match core.db.job_heartbeat_many(&ids, &attempts, lease_ms(core.config.lease)).await {
+    let held = match core.beat_db.job_heartbeat_many(&ids, &attempts, lease_ms(core.config.lease)).await {
         Ok(held) => held,
         Err(e) => {
             return throttle.warn(|| tracing::warn!(error = %e, running = ids.len(), "heartbeat failed"));

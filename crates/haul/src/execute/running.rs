@@ -1,6 +1,7 @@
-//! The attempts this worker is running now: their leases to heartbeat, their cancellation
-//! tokens, the kill switch for a cancel request or a lost lease, and the abort handles that
-//! shutdown uses when handlers will not stop.
+//! The attempts this worker holds: running, or finished with their outcome waiting in the
+//! completer. Their leases to heartbeat, their cancellation tokens, the kill switch for a
+//! cancel request or a lost lease, and the abort handles that shutdown uses when handlers
+//! will not stop.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -40,6 +41,9 @@ struct Entry {
     cancel: CancellationToken,
     kill: Arc<Kill>,
     abort: Option<AbortHandle>,
+    /// The handler finished and its outcome waits in the completer: still heartbeated (the
+    /// write may wait out an outage), no longer abortable or releasable.
+    handed_over: bool,
 }
 
 /// Running attempts by job id.
@@ -53,7 +57,7 @@ impl Running {
     /// Tracks a new attempt; returns the kill switch its executor watches.
     pub(crate) fn insert(&self, id: i64, attempt: i16, cancel: CancellationToken) -> Arc<Kill> {
         let kill = Arc::new(Kill::default());
-        let entry = Entry { attempt, cancel, kill: kill.clone(), abort: None };
+        let entry = Entry { attempt, cancel, kill: kill.clone(), abort: None, handed_over: false };
         self.lock().insert(id, entry);
         kill
     }
@@ -64,14 +68,26 @@ impl Running {
         }
     }
 
-    /// Forgets a finished attempt; true if it was still tracked.
+    /// Notes that an attempt's outcome went to the completer.
+    pub(crate) fn hand_over(&self, id: i64) {
+        if let Some(e) = self.lock().get_mut(&id) {
+            e.handed_over = true;
+        }
+    }
+
+    /// Forgets an attempt (its outcome was written, or it never got one); true if tracked.
     pub(crate) fn finish(&self, id: i64) -> bool {
+        self.finish_many([id]) == 1
+    }
+
+    /// Forgets attempts whose outcomes the completer has written; returns how many were tracked.
+    pub(crate) fn finish_many(&self, ids: impl IntoIterator<Item = i64>) -> usize {
         let mut map = self.lock();
-        let was = map.remove(&id).is_some();
+        let removed = ids.into_iter().filter(|id| map.remove(id).is_some()).count();
         if map.is_empty() {
             self.emptied.notify_waiters();
         }
-        was
+        removed
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -93,11 +109,12 @@ impl Running {
         self.lock().values().for_each(|e| e.cancel.cancel());
     }
 
-    /// Aborts every running task and returns the attempts to release.
+    /// Aborts every handler still running and returns their attempts, to release.
     pub(crate) fn abort_all(&self) -> (Vec<i64>, Vec<i16>) {
         let map = self.lock();
-        map.values().filter_map(|e| e.abort.as_ref()).for_each(AbortHandle::abort);
-        sorted(map.iter().map(|(id, e)| (*id, e.attempt)).collect())
+        let stuck = map.iter().filter(|(_, e)| !e.handed_over);
+        stuck.clone().filter_map(|(_, e)| e.abort.as_ref()).for_each(AbortHandle::abort);
+        sorted(stuck.map(|(id, e)| (*id, e.attempt)).collect())
     }
 
     /// Waits until nothing is running.

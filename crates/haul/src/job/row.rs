@@ -96,4 +96,8 @@ pub struct AttemptError {
     pub class: ErrorClass,
     /// The error's message.
     pub error: String,
+    /// The worker that ran the attempt (`None` when no worker held it, e.g. an operator's
+    /// cancel of a waiting job).
+    #[serde(default)]
+    pub worker: Option<String>,
 }

@@ -22,14 +22,18 @@ pub(crate) async fn run_maintainer(core: Arc<Core>, stop: CancellationToken) {
     let (mut sched, mut rescue, mut clean) =
         (ticker(cfg.scheduler_interval), ticker(cfg.rescuer_interval), ticker(cfg.cleaner_interval));
     let mut throttle = Throttle::default();
-    let mut leader = false;
+    let (mut leader, mut hold) = (false, HoldOff::default());
     loop {
         tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            _ = elect.tick() => leader = elect_once(&core, leader, &mut throttle).await,
+            _ = elect.tick() => {
+                let elected = elect_once(&core, leader, &mut throttle).await;
+                hold.observe(elected.is_ok(), core.config.heartbeat_interval);
+                leader = elected.unwrap_or(false);
+            }
             _ = sched.tick(), if leader => scheduler::run(&core, &mut throttle).await,
-            _ = rescue.tick(), if leader => rescuer::run(&core, &mut throttle).await,
+            _ = rescue.tick(), if leader && hold.over() => rescuer::run(&core, &mut throttle).await,
             _ = clean.tick(), if leader => cleaner::run(&core, &mut throttle).await,
         }
     }
@@ -44,18 +48,43 @@ fn ticker(period: std::time::Duration) -> Interval {
     t
 }
 
-async fn elect_once(core: &Core, was_leader: bool, throttle: &mut Throttle) -> bool {
+/// Takes or renews leadership; `Err(())` when the database could not be reached.
+async fn elect_once(core: &Core, was_leader: bool, throttle: &mut Throttle) -> Result<bool, ()> {
     let ttl_ms = crate::fetch::lease_ms(core.config.leader_ttl);
     match core.db.leader_attempt_elect(&core.worker_id, ttl_ms).await {
         Ok(now_leader) => {
             if now_leader != was_leader {
                 tracing::info!(worker = %core.worker_id, leader = now_leader, "maintenance leadership changed");
             }
-            now_leader
+            Ok(now_leader)
         }
         Err(e) => {
             throttle.warn(|| tracing::warn!(error = %e, "leader election failed"));
-            false
+            Err(())
         }
+    }
+}
+
+/// After the database was unreachable, every lease may have lapsed while the workers holding
+/// them are alive; they need a heartbeat or two to renew them. The rescuer waits that long
+/// after the leader reaches the database again, so it does not rescue (and re-run) live jobs.
+#[derive(Default)]
+struct HoldOff {
+    lost: bool,
+    until: Option<tokio::time::Instant>,
+}
+
+impl HoldOff {
+    fn observe(&mut self, reached: bool, heartbeat: std::time::Duration) {
+        if !reached {
+            self.lost = true;
+        } else if self.lost {
+            self.lost = false;
+            self.until = Some(tokio::time::Instant::now() + heartbeat * 2);
+        }
+    }
+
+    fn over(&self) -> bool {
+        !self.lost && self.until.is_none_or(|t| tokio::time::Instant::now() >= t)
     }
 }

@@ -80,7 +80,10 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         warn_unserved_kinds(&self.registry, &self.queues);
         let (tx, rx) = mpsc::channel(self.config.complete_batch_max * 4);
         let pool = worker_pool(&self.client, &self.config, queues.len());
+        // a heartbeat that cannot get through within half a lease gives up and tries again
+        let beat_deadline = self.config.statement_timeout.min(self.config.lease / 2);
         let core = Core {
+            beat_db: self.client.db().for_worker(pool.clone(), beat_deadline),
             db: self.client.db().for_worker(pool, self.config.statement_timeout),
             worker_id: self.id.unwrap_or_else(default_id).into(),
             config: self.config,

@@ -30,6 +30,8 @@ const EVENTS_CAPACITY: usize = 16 * 1024;
 /// What every service of one worker shares, whatever its state type.
 pub(crate) struct Core {
     pub db: Db,
+    /// The same pool with a deadline under the lease, for heartbeats.
+    pub beat_db: Db,
     pub config: WorkerConfig,
     pub worker_id: Arc<str>,
     pub running: Running,

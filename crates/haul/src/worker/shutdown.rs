@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 const ABORT_SETTLE: Duration = Duration::from_secs(1);
 
 /// What a shutdown did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ShutdownReport {
     /// Jobs that were running when shutdown began.
