@@ -12,8 +12,11 @@ pub const SCHEMA_DEFAULT: &str = "haul";
 pub const MAX_PAYLOAD_BYTES_DEFAULT: usize = 64 * 1024;
 /// Jobs a queue runs at once in one worker. Defaults to 10.
 pub const QUEUE_CONCURRENCY_DEFAULT: usize = 10;
-/// Most jobs one fetch claims. Defaults to 1,000.
-pub const FETCH_BATCH_MAX_DEFAULT: usize = 1000;
+/// Most jobs one fetch claims. Defaults to 500 (with two claims in flight, the fastest on the
+/// W3 sweep in docs/benchmarks.md).
+pub const FETCH_BATCH_MAX_DEFAULT: usize = 500;
+/// Claims a queue keeps in flight at once (producers per queue). Defaults to 2.
+pub const FETCH_CONCURRENCY_DEFAULT: usize = 2;
 /// How often a producer polls when no notification arrives. Defaults to 1 s.
 pub const FETCH_POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
 /// How long a producer with few free slots waits for more before fetching. Defaults to 2 ms.
@@ -134,6 +137,7 @@ impl ClientConfig {
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub(crate) fetch_batch_max: usize,
+    pub(crate) fetch_concurrency: usize,
     pub(crate) fetch_poll_interval: Duration,
     pub(crate) fetch_cooldown: Duration,
     pub(crate) poll_only: bool,
@@ -162,6 +166,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             fetch_batch_max: FETCH_BATCH_MAX_DEFAULT,
+            fetch_concurrency: FETCH_CONCURRENCY_DEFAULT,
             fetch_poll_interval: FETCH_POLL_INTERVAL_DEFAULT,
             fetch_cooldown: FETCH_COOLDOWN_DEFAULT,
             poll_only: false,
@@ -210,6 +215,8 @@ macro_rules! setters {
 setters! {
     /// Most jobs one fetch claims. Defaults to [`FETCH_BATCH_MAX_DEFAULT`].
     fetch_batch_max: usize => with_fetch_batch_max;
+    /// Claims a queue keeps in flight (producers per queue). Defaults to [`FETCH_CONCURRENCY_DEFAULT`].
+    fetch_concurrency: usize => with_fetch_concurrency;
     /// Poll interval, the fallback when no notification arrives. Defaults to [`FETCH_POLL_INTERVAL_DEFAULT`].
     fetch_poll_interval: Duration => with_fetch_poll_interval;
     /// Wait for more free slots before a small fetch. Defaults to [`FETCH_COOLDOWN_DEFAULT`].
@@ -261,8 +268,8 @@ setters! {
 impl WorkerConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::InvalidWorker(m.to_owned()));
-        if self.fetch_batch_max == 0 || self.complete_batch_max == 0 {
-            return bad("fetch_batch_max and complete_batch_max must be above zero");
+        if self.fetch_batch_max == 0 || self.complete_batch_max == 0 || self.fetch_concurrency == 0 {
+            return bad("fetch_batch_max, fetch_concurrency and complete_batch_max must be above zero");
         }
         if self.complete_concurrency == 0 || self.maintenance_batch <= 0 {
             return bad("complete_concurrency and maintenance_batch must be above zero");

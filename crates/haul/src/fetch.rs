@@ -1,6 +1,8 @@
-//! Stage 3, fetch: one producer per queue claims up to its free slots in one statement
-//! (`job_get_available`, `FOR UPDATE SKIP LOCKED`) and starts a task per job. It wakes on a
-//! notification, on freed slots while jobs wait, and on a poll tick (the correctness path).
+//! Stage 3, fetch: a queue's producers (one, or a few for busy queues) each claim up to the
+//! queue's free slots in one statement (`job_get_available`, `FOR UPDATE SKIP LOCKED`) and
+//! start a task per job. A producer wakes on a notification, on freed slots while jobs wait,
+//! and on a poll tick (the correctness path). Several producers keep claims in flight while
+//! the previous batch is dispatched and completed.
 
 use crate::db::ClaimedJob;
 use crate::execute::execute;
@@ -44,8 +46,18 @@ impl QueueHandle {
         self.free.load(Ordering::Acquire)
     }
 
-    fn take(&self, n: usize) {
-        self.free.fetch_sub(n, Ordering::AcqRel);
+    /// Takes up to `max` free slots for a claim; returns how many it took.
+    fn reserve(&self, max: usize) -> usize {
+        let took = self.free.fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| Some(f - f.min(max)));
+        took.map_or(0, |f| f.min(max))
+    }
+
+    /// Gives back slots a claim reserved but did not fill.
+    fn unreserve(&self, n: usize) {
+        if n > 0 {
+            self.free.fetch_add(n, Ordering::AcqRel);
+            self.released.notify_one();
+        }
     }
 
     fn release(&self) {
@@ -69,11 +81,15 @@ pub(crate) async fn run_producer<S: Clone + Send + Sync + 'static>(
     while !stop.is_cancelled() {
         if backlog && q.free() > 0 {
             gather_slots(&q, min_batch, cfg.fetch_cooldown, &stop).await;
-            let want = q.free().min(cfg.fetch_batch_max);
+            let want = q.reserve(cfg.fetch_batch_max);
+            if want == 0 {
+                continue; // another producer of this queue took the slots
+            }
             match claim(&shared, &q, want).await {
                 Ok(jobs) => {
                     backoff.reset();
                     backlog = jobs.len() == want;
+                    q.unreserve(want - jobs.len());
                     start_jobs(&shared, &q, jobs);
                     if backlog {
                         continue;
@@ -130,7 +146,6 @@ fn start_jobs<S: Clone + Send + Sync + 'static>(
     q: &Arc<QueueHandle>,
     jobs: Vec<ClaimedJob>,
 ) {
-    q.take(jobs.len());
     for job in jobs {
         let (id, cancel) = (job.id, CancellationToken::new());
         let kill = shared.core.running.insert(id, job.attempt, cancel.clone());

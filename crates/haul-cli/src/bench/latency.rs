@@ -35,14 +35,16 @@ pub async fn w4(b: &Bench) -> Result<Outcome> {
     Ok(outcome(b, &p, &lat, probe.duplicates()))
 }
 
-/// Inserts jobs `0..jobs` one at a time at `rate`/s; returns each one's send time (ns).
+/// Inserts jobs `0..jobs` one at a time at `rate`/s on one held connection (one client, as in
+/// W2; a pooled call would add sqlx's acquire and release pings); returns each send time (ns).
 async fn paced_insert(b: &Bench, probe: &Probe, p: &W4Plan) -> Result<Vec<u64>> {
     let mut sent = vec![0; p.jobs as usize];
+    let mut conn = b.db.client.pool().acquire().await?;
     let t0 = tokio::time::Instant::now();
     for (n, slot) in sent.iter_mut().enumerate() {
         tokio::time::sleep_until(t0 + Duration::from_secs_f64(n as f64 / p.rate)).await;
         *slot = probe.now_ns();
-        b.db.client.insert(Noop { n: n as u64 }).await?;
+        b.db.client.insert_tx(&mut *conn, Noop { n: n as u64 }).await?;
     }
     Ok(sent)
 }

@@ -9,13 +9,16 @@ use std::time::Duration;
 /// The worker flags. Each takes one value, or a comma list with `--sweep`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct TuningArgs {
-    /// Jobs the worker runs at once (queue concurrency) [default: 200; sweep: 200,500,1000,2000,5000].
+    /// Jobs the worker runs at once (queue concurrency) [default: 3000; sweep: 200,500,1000,2000,5000].
     #[arg(long, value_delimiter = ',')]
     pub concurrency: Vec<usize>,
-    /// Most jobs one fetch claims (`with_fetch_batch_max`) [default: 200; sweep: 200,500,1000].
+    /// Most jobs one fetch claims (`with_fetch_batch_max`) [default: 500; sweep: 200,500,1000].
     #[arg(long, value_delimiter = ',')]
     pub fetch_batch: Vec<usize>,
-    /// Most outcomes per completion statement (`with_complete_batch_max`) [default: 200].
+    /// Claims in flight per queue (`with_fetch_concurrency`) [default: 2].
+    #[arg(long, value_delimiter = ',')]
+    pub fetch_concurrency: Vec<usize>,
+    /// Most outcomes per completion statement (`with_complete_batch_max`) [default: 2000].
     #[arg(long, value_delimiter = ',')]
     pub complete_batch: Vec<usize>,
     /// Completion statements in flight (`with_complete_concurrency`) [default: 2].
@@ -24,7 +27,7 @@ pub struct TuningArgs {
     /// Wait for more free slots before a small fetch, in ms (`with_fetch_cooldown`) [default: 2].
     #[arg(long, value_delimiter = ',')]
     pub fetch_cooldown_ms: Vec<u64>,
-    /// Connections in the worker's pool (LISTEN takes one more) [default: 10].
+    /// Connections in the worker's own pool (LISTEN takes one more) [default: 10].
     #[arg(long, value_delimiter = ',')]
     pub pool: Vec<u32>,
 }
@@ -36,25 +39,26 @@ pub struct Tuning {
     pub queue_concurrency: usize,
     /// `WorkerConfig::with_fetch_batch_max`.
     pub fetch_batch_max: usize,
+    /// `WorkerConfig::with_fetch_concurrency`.
+    pub fetch_concurrency: usize,
     /// `WorkerConfig::with_complete_batch_max`.
     pub complete_batch_max: usize,
     /// `WorkerConfig::with_complete_concurrency`.
     pub complete_concurrency: usize,
     /// `WorkerConfig::with_fetch_cooldown`, in ms.
     pub fetch_cooldown_ms: u64,
-    /// Size of the worker's pool.
+    /// `WorkerConfig::with_pool_size`: the worker's own pool.
     pub pool_max: u32,
 }
 
 impl Tuning {
-    /// The settings the workloads use unless told otherwise. Batches of 200: with the library
-    /// as of this writing, completion and heartbeat statements over thousands of running jobs
-    /// get a nested-loop plan (running rows × batch) right after VACUUM ANALYZE, take seconds,
-    /// and leases expire (see the bench's report); 200/200/200 ran W3 correctly at ~45k jobs/s.
+    /// The settings the workloads use unless told otherwise: the best median of three W3 runs
+    /// in the sweep recorded in docs/benchmarks.md (80k jobs/s on the 2-core machine).
     pub const DEFAULT: Tuning = Tuning {
-        queue_concurrency: 200,
-        fetch_batch_max: 200,
-        complete_batch_max: 200,
+        queue_concurrency: 3000,
+        fetch_batch_max: 500,
+        fetch_concurrency: 2,
+        complete_batch_max: 2000,
         complete_concurrency: 2,
         fetch_cooldown_ms: 2,
         pool_max: 10,
@@ -64,6 +68,8 @@ impl Tuning {
     pub fn worker_config(&self) -> WorkerConfig {
         WorkerConfig::default()
             .with_fetch_batch_max(self.fetch_batch_max)
+            .with_fetch_concurrency(self.fetch_concurrency)
+            .with_pool_size(self.pool_max)
             .with_complete_batch_max(self.complete_batch_max)
             .with_complete_concurrency(self.complete_concurrency)
             .with_fetch_cooldown(Duration::from_millis(self.fetch_cooldown_ms))
@@ -74,6 +80,7 @@ impl Tuning {
         [
             ("--concurrency", self.queue_concurrency.to_string()),
             ("--fetch-batch", self.fetch_batch_max.to_string()),
+            ("--fetch-concurrency", self.fetch_concurrency.to_string()),
             ("--complete-batch", self.complete_batch_max.to_string()),
             ("--complete-concurrency", self.complete_concurrency.to_string()),
             ("--fetch-cooldown-ms", self.fetch_cooldown_ms.to_string()),
@@ -84,12 +91,13 @@ impl Tuning {
         .collect()
     }
 
-    /// A short label for tables: `conc 200 · fetch 200 · complete 200×2 · cooldown 2 ms · pool 10`.
+    /// A short label for tables: `conc 200 · fetch 200×2 · complete 200×2 · cooldown 2 ms · pool 10`.
     pub fn label(&self) -> String {
         format!(
-            "conc {} · fetch {} · complete {}×{} · cooldown {} ms · pool {}",
+            "conc {} · fetch {}×{} · complete {}×{} · cooldown {} ms · pool {}",
             self.queue_concurrency,
             self.fetch_batch_max,
+            self.fetch_concurrency,
             self.complete_batch_max,
             self.complete_concurrency,
             self.fetch_cooldown_ms,
@@ -119,12 +127,13 @@ impl TuningArgs {
         };
         let conc = pick(&self.concurrency, &[200, 500, 1000, 2000, 5000], d.queue_concurrency);
         let fetch = pick(&self.fetch_batch, &[200, 500, 1000], d.fetch_batch_max);
+        let fetch_conc = pick(&self.fetch_concurrency, &[1, 2], d.fetch_concurrency);
         let complete = pick(&self.complete_batch, &[d.complete_batch_max], d.complete_batch_max);
         let complete_conc =
             pick(&self.complete_concurrency, &[d.complete_concurrency], d.complete_concurrency);
         let pool: Vec<usize> = self.pool.iter().map(|&p| p as usize).collect();
         let pool = pick(&pool, &[d.pool_max as usize], d.pool_max as usize);
-        if [&conc, &fetch, &complete, &complete_conc, &pool].iter().any(|v| v.contains(&0)) {
+        if [&conc, &fetch, &fetch_conc, &complete, &complete_conc, &pool].iter().any(|v| v.contains(&0)) {
             bail!("worker settings must be above zero (only --fetch-cooldown-ms may be 0)");
         }
         let cooldown = if self.fetch_cooldown_ms.is_empty() {
@@ -135,6 +144,7 @@ impl TuningArgs {
         let mut grid = vec![d];
         grid = expand(grid, &conc, |t, v| t.queue_concurrency = v);
         grid = expand(grid, &fetch, |t, v| t.fetch_batch_max = v);
+        grid = expand(grid, &fetch_conc, |t, v| t.fetch_concurrency = v);
         grid = expand(grid, &complete, |t, v| t.complete_batch_max = v);
         grid = expand(grid, &complete_conc, |t, v| t.complete_concurrency = v);
         grid = expand(grid, &cooldown, |t, v| t.fetch_cooldown_ms = v);

@@ -139,7 +139,7 @@ fn warn_unserved_kinds<S>(registry: &Registry<S>, queues: &[(String, usize)]) {
 /// dead connection fails its statement (under the statement timeout) and is replaced.
 fn worker_pool(client: &Client, config: &WorkerConfig, queues: usize) -> sqlx::PgPool {
     let size = match config.pool_size {
-        0 => (queues + config.complete_concurrency + 2) as u32,
+        0 => (queues * config.fetch_concurrency + config.complete_concurrency + 2) as u32,
         n => n,
     };
     sqlx::postgres::PgPoolOptions::new()

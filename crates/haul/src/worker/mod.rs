@@ -175,6 +175,7 @@ fn spawn_producers<S: Clone + Send + Sync + 'static>(
     shared: &Arc<Shared<S>>,
     stop: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let queues = shared.core.queues.values();
+    let per_queue = shared.core.config.fetch_concurrency.max(1);
+    let queues = shared.core.queues.values().flat_map(|q| std::iter::repeat_n(q, per_queue));
     queues.map(|q| tokio::spawn(run_producer(shared.clone(), q.clone(), stop.clone()))).collect()
 }
