@@ -52,6 +52,11 @@ pub const SCHEDULER_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
 pub const RESCUER_INTERVAL_DEFAULT: Duration = Duration::from_secs(2);
 /// How often the leader deletes finalized jobs past retention. Defaults to 30 s.
 pub const CLEANER_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
+/// How often the leader checks whether the jobs table needs a VACUUM. Defaults to 5 s.
+pub const VACUUM_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
+/// Dead row versions in the jobs table below which the vacuumer never runs (above it, it runs
+/// once they also exceed a fifth of the live rows).
+pub const VACUUM_DEAD_MIN: i64 = 20_000;
 /// The leader's lease; it renews at a third of it. Defaults to 10 s.
 pub const LEADER_TTL_DEFAULT: Duration = Duration::from_secs(10);
 /// Rows one maintenance statement touches at most. Defaults to 1,000.
@@ -158,6 +163,7 @@ pub struct WorkerConfig {
     pub(crate) scheduler_interval: Duration,
     pub(crate) rescuer_interval: Duration,
     pub(crate) cleaner_interval: Duration,
+    pub(crate) vacuum_interval: Duration,
     pub(crate) leader_ttl: Duration,
     pub(crate) maintenance_batch: i64,
 }
@@ -187,6 +193,7 @@ impl Default for WorkerConfig {
             scheduler_interval: SCHEDULER_INTERVAL_DEFAULT,
             rescuer_interval: RESCUER_INTERVAL_DEFAULT,
             cleaner_interval: CLEANER_INTERVAL_DEFAULT,
+            vacuum_interval: VACUUM_INTERVAL_DEFAULT,
             leader_ttl: LEADER_TTL_DEFAULT,
             maintenance_batch: MAINTENANCE_BATCH_DEFAULT,
         }
@@ -259,6 +266,8 @@ setters! {
     rescuer_interval: Duration => with_rescuer_interval;
     /// Cleaner interval. Defaults to [`CLEANER_INTERVAL_DEFAULT`].
     cleaner_interval: Duration => with_cleaner_interval;
+    /// Vacuumer check interval (it vacuums only when dead rows pile up). Defaults to [`VACUUM_INTERVAL_DEFAULT`].
+    vacuum_interval: Duration => with_vacuum_interval;
     /// Leader lease. Defaults to [`LEADER_TTL_DEFAULT`].
     leader_ttl: Duration => with_leader_ttl;
     /// Rows per maintenance statement. Defaults to [`MAINTENANCE_BATCH_DEFAULT`].
@@ -274,14 +283,15 @@ impl WorkerConfig {
         if self.complete_concurrency == 0 || self.maintenance_batch <= 0 {
             return bad("complete_concurrency and maintenance_batch must be above zero");
         }
-        if self.heartbeat_interval >= self.lease {
-            return bad("heartbeat_interval must be shorter than the lease, or leases lapse between beats");
+        if self.heartbeat_interval * 2 >= self.lease {
+            return bad("heartbeat_interval must be under half the lease: a lease is renewed once half used");
         }
         if self.statement_timeout.is_zero() || self.listener_check_interval.is_zero() {
             return bad("statement_timeout and listener_check_interval must be above zero");
         }
         let zero = [self.fetch_poll_interval, self.scheduler_interval, self.rescuer_interval];
-        if zero.iter().chain([&self.cleaner_interval, &self.leader_ttl]).any(Duration::is_zero) {
+        let more = [&self.cleaner_interval, &self.leader_ttl, &self.vacuum_interval];
+        if zero.iter().chain(more).any(Duration::is_zero) {
             return bad(
                 "poll, scheduler, rescuer and cleaner intervals and the leader TTL must be above zero",
             );

@@ -96,6 +96,7 @@ pub(crate) async fn run_producer<S: Clone + Send + Sync + 'static>(
                     }
                 }
                 Err(e) => {
+                    q.unreserve(want);
                     throttle.warn(
                         || tracing::warn!(queue = %q.name, error = %e, "fetch failed; retrying with backoff"),
                     );

@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cancel_requests",
         sql: include_str!("../migrations/0002_cancel_requests.sql"),
     },
+    Migration { version: 3, name: "vacuum", sql: include_str!("../migrations/0003_vacuum.sql") },
 ];
 
 /// What [`Client::migrate`](crate::Client::migrate) did.

@@ -197,6 +197,15 @@ WITH old AS (
 DELETE FROM {schema}.jobs j USING old WHERE j.id = old.id
 "#;
 
+/// Dead and live row versions, as the statistics last counted them.
+const DEAD_TUPLES: &str = r#"
+SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0) FROM pg_stat_user_tables
+WHERE relid = '{schema}.jobs'::regclass
+"#;
+
+/// Run with the simple protocol: VACUUM cannot run inside a transaction block.
+const VACUUM: &str = "VACUUM (SKIP_LOCKED) {schema}.jobs";
+
 const GET: &str = "SELECT * FROM {schema}.jobs WHERE id = $2";
 
 const LIST: &str = r#"
@@ -253,6 +262,8 @@ pub(super) struct JobSql {
     schedule_due: Arc<str>,
     rescue_many: Arc<str>,
     delete_finalized_before: Arc<str>,
+    dead_tuples: Arc<str>,
+    vacuum: Arc<str>,
     get: Arc<str>,
     list: Arc<str>,
     count_by_queue_state: Arc<str>,
@@ -276,6 +287,8 @@ impl JobSql {
             schedule_due: r(SCHEDULE_DUE),
             rescue_many: r(RESCUE_MANY),
             delete_finalized_before: r(DELETE_FINALIZED_BEFORE),
+            dead_tuples: r(DEAD_TUPLES),
+            vacuum: r(VACUUM),
             get: r(GET),
             list: r(LIST),
             count_by_queue_state: r(COUNT_BY_QUEUE_STATE),
@@ -514,6 +527,19 @@ impl Db {
             self.query(&self.inner.job.delete_finalized_before).bind(state.as_str()).bind(age_s).bind(limit);
         let done = self.with_conn(async |c| q.execute(c).await).await?;
         Ok(done.rows_affected())
+    }
+
+    /// Dead and live row versions in the jobs table, per the statistics.
+    pub(crate) async fn job_dead_tuples(&self) -> Result<(i64, i64)> {
+        let q = self.query(&self.inner.job.dead_tuples);
+        let row = self.with_conn(async |c| q.fetch_one(c).await).await?;
+        Ok((row.try_get(0).map_err(|e| self.err(e))?, row.try_get(1).map_err(|e| self.err(e))?))
+    }
+
+    /// Vacuums the jobs table (skipping it if another vacuum holds it).
+    pub(crate) async fn job_vacuum(&self) -> Result<()> {
+        let sql = sqlx::AssertSqlSafe(self.inner.job.vacuum.clone());
+        self.with_conn(async |c| sqlx::raw_sql(sql).execute(c).await.map(drop)).await
     }
 
     /// One job by id.

@@ -1,5 +1,5 @@
-//! The heartbeat: one statement per interval extends the leases of all this process's running
-//! attempts. An attempt whose lease could not be extended was rescued elsewhere, and one whose
+//! The heartbeat: one statement per interval extends the leases of this process's attempts
+//! whose lease is half used (short jobs finish before they need one). An attempt whose lease could not be extended was rescued elsewhere, and one whose
 //! cancellation was requested is stopped: in both cases the handler is told to stop, and a
 //! late outcome is fenced away.
 
@@ -26,16 +26,18 @@ pub(crate) async fn run_heartbeat(core: Arc<Core>, stop: CancellationToken) {
 }
 
 async fn beat(core: &Core, throttle: &mut Throttle) {
-    let (ids, attempts) = core.running.leases();
+    let (ids, attempts) = core.running.leases_due(core.config.lease / 2);
     if ids.is_empty() {
         return;
     }
+    let sent = std::time::Instant::now();
     let held = match core.beat_db.job_heartbeat_many(&ids, &attempts, lease_ms(core.config.lease)).await {
         Ok(held) => held,
         Err(e) => {
             return throttle.warn(|| tracing::warn!(error = %e, running = ids.len(), "heartbeat failed"));
         }
     };
+    core.running.renewed(held.iter().map(|(id, _)| *id), sent);
     if held.len() == ids.len() && held.iter().all(|(_, cancel)| !cancel) {
         return;
     }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,8 @@ impl Kill {
 
 struct Entry {
     attempt: i16,
+    /// When the lease was last set (claim or heartbeat), by this process's clock.
+    renewed: Instant,
     cancel: CancellationToken,
     kill: Arc<Kill>,
     abort: Option<AbortHandle>,
@@ -57,7 +60,14 @@ impl Running {
     /// Tracks a new attempt; returns the kill switch its executor watches.
     pub(crate) fn insert(&self, id: i64, attempt: i16, cancel: CancellationToken) -> Arc<Kill> {
         let kill = Arc::new(Kill::default());
-        let entry = Entry { attempt, cancel, kill: kill.clone(), abort: None, handed_over: false };
+        let entry = Entry {
+            attempt,
+            renewed: Instant::now(),
+            cancel,
+            kill: kill.clone(),
+            abort: None,
+            handed_over: false,
+        };
         self.lock().insert(id, entry);
         kill
     }
@@ -94,9 +104,27 @@ impl Running {
         self.lock().len()
     }
 
-    /// Ids and attempts of everything running, sorted by id, for the heartbeat.
-    pub(crate) fn leases(&self) -> (Vec<i64>, Vec<i16>) {
-        sorted(self.lock().iter().map(|(id, e)| (*id, e.attempt)).collect())
+    /// Ids and attempts whose lease was set more than `older_than` ago, sorted by id, for the
+    /// heartbeat: short jobs finish long before their lease needs renewing and are skipped.
+    pub(crate) fn leases_due(&self, older_than: Duration) -> (Vec<i64>, Vec<i16>) {
+        let now = Instant::now();
+        let due = self
+            .lock()
+            .iter()
+            .filter(|(_, e)| now - e.renewed >= older_than)
+            .map(|(id, e)| (*id, e.attempt))
+            .collect();
+        sorted(due)
+    }
+
+    /// Records that these leases were just extended.
+    pub(crate) fn renewed(&self, ids: impl IntoIterator<Item = i64>, at: Instant) {
+        let mut map = self.lock();
+        for id in ids {
+            if let Some(e) = map.get_mut(&id) {
+                e.renewed = at;
+            }
+        }
     }
 
     /// Stops one attempt for `reason`; false if it is not running here.
