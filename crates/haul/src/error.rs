@@ -119,6 +119,11 @@ pub enum Error {
     #[error("database conflict (deadlock or serialization failure); safe to retry: {0}")]
     Conflict(#[source] sqlx::Error),
 
+    /// The database canceled the statement (its `statement_timeout`, or an operator); running
+    /// it again is safe.
+    #[error("database canceled the statement (statement timeout or an operator); safe to retry: {0}")]
+    Canceled(#[source] sqlx::Error),
+
     /// A statement ran longer than its timeout.
     #[error("database statement timed out after {0:?}")]
     Timeout(Duration),
@@ -136,7 +141,7 @@ impl Error {
     /// assert!(e.is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Connection(_) | Error::Timeout(_) | Error::Conflict(_))
+        matches!(self, Error::Connection(_) | Error::Timeout(_) | Error::Conflict(_) | Error::Canceled(_))
     }
 
     pub(crate) fn invalid_option(kind: &str, reason: impl Into<String>) -> Self {
@@ -158,6 +163,8 @@ pub(crate) fn map_db_error(err: sqlx::Error, schema: &str) -> Error {
             Some("57P01") | Some("57P02") | Some("57P03") | Some("53300") => Error::Connection(err),
             // deadlock_detected, serialization_failure
             Some("40P01") | Some("40001") => Error::Conflict(err),
+            // query_canceled: statement_timeout, or an operator's pg_cancel_backend
+            Some("57014") => Error::Canceled(err),
             _ => Error::Database(err),
         },
         _ => Error::Database(err),

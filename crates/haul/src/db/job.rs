@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgRow, PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
 use sqlx::{Decode, PgExecutor, Row, Type, TypeInfo, ValueRef};
 use std::sync::Arc;
+use std::time::Duration;
 
 const INSERT_MANY: &str = r#"
 WITH ins AS (
@@ -203,8 +204,9 @@ SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0) FROM pg_stat_user_tables
 WHERE relid = '{schema}.jobs'::regclass
 "#;
 
-/// Run with the simple protocol: VACUUM cannot run inside a transaction block.
-const VACUUM: &str = "VACUUM (SKIP_LOCKED) {schema}.jobs";
+/// Run with the simple protocol: VACUUM cannot run inside a transaction block. ANALYZE too: a
+/// queue table's size swings, and its statistics are what the claim's plan is chosen by.
+const VACUUM: &str = "VACUUM (SKIP_LOCKED, ANALYZE) {schema}.jobs";
 
 const GET: &str = "SELECT * FROM {schema}.jobs WHERE id = $2";
 
@@ -536,10 +538,17 @@ impl Db {
         Ok((row.try_get(0).map_err(|e| self.err(e))?, row.try_get(1).map_err(|e| self.err(e))?))
     }
 
-    /// Vacuums the jobs table (skipping it if another vacuum holds it).
-    pub(crate) async fn job_vacuum(&self) -> Result<()> {
+    /// Vacuums and analyzes the jobs table (skipping it if another vacuum holds it), lifting
+    /// the session's statement timeout for it: a vacuum may take longer than a claim.
+    pub(crate) async fn job_vacuum(&self, limit: Duration) -> Result<()> {
         let sql = sqlx::AssertSqlSafe(self.inner.job.vacuum.clone());
-        self.with_conn(async |c| sqlx::raw_sql(sql).execute(c).await.map(drop)).await
+        let run = async |c: &mut sqlx::PgConnection| {
+            sqlx::raw_sql("SET statement_timeout = 0").execute(&mut *c).await?;
+            let done = sqlx::raw_sql(sql).execute(&mut *c).await;
+            sqlx::raw_sql("RESET statement_timeout").execute(&mut *c).await?;
+            done.map(drop)
+        };
+        self.with_conn_limit(Some(limit), run).await
     }
 
     /// One job by id.

@@ -60,8 +60,17 @@ impl Db {
         &self,
         f: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> Result<T, Error> {
+        self.with_conn_limit(self.timeout, f).await
+    }
+
+    /// [`Db::with_conn`] with another limit (`None`: none).
+    pub(crate) async fn with_conn_limit<T>(
+        &self,
+        limit: Option<Duration>,
+        f: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> Result<T, Error> {
         let acquire = self.pool.acquire();
-        let Some(limit) = self.timeout else {
+        let Some(limit) = limit else {
             let mut conn = acquire.await.map_err(|e| self.err(e))?;
             return f(&mut conn).await.map_err(|e| self.err(e));
         };

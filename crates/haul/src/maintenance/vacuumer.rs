@@ -4,6 +4,10 @@
 //! and a runaway backlog at 30k jobs/s; flat at ~75 MiB with a vacuum every few seconds).
 
 use crate::config::VACUUM_DEAD_MIN;
+use std::time::Duration;
+
+/// Longest a vacuum may run before the vacuumer gives up on it.
+const VACUUM_TIMEOUT: Duration = Duration::from_secs(300);
 use crate::error::Error;
 use crate::service::Throttle;
 use crate::worker::Core;
@@ -34,7 +38,7 @@ impl Vacuumer {
         if dead < VACUUM_DEAD_MIN.max(live / 5) {
             return;
         }
-        match core.db.job_vacuum().await {
+        match core.db.job_vacuum(VACUUM_TIMEOUT).await {
             Ok(()) => tracing::debug!(dead, live, "vacuumed the jobs table"),
             Err(Error::Database(e))
                 if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42501") =>

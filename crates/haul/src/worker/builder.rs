@@ -4,6 +4,11 @@
 use super::{Core, EVENTS_CAPACITY, Shared, Worker};
 use crate::client::Client;
 use crate::config::{QUEUE_CONCURRENCY_DEFAULT, WorkerConfig};
+use std::time::Duration;
+
+/// How long past the server's statement timeout the worker waits before it gives up on a
+/// connection itself (the server should have answered with a cancellation by then).
+const STATEMENT_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
 use crate::error::{Error, Result};
 use crate::execute::{Handler, Registry, Running};
 use crate::fetch::QueueHandle;
@@ -82,9 +87,12 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         let pool = worker_pool(&self.client, &self.config, queues.len());
         // a heartbeat that cannot get through within half a lease gives up and tries again
         let beat_deadline = self.config.statement_timeout.min(self.config.lease / 2);
+        // the server cancels at statement_timeout; the client's own limit is the backstop
+        // for a socket that stopped answering
+        let backstop = self.config.statement_timeout + STATEMENT_TIMEOUT_BACKSTOP;
         let core = Core {
             beat_db: self.client.db().for_worker(pool.clone(), beat_deadline),
-            db: self.client.db().for_worker(pool, self.config.statement_timeout),
+            db: self.client.db().for_worker(pool, backstop),
             worker_id: self.id.unwrap_or_else(default_id).into(),
             config: self.config,
             running: Running::default(),
@@ -135,19 +143,30 @@ fn warn_unserved_kinds<S>(registry: &Registry<S>, queues: &[(String, usize)]) {
     }
 }
 
-/// The worker's own pool, on the client's connection options. No ping before each use: a
-/// dead connection fails its statement (under the statement timeout) and is replaced.
+/// The worker's own pool, on the client's connection options plus two session settings:
+/// - `statement_timeout`: PostgreSQL cancels a statement that overruns, so one the worker gave
+///   up on cannot keep running and pile up (measured: an overloaded W5 kept a dozen abandoned
+///   claims running for minutes);
+/// - `enable_seqscan = off`: every worker statement has an index path, and a queue table's
+///   statistics are always stale (a table that grew from nothing to millions of rows since the
+///   last ANALYZE made a scan of it look cheap).
+///
+/// No ping before each use: a dead connection fails its statement and is replaced.
 fn worker_pool(client: &Client, config: &WorkerConfig, queues: usize) -> sqlx::PgPool {
     let size = match config.pool_size {
         0 => (queues * config.fetch_concurrency + config.complete_concurrency + 2) as u32,
         n => n,
     };
+    let timeout_ms = config.statement_timeout.as_millis().to_string();
+    let options = (*client.pool().connect_options())
+        .clone()
+        .options([("statement_timeout", timeout_ms.as_str()), ("enable_seqscan", "off")]);
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(size)
         .min_connections(0)
         .test_before_acquire(false)
         .acquire_timeout(config.statement_timeout)
-        .connect_lazy_with((*client.pool().connect_options()).clone())
+        .connect_lazy_with(options)
 }
 
 fn default_id() -> String {

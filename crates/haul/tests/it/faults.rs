@@ -144,3 +144,31 @@ async fn logging_is_throttled_while_the_database_is_away() {
     run_noops(&db, &mut w, 5).await;
     let _ = tokio::time::timeout(WAIT, w.stop()).await;
 }
+
+#[tokio::test]
+async fn the_server_cancels_a_worker_statement_that_overruns() {
+    let db = TestDb::new().await;
+    let app = app_name();
+    let url = format!("{}?application_name={app}", crate::common::database_url());
+    let config = fast_config().with_statement_timeout(Duration::from_millis(300));
+    let worker = Worker::builder(db.client_at(&url, 4), ()).handler(noop).config(config).build().unwrap();
+    let mut w = start(worker);
+    run_noops(&db, &mut w, 3).await;
+    // block every claim behind a lock held by another session
+    let mut blocker = db.pool.begin().await.unwrap();
+    let lock = format!("LOCK TABLE \"{}\".jobs IN ACCESS EXCLUSIVE MODE", db.schema);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lock)).execute(&mut *blocker).await.unwrap();
+    // claims pile up behind the lock unless the server cancels them at the timeout
+    let overrunning = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}' AND state = 'active'
+         AND now() - query_start > interval '1500 ms'"
+    );
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        assert_eq!(db.scalar(&overrunning).await, 0, "a worker statement ran on past its timeout");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    blocker.rollback().await.unwrap();
+    run_noops(&db, &mut w, 3).await;
+    w.stop().await;
+}
