@@ -106,21 +106,13 @@ pub(crate) async fn ensure_current(db: &Db) -> Result<()> {
 /// The whole schema as one SQL script, for teams that run their own migration tool.
 /// It records itself in Haul's bookkeeping table, so Haul sees the schema as current.
 pub(crate) fn script(schema: &str) -> String {
-    let q = format!("\"{schema}\"");
-    let mut out = format!(
-        "-- Haul schema `{schema}`, migrations 1 to {last}\nBEGIN;\n\
-         CREATE SCHEMA IF NOT EXISTS {q};\n\
-         CREATE TABLE IF NOT EXISTS {q}.migrations (\n    version integer PRIMARY KEY,\n    \
-         name text NOT NULL,\n    applied_at timestamptz NOT NULL DEFAULT now()\n);\n",
-        last = MIGRATIONS.last().map_or(0, |m| m.version),
-    );
+    let last = MIGRATIONS.last().map_or(0, |m| m.version);
+    let mut out = format!("-- Haul schema `{schema}`, migrations 1 to {last}\nBEGIN;\n");
+    out.push_str(&crate::db::migration_script_prelude(schema));
     for m in MIGRATIONS {
         out.push_str(&format!("\n-- migration {} ({})\n", m.version, m.name));
-        out.push_str(&m.sql.replace("{schema}", &q));
-        out.push_str(&format!(
-            "\nINSERT INTO {q}.migrations (version, name) VALUES ({}, '{}');\n",
-            m.version, m.name
-        ));
+        out.push_str(&crate::db::render(m.sql, schema));
+        out.push_str(&crate::db::migration_script_record(schema, m.version, m.name));
     }
     out.push_str("COMMIT;\n");
     out

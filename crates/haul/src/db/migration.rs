@@ -43,6 +43,17 @@ impl MigrationSql {
     }
 }
 
+/// The bookkeeping statements that open a printed migration script (schema and table).
+pub(crate) fn migration_script_prelude(schema: &str) -> String {
+    format!("{};\n{};\n", render(CREATE_SCHEMA, schema), render(CREATE_TABLE, schema).trim())
+}
+
+/// The statement that records one migration in a printed script (literal values, no binds).
+pub(crate) fn migration_script_record(schema: &str, version: i32, name: &str) -> String {
+    let values = format!("VALUES ({version}, '{}')", name.replace('\'', "''"));
+    format!("\n{};\n", render(RECORD, schema).replace("VALUES ($1, $2)", &values))
+}
+
 /// One applied migration, as recorded.
 #[derive(Debug, Clone)]
 pub(crate) struct MigrationStatus {

@@ -8,6 +8,7 @@ mod leader;
 mod migration;
 
 pub(crate) use job::{ClaimedJob, CompletionBatch, InsertBatch, JsonText};
+pub(crate) use migration::{migration_script_prelude, migration_script_record};
 
 use crate::clock::Clock;
 use crate::error::{Error, map_db_error};
