@@ -5,6 +5,21 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
 
+/// The `--schema` flag of the subcommands that work on Haul's tables.
+#[derive(clap::Args)]
+pub struct SchemaArg {
+    /// Schema of Haul's tables.
+    #[arg(long, global = true, default_value = haul::config::SCHEMA_DEFAULT)]
+    pub schema: String,
+}
+
+impl SchemaArg {
+    /// A client on `pool` for this schema.
+    pub fn client(&self, pool: PgPool) -> Result<haul::Client> {
+        Ok(haul::Client::with_config(pool, haul::ClientConfig::default().with_schema(&self.schema))?)
+    }
+}
+
 /// A pool of `size` connections to `url`.
 pub async fn pool(url: &str, size: u32) -> Result<PgPool> {
     try_pool(url, size).await.map_err(|e| no_server(url, e))

@@ -4,13 +4,12 @@
 use crate::connect;
 use anyhow::Result;
 use clap::Subcommand;
-use haul::{CancelOutcome, Client, ClientConfig, JobRow, JobState};
+use haul::{CancelOutcome, Client, JobRow, JobState};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Schema of Haul's tables.
-    #[arg(long, global = true, default_value = haul::config::SCHEMA_DEFAULT)]
-    schema: String,
+    #[command(flatten)]
+    schema: connect::SchemaArg,
     #[command(subcommand)]
     action: Action,
 }
@@ -52,8 +51,7 @@ enum Action {
 }
 
 pub async fn run(url: &str, args: Args) -> Result<()> {
-    let pool = connect::pool(url, 2).await?;
-    let client = Client::with_config(pool, ClientConfig::default().with_schema(&args.schema))?;
+    let client = args.schema.client(connect::pool(url, 2).await?)?;
     let r = act(&client, args.action).await;
     connect::with_url(r, url)
 }

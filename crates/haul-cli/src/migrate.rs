@@ -3,13 +3,11 @@
 use crate::connect;
 use anyhow::Result;
 use clap::Subcommand;
-use haul::{Client, ClientConfig};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Schema of Haul's tables.
-    #[arg(long, global = true, default_value = haul::config::SCHEMA_DEFAULT)]
-    schema: String,
+    #[command(flatten)]
+    schema: connect::SchemaArg,
     #[command(subcommand)]
     action: Action,
 }
@@ -25,21 +23,23 @@ enum Action {
 }
 
 pub async fn run(url: &str, args: Args) -> Result<()> {
-    let config = ClientConfig::default().with_schema(&args.schema);
     if let Action::Print = args.action {
         // no connection needed: build a client on a lazy pool that never connects
         let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(url)?;
-        print!("{}", Client::with_config(pool, config)?.migration_script());
+        print!("{}", args.schema.client(pool)?.migration_script());
         return Ok(());
     }
-    let client = Client::with_config(connect::pool(url, 2).await?, config)?;
+    let client = args.schema.client(connect::pool(url, 2).await?)?;
     match args.action {
         Action::Up => {
             let report = connect::with_url(client.migrate().await, url)?;
             match report.applied.as_slice() {
-                [] => println!("schema `{}` is up to date (version {})", args.schema, report.version),
+                [] => println!("schema `{}` is up to date (version {})", args.schema.schema, report.version),
                 done => {
-                    println!("schema `{}`: applied {done:?}, now at version {}", args.schema, report.version)
+                    println!(
+                        "schema `{}`: applied {done:?}, now at version {}",
+                        args.schema.schema, report.version
+                    )
                 }
             }
         }
