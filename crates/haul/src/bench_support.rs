@@ -93,5 +93,6 @@ fn claimed_row(i: usize) -> ClaimedJob {
         timeout_ms: None,
         metadata: JsonText("{}".to_owned()),
         created_at: chrono::Utc::now(),
+        run_at: chrono::Utc::now(),
     }
 }

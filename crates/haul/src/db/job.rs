@@ -53,10 +53,12 @@ WITH ins AS (
 SELECT id, CASE WHEN state = 'available' THEN pg_notify('{channel}', queue)::text END FROM ins
 "#;
 
+/// `{after}` is empty for a scan from the queue's first job, or a keyset condition resuming
+/// after the last claimed key (`fetch::cursor`): an index condition, so the scan starts there.
 const GET_AVAILABLE: &str = r#"
 WITH next AS (
     SELECT id FROM {schema}.jobs
-    WHERE state = 'available' AND queue = $2
+    WHERE state = 'available' AND queue = $2 {after}
     ORDER BY priority, run_at, id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -67,8 +69,9 @@ SET state = 'running', attempt = j.attempt + 1, attempted_at = {now},
 FROM next
 WHERE j.id = next.id
 RETURNING j.id, j.kind, j.args, j.attempt, j.max_attempts, j.priority, j.timeout_ms,
-          j.metadata, j.created_at
+          j.metadata, j.created_at, j.run_at
 "#;
+const AFTER_KEY: &str = "AND (priority, run_at, id) > ($6, $7, $8)";
 
 const COMPLETE_DELETE_MANY: &str = r#"
 DELETE FROM {schema}.jobs j
@@ -163,28 +166,36 @@ SELECT (SELECT count(*) FROM made),
        (SELECT count(pg_notify('{channel}', q.queue)) FROM (SELECT DISTINCT queue FROM made) q)
 "#;
 
+/// Expired leases at or after `$3` (the previous round's cutoff; NULL scans from the start),
+/// so a round does not step over the lease-index entries of jobs long finished. Returns the
+/// cutoff with the rescued ids and states.
 const RESCUE_MANY: &str = r#"
 WITH lost AS (
     SELECT id FROM {schema}.jobs
     WHERE state = 'running' AND lease_expires_at < {now}
+      AND lease_expires_at >= coalesce($3::timestamptz, '-infinity')
     ORDER BY lease_expires_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+),
+rescued AS (
+    UPDATE {schema}.jobs j SET
+        state = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                     WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END,
+        finalized_at = CASE WHEN j.cancel_requested_at IS NOT NULL OR j.attempt >= j.max_attempts
+                            THEN {now} END,
+        run_at = {now},
+        lease_expires_at = NULL,
+        errors = array_append(j.errors, jsonb_build_object('at', {now}, 'attempt', j.attempt,
+            'class', 'rescued', 'worker', j.attempted_by,
+            'error', 'worker ' || coalesce(j.attempted_by, '?')
+            || ' stopped heartbeating; its lease expired at ' || j.lease_expires_at::text))
+    FROM lost
+    WHERE j.id = lost.id
+    RETURNING j.id, j.state
 )
-UPDATE {schema}.jobs j SET
-    state = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
-                 WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END,
-    finalized_at = CASE WHEN j.cancel_requested_at IS NOT NULL OR j.attempt >= j.max_attempts
-                        THEN {now} END,
-    run_at = {now},
-    lease_expires_at = NULL,
-    errors = array_append(j.errors, jsonb_build_object('at', {now}, 'attempt', j.attempt,
-        'class', 'rescued', 'worker', j.attempted_by,
-        'error', 'worker ' || coalesce(j.attempted_by, '?')
-        || ' stopped heartbeating; its lease expired at ' || j.lease_expires_at::text))
-FROM lost
-WHERE j.id = lost.id
-RETURNING j.id, j.state
+SELECT {now} AS cutoff, coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(state), '{}') AS states
+FROM rescued
 "#;
 
 const DELETE_FINALIZED_BEFORE: &str = r#"
@@ -202,6 +213,16 @@ DELETE FROM {schema}.jobs j USING old WHERE j.id = old.id
 const DEAD_TUPLES: &str = r#"
 SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0) FROM pg_stat_user_tables
 WHERE relid = '{schema}.jobs'::regclass
+"#;
+
+/// The oldest snapshot another session holds (its xmin, as text), which no VACUUM can clean
+/// past; NULL when this role may not see every session's (it is not in `pg_read_all_stats`).
+const XMIN_HORIZON: &str = r#"
+SELECT CASE WHEN pg_has_role('pg_read_all_stats', 'MEMBER') THEN
+    (SELECT backend_xmin::text FROM pg_stat_activity
+     WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()
+     ORDER BY age(backend_xmin) DESC LIMIT 1)
+END
 "#;
 
 /// Run with the simple protocol: VACUUM cannot run inside a transaction block. ANALYZE too: a
@@ -256,6 +277,7 @@ pub(super) struct JobSql {
     insert_one: Arc<str>,
     insert_many: Arc<str>,
     get_available: Arc<str>,
+    get_available_after: Arc<str>,
     complete_delete_many: Arc<str>,
     complete_keep_many: Arc<str>,
     set_state_if_running_many: Arc<str>,
@@ -265,6 +287,7 @@ pub(super) struct JobSql {
     rescue_many: Arc<str>,
     delete_finalized_before: Arc<str>,
     dead_tuples: Arc<str>,
+    xmin_horizon: Arc<str>,
     vacuum: Arc<str>,
     get: Arc<str>,
     list: Arc<str>,
@@ -280,7 +303,8 @@ impl JobSql {
         JobSql {
             insert_one: r(INSERT_ONE),
             insert_many: r(INSERT_MANY),
-            get_available: r(GET_AVAILABLE),
+            get_available: r(&GET_AVAILABLE.replace("{after}", "")),
+            get_available_after: r(&GET_AVAILABLE.replace("{after}", AFTER_KEY)),
             complete_delete_many: r(COMPLETE_DELETE_MANY),
             complete_keep_many: r(COMPLETE_KEEP_MANY),
             set_state_if_running_many: r(SET_STATE_IF_RUNNING_MANY),
@@ -290,6 +314,7 @@ impl JobSql {
             rescue_many: r(RESCUE_MANY),
             delete_finalized_before: r(DELETE_FINALIZED_BEFORE),
             dead_tuples: r(DEAD_TUPLES),
+            xmin_horizon: r(XMIN_HORIZON),
             vacuum: r(VACUUM),
             get: r(GET),
             list: r(LIST),
@@ -345,6 +370,23 @@ pub(crate) struct ClaimedJob {
     pub timeout_ms: Option<i32>,
     pub metadata: JsonText,
     pub created_at: DateTime<Utc>,
+    pub run_at: DateTime<Utc>,
+}
+
+impl ClaimedJob {
+    /// Its place in the fetch order.
+    pub(crate) fn key(&self) -> ClaimKey {
+        ClaimKey { priority: self.priority, run_at: self.run_at, id: self.id }
+    }
+}
+
+/// A job's place in the fetch order (`ORDER BY priority, run_at, id`): fields compare in
+/// that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ClaimKey {
+    pub priority: i16,
+    pub run_at: DateTime<Utc>,
+    pub id: i64,
 }
 
 /// Outcomes to write in one fenced statement, as columns.
@@ -414,15 +456,24 @@ impl Db {
         row.try_get(0).map_err(|e| self.err(e))
     }
 
-    /// Claims up to `limit` available jobs of `queue` for `worker`, under a lease.
+    /// Claims up to `limit` available jobs of `queue` for `worker`, under a lease: the first
+    /// in fetch order, or the first after `after`.
     pub(crate) async fn job_get_available(
         &self,
         queue: &str,
         limit: i64,
         lease_ms: i64,
         worker: &str,
+        after: Option<ClaimKey>,
     ) -> Result<Vec<ClaimedJob>> {
-        let q = self.query(&self.inner.job.get_available).bind(queue).bind(limit).bind(lease_ms).bind(worker);
+        let sql = match after {
+            None => &self.inner.job.get_available,
+            Some(_) => &self.inner.job.get_available_after,
+        };
+        let mut q = self.query(sql).bind(queue).bind(limit).bind(lease_ms).bind(worker);
+        if let Some(k) = after {
+            q = q.bind(k.priority).bind(k.run_at).bind(k.id);
+        }
         let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
         rows.iter().map(|r| claimed_from_row(r).map_err(|e| self.err(e))).collect()
     }
@@ -512,10 +563,19 @@ impl Db {
 
     /// Returns up to `limit` running jobs with expired leases to retryable (or discarded, or
     /// cancelled when that was requested).
-    pub(crate) async fn job_rescue_many(&self, limit: i64) -> Result<Vec<(i64, JobState)>> {
-        let q = self.query(&self.inner.job.rescue_many).bind(limit);
-        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
-        rows.iter().map(|r| Ok((r.try_get(0).map_err(|e| self.err(e))?, state_of(r, 1)?))).collect()
+    pub(crate) async fn job_rescue_many(
+        &self,
+        limit: i64,
+        floor: Option<DateTime<Utc>>,
+    ) -> Result<(DateTime<Utc>, Vec<(i64, JobState)>)> {
+        let q = self.query(&self.inner.job.rescue_many).bind(limit).bind(floor);
+        let row = self.with_conn(async |c| q.fetch_one(c).await).await?;
+        let cutoff = row.try_get("cutoff").map_err(|e| self.err(e))?;
+        let ids: Vec<i64> = row.try_get("ids").map_err(|e| self.err(e))?;
+        let states: Vec<String> = row.try_get("states").map_err(|e| self.err(e))?;
+        let states =
+            states.iter().map(|s| s.parse().map_err(|e: String| self.err(sqlx::Error::Decode(e.into()))));
+        Ok((cutoff, ids.into_iter().zip(states).map(|(id, s)| s.map(|s| (id, s))).collect::<Result<_>>()?))
     }
 
     /// Deletes up to `limit` rows in `state` finalized more than `age_s` seconds ago.
@@ -536,6 +596,12 @@ impl Db {
         let q = self.query(&self.inner.job.dead_tuples);
         let row = self.with_conn(async |c| q.fetch_one(c).await).await?;
         Ok((row.try_get(0).map_err(|e| self.err(e))?, row.try_get(1).map_err(|e| self.err(e))?))
+    }
+
+    /// The oldest snapshot's xmin among other sessions, if this role may see them all.
+    pub(crate) async fn job_xmin_horizon(&self) -> Result<Option<String>> {
+        let q = sqlx::query_scalar(sqlx::AssertSqlSafe(self.inner.job.xmin_horizon.clone()));
+        self.with_conn(async |c| q.fetch_one(c).await).await
     }
 
     /// Vacuums and analyzes the jobs table (skipping it if another vacuum holds it), lifting
@@ -621,6 +687,7 @@ fn claimed_from_row(r: &PgRow) -> sqlx::Result<ClaimedJob> {
         timeout_ms: r.try_get(6)?,
         metadata: r.try_get(7)?,
         created_at: r.try_get(8)?,
+        run_at: r.try_get(9)?,
     })
 }
 

@@ -24,6 +24,7 @@ pub(crate) async fn run_maintainer(core: Arc<Core>, stop: CancellationToken) {
     let (mut sched, mut rescue, mut clean) =
         (ticker(cfg.scheduler_interval), ticker(cfg.rescuer_interval), ticker(cfg.cleaner_interval));
     let (mut vacuum, mut vacuumer) = (ticker(cfg.vacuum_interval), vacuumer::Vacuumer::default());
+    let mut rescuer = rescuer::Rescuer::default();
     let mut throttle = Throttle::default();
     let (mut leader, mut hold) = (false, HoldOff::default());
     loop {
@@ -36,7 +37,7 @@ pub(crate) async fn run_maintainer(core: Arc<Core>, stop: CancellationToken) {
                 leader = elected.unwrap_or(false);
             }
             _ = sched.tick(), if leader => scheduler::run(&core, &mut throttle).await,
-            _ = rescue.tick(), if leader && hold.over() => rescuer::run(&core, &mut throttle).await,
+            _ = rescue.tick(), if leader && hold.over() => rescuer.run(&core, &mut throttle).await,
             _ = clean.tick(), if leader => cleaner::run(&core, &mut throttle).await,
             _ = vacuum.tick(), if leader => vacuumer.run(&core, &mut throttle).await,
         }

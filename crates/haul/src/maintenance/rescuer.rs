@@ -1,30 +1,54 @@
 //! The rescuer: running jobs whose lease expired (their worker died or froze) go back to
 //! `retryable`, or to the dead letter when out of attempts. Liveness-based: a job whose
 //! worker still heartbeats is never touched.
+//!
+//! A round looks only at leases that expired since the previous complete round's cutoff: the
+//! lease index holds an entry for every job claimed since the last vacuum, and while a
+//! transaction holds the xmin horizon back a scan from the start would step over all of them
+//! every round. Every [`FULL_EVERY`]th round scans from the start, for the rare job skipped
+//! while another transaction held its row (a completion that then rolled back).
 
 use super::ROUNDS_MAX;
 use crate::job::JobState;
 use crate::service::Throttle;
 use crate::worker::Core;
+use chrono::{DateTime, Utc};
 
-pub(super) async fn run(core: &Core, throttle: &mut Throttle) {
-    let limit = core.config.maintenance_batch;
-    for _ in 0..ROUNDS_MAX {
-        match core.db.job_rescue_many(limit).await {
-            Ok(rescued) => {
-                if !rescued.is_empty() {
-                    let dead = rescued.iter().filter(|(_, s)| *s == JobState::Discarded).count();
-                    tracing::warn!(
-                        rescued = rescued.len(),
-                        discarded = dead,
-                        "rescued jobs whose leases expired"
-                    );
+/// One rescue round in this many scans every expired lease, not just the newly expired.
+pub(crate) const FULL_EVERY: u32 = 10;
+
+/// Where the next round starts, and rounds since the last full one.
+#[derive(Default)]
+pub(super) struct Rescuer {
+    floor: Option<DateTime<Utc>>,
+    since_full: u32,
+}
+
+impl Rescuer {
+    /// Rescues expired leases, in batches while batches come back full.
+    pub(super) async fn run(&mut self, core: &Core, throttle: &mut Throttle) {
+        let limit = core.config.maintenance_batch;
+        let full = self.floor.is_none() || self.since_full + 1 >= FULL_EVERY;
+        let floor = if full { None } else { self.floor };
+        for _ in 0..ROUNDS_MAX {
+            match core.db.job_rescue_many(limit, floor).await {
+                Ok((cutoff, rescued)) => {
+                    log(&rescued);
+                    if (rescued.len() as i64) < limit {
+                        self.floor = Some(cutoff);
+                        self.since_full = if full { 0 } else { self.since_full + 1 };
+                        return;
+                    }
                 }
-                if (rescued.len() as i64) < limit {
-                    return;
-                }
+                Err(e) => return throttle.warn(|| tracing::warn!(error = %e, "rescuer failed")),
             }
-            Err(e) => return throttle.warn(|| tracing::warn!(error = %e, "rescuer failed")),
         }
+    }
+}
+
+fn log(rescued: &[(i64, JobState)]) {
+    if !rescued.is_empty() {
+        let dead = rescued.iter().filter(|(_, s)| *s == JobState::Discarded).count();
+        tracing::warn!(rescued = rescued.len(), discarded = dead, "rescued jobs whose leases expired");
     }
 }

@@ -62,6 +62,25 @@ async fn a_dead_workers_job_runs_again_within_seconds() {
     w.stop().await;
 }
 
+/// Rescue rounds look only at leases expired since the previous round; a job whose row another
+/// transaction held through that round (and then let go, unchanged) is found by a full round.
+#[tokio::test]
+async fn a_job_held_by_another_transaction_through_a_rescue_round_is_rescued_later() {
+    let db = TestDb::new().await;
+    let (held, free) = (orphan(&db, 1, 5).await, orphan(&db, 1, 5).await);
+    let mut holder = db.pool.begin().await.unwrap();
+    let lock = format!("SELECT 1 FROM \"{}\".jobs WHERE id = {held} FOR UPDATE", db.schema);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lock)).execute(&mut *holder).await.unwrap();
+    let worker = Worker::builder(db.client.clone(), ()).handler(noop).config(fast_config()).build().unwrap();
+    let mut w = start(worker);
+    // a round has run past the held row: the free one was rescued and ran
+    assert_eq!(w.next_where(|e| e.id == free).await.outcome, EventOutcome::Completed);
+    holder.rollback().await.unwrap();
+    let e = w.next_where(|e| e.id == held).await;
+    assert_eq!((e.attempt, e.outcome), (2, EventOutcome::Completed));
+    w.stop().await;
+}
+
 #[tokio::test]
 async fn a_rescued_job_out_of_attempts_is_discarded() {
     let db = TestDb::new().await;

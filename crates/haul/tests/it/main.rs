@@ -8,6 +8,7 @@ mod bad_input;
 mod cancel;
 mod concurrency;
 mod faults;
+mod fetch_order;
 mod insert;
 mod lease;
 mod lifecycle;

@@ -2,17 +2,21 @@
 //! queue's free slots in one statement (`job_get_available`, `FOR UPDATE SKIP LOCKED`) and
 //! start a task per job. A producer wakes on a notification, on freed slots while jobs wait,
 //! and on a poll tick (the correctness path). Several producers keep claims in flight while
-//! the previous batch is dispatched and completed.
+//! the previous batch is dispatched and completed. Claims resume after the last claimed key
+//! ([`cursor`]), so they do not step over the index entries of jobs claimed before.
+
+mod cursor;
 
 use crate::db::ClaimedJob;
 use crate::execute::execute;
 use crate::service::{Backoff, Throttle};
 use crate::worker::Shared;
+use cursor::{Cursor, Scan};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 /// A queue as this worker runs it: its free slots and the signal that wakes its producer.
@@ -24,6 +28,7 @@ pub(crate) struct QueueHandle {
     wake: Notify,
     /// Set each time a slot frees.
     released: Notify,
+    cursor: Cursor,
 }
 
 impl QueueHandle {
@@ -34,6 +39,7 @@ impl QueueHandle {
             free: AtomicUsize::new(concurrency),
             wake: Notify::new(),
             released: Notify::new(),
+            cursor: Cursor::default(),
         }
     }
 
@@ -78,6 +84,8 @@ pub(crate) async fn run_producer<S: Clone + Send + Sync + 'static>(
     poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
     let mut backlog = true;
+    // When to look before the cursor again after a keyset claim came back short.
+    let mut recheck: Option<Instant> = None;
     while !stop.is_cancelled() {
         if backlog && q.free() > 0 {
             gather_slots(&q, min_batch, cfg.fetch_cooldown, &stop).await;
@@ -85,12 +93,23 @@ pub(crate) async fn run_producer<S: Clone + Send + Sync + 'static>(
             if want == 0 {
                 continue; // another producer of this queue took the slots
             }
+            recheck = None;
             match claim(&shared, &q, want).await {
-                Ok(jobs) => {
+                Ok((jobs, scan)) => {
                     backoff.reset();
-                    backlog = jobs.len() == want;
+                    let filled = jobs.len() == want;
                     q.unreserve(want - jobs.len());
                     start_jobs(&shared, &q, jobs);
+                    if filled {
+                        continue;
+                    }
+                    // Came back short: the queue is drained, or (after a keyset claim) only up
+                    // to the cursor; a full scan then runs now if due, else when it is.
+                    recheck = match scan {
+                        Scan::Full => None,
+                        Scan::After(_) => q.cursor.full_due_after(Instant::now()),
+                    };
+                    backlog = matches!(scan, Scan::After(_)) && recheck.is_none();
                     if backlog {
                         continue;
                     }
@@ -111,18 +130,34 @@ pub(crate) async fn run_producer<S: Clone + Send + Sync + 'static>(
             () = q.wake.notified() => backlog = true,
             () = q.released.notified(), if backlog => {}
             _ = poll.tick() => backlog = true,
+            () = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
+                recheck = None;
+                backlog = true;
+            }
         }
     }
 }
 
-/// Claims up to `want` jobs in one statement, timing it for the worker's stats.
-async fn claim<S>(shared: &Shared<S>, q: &QueueHandle, want: usize) -> crate::Result<Vec<ClaimedJob>> {
+/// Claims up to `want` jobs in one statement, from the cursor or the queue's start, timing it
+/// for the worker's stats and moving the cursor.
+async fn claim<S>(
+    shared: &Shared<S>,
+    q: &QueueHandle,
+    want: usize,
+) -> crate::Result<(Vec<ClaimedJob>, Scan)> {
     let core = &shared.core;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    let scan = q.cursor.plan(started);
+    let after = match scan {
+        Scan::Full => None,
+        Scan::After(k) => Some(k),
+    };
     let lease = lease_ms(core.config.lease);
-    let jobs = core.db.job_get_available(&q.name, want as i64, lease, &core.worker_id).await?;
-    core.stats.record_fetch(started.elapsed());
-    Ok(jobs)
+    let jobs = core.db.job_get_available(&q.name, want as i64, lease, &core.worker_id, after).await?;
+    let ended = Instant::now();
+    core.stats.record_fetch(ended - started);
+    q.cursor.record(scan, started, ended, jobs.iter().map(ClaimedJob::key).max());
+    Ok((jobs, scan))
 }
 
 /// With only a few free slots, waits up to `cooldown` for more, so a busy queue fetches in
