@@ -30,6 +30,7 @@ pub struct WorkerStats {
     discarded: AtomicU64,
     rejected: AtomicU64,
     fetches: AtomicU64,
+    fetch_total_us: AtomicU64,
     run_time_us: Mutex<Histogram<u64>>,
     fetch_us: Mutex<Histogram<u64>>,
 }
@@ -64,6 +65,9 @@ pub struct StatsSnapshot {
     pub fetch_p50: Duration,
     /// 99th percentile duration of a fetch statement.
     pub fetch_p99: Duration,
+    /// Time spent in fetch statements in all: with `fetches`, two snapshots give the mean
+    /// fetch time over the interval between them.
+    pub fetch_total: Duration,
 }
 
 impl StatsSnapshot {
@@ -100,6 +104,7 @@ impl Default for WorkerStats {
             discarded: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
+            fetch_total_us: AtomicU64::new(0),
             run_time_us: Mutex::new(histogram()),
             fetch_us: Mutex::new(histogram()),
         }
@@ -117,6 +122,7 @@ impl WorkerStats {
 
     pub(crate) fn record_fetch(&self, took: Duration) {
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        self.fetch_total_us.fetch_add(micros(took), Ordering::Relaxed);
         self.fetch_us.lock().expect("stats lock").saturating_record(micros(took));
     }
 
@@ -152,6 +158,7 @@ impl WorkerStats {
             fetches: self.fetches.load(Ordering::Relaxed),
             fetch_p50: quantile(&fetch, 0.50),
             fetch_p99: quantile(&fetch, 0.99),
+            fetch_total: Duration::from_micros(self.fetch_total_us.load(Ordering::Relaxed)),
         }
     }
 }

@@ -207,16 +207,18 @@ fn recovery_lines(base: Option<&Baseline>, rec: Option<&Recovery>) -> Vec<String
     };
     vec![
         format!(
-            "W5 baseline (median of {} samples before the hold): {} jobs/s, pickup P99 {} ms, table {:.2} MiB",
+            "W5 baseline (median of {} samples before the hold): {} jobs/s, pickup P99 {} ms, fetch mean {} ms, table {:.2} MiB",
             base.samples,
             rate(base.completed_per_s),
             base.pickup_p99_ms.map_or("–".into(), |v| format!("{v:.2}")),
+            base.fetch_mean_ms.map_or("–".into(), |v| format!("{v:.2}")),
             mib(base.table_bytes)
         ),
         format!(
-            "W5 back after the COMMIT: throughput {}, pickup P99 {}, table size {} (at the end {:.2}× the baseline)",
+            "W5 back after the COMMIT: throughput {}, pickup P99 {}, fetch mean {}, table size {} (at the end {:.2}× the baseline)",
             verdict::seconds_or_never(rec.throughput_s),
             verdict::seconds_or_never(rec.pickup_p99_s),
+            verdict::seconds_or_never(rec.fetch_mean_s),
             verdict::seconds_or_never(rec.table_size_s),
             rec.table_end_vs_baseline
         ),

@@ -1,6 +1,7 @@
 //! W5's samples: when to take them (every `sample` seconds, every `fine` second around the held
 //! transaction) and what each holds: jobs/s done and sent in the interval, pickup P50/P99 of
-//! the interval, the worker's cumulative fetch figures, the table's size and dead tuples.
+//! the interval, the mean fetch statement time of the interval, the worker's cumulative fetch
+//! figures, the table's size and dead tuples.
 
 use crate::bench::pg::Db;
 use crate::bench::probe::PickupLog;
@@ -36,6 +37,8 @@ pub struct Sample {
     pub pickup_stale: u64,
     /// Fetch statements since the worker started (cumulative).
     pub fetches: u64,
+    /// Mean fetch statement time in the interval, ms (none when no fetch ran).
+    pub fetch_mean_ms: Option<f64>,
     /// Median fetch statement time since the worker started (cumulative), ms.
     pub fetch_p50_ms: f64,
     /// 99th percentile fetch statement time since the worker started (cumulative), ms.
@@ -63,6 +66,8 @@ pub struct Sampler {
     last_t: f64,
     last_completed: u64,
     last_produced: u64,
+    last_fetches: u64,
+    last_fetch_total: Duration,
 }
 
 impl Sampler {
@@ -86,6 +91,10 @@ impl Sampler {
             pickup_p99_ms: pick(99.0),
             pickup_stale: stale,
             fetches: stats.fetches,
+            fetch_mean_ms: (stats.fetches > self.last_fetches).then(|| {
+                let n = (stats.fetches - self.last_fetches) as f64;
+                round2(stats.fetch_total.saturating_sub(self.last_fetch_total).as_secs_f64() * 1e3 / n)
+            }),
             fetch_p50_ms: ms(stats.fetch_p50),
             fetch_p99_ms: ms(stats.fetch_p99),
             table_bytes,
@@ -94,6 +103,7 @@ impl Sampler {
             note: "",
         };
         (self.last_t, self.last_completed, self.last_produced) = (t, stats.completed, produced);
+        (self.last_fetches, self.last_fetch_total) = (stats.fetches, stats.fetch_total);
         Ok(sample)
     }
 }

@@ -15,14 +15,17 @@ pub fn lines(samples: &[Sample]) -> Vec<String> {
         "pick p99",
         "stale",
         "fetches",
-        "fetch p50*",
+        "fetch avg",
         "fetch p99*",
         "table MiB",
         "dead tup",
         "backlog"
     )];
     out.extend(samples.iter().map(row));
-    out.push("  (pick = insert call → handler start, per interval, ms; * = ms, cumulative since the worker started)".into());
+    out.push(
+        "  (pick = insert call → handler start, per interval, ms; fetch avg = mean claim statement, per interval, ms; * = ms, cumulative since the worker started)"
+            .into(),
+    );
     out
 }
 
@@ -30,7 +33,7 @@ pub fn lines(samples: &[Sample]) -> Vec<String> {
 fn row(s: &Sample) -> String {
     let ms = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
     format!(
-        "  {:>7.1} {:>5.1} {:>8} {:>8} {:>9} {:>9} {:>6} {:>8} {:>10.2} {:>10.2} {:>9.2} {:>9} {:>8}  {}",
+        "  {:>7.1} {:>5.1} {:>8} {:>8} {:>9} {:>9} {:>6} {:>8} {:>10} {:>10.2} {:>9.2} {:>9} {:>8}  {}",
         s.t_s,
         s.interval_s,
         rate(s.completed_per_s),
@@ -39,7 +42,7 @@ fn row(s: &Sample) -> String {
         ms(s.pickup_p99_ms),
         s.pickup_stale,
         thousands(s.fetches),
-        s.fetch_p50_ms,
+        ms(s.fetch_mean_ms),
         s.fetch_p99_ms,
         mib(s.table_bytes as f64),
         thousands(s.dead_tuples.max(0) as u64),
