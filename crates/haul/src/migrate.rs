@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0002_cancel_requests.sql"),
     },
     Migration { version: 3, name: "vacuum", sql: include_str!("../migrations/0003_vacuum.sql") },
+    Migration { version: 4, name: "no_truncate", sql: include_str!("../migrations/0004_no_truncate.sql") },
 ];
 
 /// What [`Client::migrate`](crate::Client::migrate) did.

@@ -143,13 +143,12 @@ fn warn_unserved_kinds<S>(registry: &Registry<S>, queues: &[(String, usize)]) {
     }
 }
 
-/// The worker's own pool, on the client's connection options plus two session settings:
+/// The worker's own pool, on the client's connection options plus session settings:
 /// - `statement_timeout`: PostgreSQL cancels a statement that overruns, so one the worker gave
 ///   up on cannot keep running and pile up (measured: an overloaded W5 kept a dozen abandoned
 ///   claims running for minutes);
-/// - `enable_seqscan = off`: every worker statement has an index path, and a queue table's
-///   statistics are always stale (a table that grew from nothing to millions of rows since the
-///   last ANALYZE made a scan of it look cheap).
+/// - the planner settings of [`WORKER_SESSION`](crate::db::WORKER_SESSION): a queue table's
+///   statistics are always stale, and these keep every worker statement on index paths.
 ///
 /// No ping before each use: a dead connection fails its statement and is replaced.
 fn worker_pool(client: &Client, config: &WorkerConfig, queues: usize) -> sqlx::PgPool {
@@ -160,7 +159,8 @@ fn worker_pool(client: &Client, config: &WorkerConfig, queues: usize) -> sqlx::P
     let timeout_ms = config.statement_timeout.as_millis().to_string();
     let options = (*client.pool().connect_options())
         .clone()
-        .options([("statement_timeout", timeout_ms.as_str()), ("enable_seqscan", "off")]);
+        .options([("statement_timeout", timeout_ms.as_str())])
+        .options(crate::db::WORKER_SESSION);
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(size)
         .min_connections(0)
