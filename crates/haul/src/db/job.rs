@@ -227,9 +227,11 @@ WHERE j.id = ANY(ARRAY(
 ))
 "#;
 
-/// Dead and live row versions, as the statistics last counted them.
+/// Dead and live row versions, and row versions ever made dead (updates + deletes), as the
+/// statistics last counted them.
 const DEAD_TUPLES: &str = r#"
-SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0) FROM pg_stat_user_tables
+SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0), coalesce(n_tup_upd + n_tup_del, 0)
+FROM pg_stat_user_tables
 WHERE relid = '{schema}.jobs'::regclass
 "#;
 
@@ -405,6 +407,18 @@ pub(crate) struct ClaimKey {
     pub priority: i16,
     pub run_at: DateTime<Utc>,
     pub id: i64,
+}
+
+/// The jobs table's row versions per the statistics (which lag by up to a second).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeadTuples {
+    /// Dead versions not yet vacuumed away.
+    pub dead: i64,
+    /// Live rows.
+    pub live: i64,
+    /// Versions ever made dead (updates plus deletes): the difference over an interval is how
+    /// many died in it.
+    pub churned: i64,
 }
 
 /// Outcomes to write in one fenced statement, as columns.
@@ -610,10 +624,11 @@ impl Db {
     }
 
     /// Dead and live row versions in the jobs table, per the statistics.
-    pub(crate) async fn job_dead_tuples(&self) -> Result<(i64, i64)> {
+    pub(crate) async fn job_dead_tuples(&self) -> Result<DeadTuples> {
         let q = self.query(&self.inner.job.dead_tuples);
         let row = self.with_conn(async |c| q.fetch_one(c).await).await?;
-        Ok((row.try_get(0).map_err(|e| self.err(e))?, row.try_get(1).map_err(|e| self.err(e))?))
+        let get = |i| row.try_get::<i64, _>(i).map_err(|e| self.err(e));
+        Ok(DeadTuples { dead: get(0)?, live: get(1)?, churned: get(2)? })
     }
 
     /// The oldest snapshot's xmin among other sessions, if this role may see them all.
