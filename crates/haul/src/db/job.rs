@@ -796,14 +796,31 @@ mod plan_tests {
         format!("'{{{}}}'", (1..=n).map(value).collect::<Vec<_>>().join(","))
     }
 
+    /// Prepares `stmt` as `name` and returns its plan as a generic and as a custom plan.
+    async fn plans(
+        conn: &mut sqlx::PgConnection,
+        name: &str,
+        stmt: &str,
+        types: &str,
+        args: &str,
+    ) -> Vec<(&'static str, String)> {
+        let prepare = format!("PREPARE {name}({types}) AS {stmt}");
+        sqlx::raw_sql(AssertSqlSafe(prepare)).execute(&mut *conn).await.unwrap();
+        let mut out = Vec::new();
+        for mode in ["force_generic_plan", "force_custom_plan"] {
+            let set = format!("SET plan_cache_mode = {mode}");
+            sqlx::raw_sql(AssertSqlSafe(set)).execute(&mut *conn).await.unwrap();
+            let explain = format!("EXPLAIN EXECUTE {name}({args})");
+            let plan: Vec<String> =
+                sqlx::query_scalar(AssertSqlSafe(explain)).fetch_all(&mut *conn).await.unwrap();
+            out.push((mode, plan.join("\n")));
+        }
+        out
+    }
+
     #[tokio::test]
     async fn fenced_statements_never_drive_the_join_from_a_scan_of_jobs() {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-        let schema = format!("ht_plans_{:08x}", fastrand::u32(..));
-        let db = Db::new(pool.clone(), &schema, crate::Clock::database());
-        crate::migrate::up(&db).await.unwrap();
+        let (pool, db, schema) = crate::db::test_db("ht_plans").await;
         let q = |s: &str| s.replace("{s}", &format!("\"{schema}\""));
         let mut conn = pool.acquire().await.unwrap();
         let setup = [
@@ -840,15 +857,7 @@ mod plan_tests {
             ),
         ];
         for (name, stmt, types, args) in cases {
-            let prepare = format!("PREPARE {name}({types}) AS {stmt}");
-            sqlx::raw_sql(AssertSqlSafe(prepare)).execute(&mut *conn).await.unwrap();
-            for mode in ["force_generic_plan", "force_custom_plan"] {
-                let set = format!("SET plan_cache_mode = {mode}");
-                sqlx::raw_sql(AssertSqlSafe(set)).execute(&mut *conn).await.unwrap();
-                let explain = format!("EXPLAIN EXECUTE {name}({args})");
-                let plan: Vec<String> =
-                    sqlx::query_scalar(AssertSqlSafe(explain)).fetch_all(&mut *conn).await.unwrap();
-                let plan = plan.join("\n");
+            for (mode, plan) in plans(&mut conn, name, stmt, types, &args).await {
                 // the quadratic shape: a nested loop filtering the batch against scanned rows
                 assert!(
                     !plan.contains("Join Filter: ((j.id = d.id)"),
@@ -882,12 +891,7 @@ mod plan_tests {
     /// worker's settings every statement must still touch only its batch's rows.
     #[tokio::test]
     async fn worker_statements_stay_on_index_paths_when_statistics_say_the_table_is_empty() {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-        let schema = format!("ht_stale_{:08x}", fastrand::u32(..));
-        let db = Db::new(pool.clone(), &schema, crate::Clock::database());
-        crate::migrate::up(&db).await.unwrap();
+        let (pool, db, schema) = crate::db::test_db("ht_stale").await;
         let q = |s: &str| s.replace("{s}", &format!("\"{schema}\""));
         let mut conn = pool.acquire().await.unwrap();
         let fill = "INSERT INTO {s}.jobs (kind, queue, args, state, max_attempts) SELECT 'noop', 'default', '{}', 'available', 3 FROM generate_series(1, 100000)";
@@ -937,15 +941,7 @@ mod plan_tests {
             ),
         ];
         for (name, stmt, types, args) in cases {
-            let prepare = format!("PREPARE {name}({types}) AS {stmt}");
-            sqlx::raw_sql(AssertSqlSafe(prepare)).execute(&mut *conn).await.unwrap();
-            for mode in ["force_generic_plan", "force_custom_plan"] {
-                let set = format!("SET plan_cache_mode = {mode}");
-                sqlx::raw_sql(AssertSqlSafe(set)).execute(&mut *conn).await.unwrap();
-                let explain = format!("EXPLAIN EXECUTE {name}({args})");
-                let plan: Vec<String> =
-                    sqlx::query_scalar(AssertSqlSafe(explain)).fetch_all(&mut *conn).await.unwrap();
-                let plan = plan.join("\n");
+            for (mode, plan) in plans(&mut conn, name, stmt, types, &args).await {
                 for shape in ["Seq Scan", "Bitmap", "Nested Loop"] {
                     assert!(!plan.contains(shape), "{name} ({mode}) plans a {shape}:\n{plan}");
                 }

@@ -147,12 +147,7 @@ mod db_tests {
 
     #[tokio::test]
     async fn a_keyset_claim_resumes_after_the_key_and_a_full_scan_finds_jobs_before_it() {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-        let schema = format!("ht_cursor_{:08x}", fastrand::u32(..));
-        let db = Db::new(pool.clone(), &schema, crate::Clock::database());
-        crate::migrate::up(&db).await.unwrap();
+        let (pool, db, schema) = crate::db::test_db("ht_cursor").await;
         let insert = |priority: i32, run_at: &str| {
             format!(
                 "INSERT INTO \"{schema}\".jobs (kind, queue, args, state, max_attempts, priority, run_at) \
