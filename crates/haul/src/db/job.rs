@@ -20,6 +20,14 @@
 //! batch statements lock rows in one order.
 
 use super::{Db, render};
+use crate::error::Result;
+use crate::job::{AttemptError, JobRow, JobState};
+use crate::stats::QueueDepth;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgRow, PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
+use sqlx::{Decode, PgExecutor, Row, Type, TypeInfo, ValueRef};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
 /// table's statistics are always stale — it swings between empty and millions of rows between
@@ -29,14 +37,6 @@ use super::{Db, render};
 /// worker statement has a plan without them: index scans, hash and merge joins.
 pub(crate) const WORKER_SESSION: [(&str, &str); 3] =
     [("enable_seqscan", "off"), ("enable_bitmapscan", "off"), ("enable_nestloop", "off")];
-use crate::error::Result;
-use crate::job::{AttemptError, JobRow, JobState};
-use crate::stats::QueueDepth;
-use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgRow, PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
-use sqlx::{Decode, PgExecutor, Row, Type, TypeInfo, ValueRef};
-use std::sync::Arc;
-use std::time::Duration;
 
 const INSERT_MANY: &str = r#"
 WITH ins AS (
@@ -796,6 +796,38 @@ mod plan_tests {
         format!("'{{{}}}'", (1..=n).map(value).collect::<Vec<_>>().join(","))
     }
 
+    /// The fenced batch statements with arguments for a batch of 1,000 running ids (`id(1..=1000)`,
+    /// all at attempt 1), as (name, statement, parameter types, EXECUTE arguments).
+    fn fenced_cases(
+        sql: &JobSql,
+        id: impl Fn(usize) -> usize,
+    ) -> Vec<(&'static str, &Arc<str>, &'static str, String)> {
+        let ids = literal(1000, |i| id(i).to_string());
+        let ones = literal(1000, |_| "1".into());
+        let arrays = format!("0, {ids}, {ones}");
+        let retry = literal(1000, |_| "retryable".into());
+        let no = literal(1000, |_| "f".into());
+        let err = literal(1000, |_| "error".into());
+        let ids_attempts = "bigint, bigint[], smallint[]";
+        vec![
+            ("complete_delete", &sql.complete_delete_many, ids_attempts, arrays.clone()),
+            ("complete_keep", &sql.complete_keep_many, ids_attempts, arrays.clone()),
+            (
+                "heartbeat",
+                &sql.heartbeat_many,
+                "bigint, bigint[], smallint[], bigint",
+                format!("{arrays}, 1000"),
+            ),
+            ("release", &sql.release_many, ids_attempts, arrays.clone()),
+            (
+                "set_state",
+                &sql.set_state_if_running_many,
+                "bigint, bigint[], smallint[], text[], bigint[], bool[], text[], text[], bool",
+                format!("{arrays}, {retry}, {ones}, {no}, {err}, {err}, true"),
+            ),
+        ]
+    }
+
     /// Prepares `stmt` as `name` and returns its plan as a generic and as a custom plan.
     async fn plans(
         conn: &mut sqlx::PgConnection,
@@ -832,30 +864,7 @@ mod plan_tests {
             sqlx::raw_sql(AssertSqlSafe(q(step))).execute(&mut *conn).await.unwrap();
         }
         worker_session(&mut conn).await;
-        let sql = &db.inner.job;
-        let ids = literal(1000, |i| i.to_string());
-        let ones = literal(1000, |_| "1".into());
-        let arrays = format!("0, {ids}, {ones}");
-        let retry = literal(1000, |_| "retryable".into());
-        let no = literal(1000, |_| "f".into());
-        let err = literal(1000, |_| "error".into());
-        let cases = [
-            ("complete_delete", &sql.complete_delete_many, "bigint, bigint[], smallint[]", arrays.clone()),
-            ("complete_keep", &sql.complete_keep_many, "bigint, bigint[], smallint[]", arrays.clone()),
-            (
-                "heartbeat",
-                &sql.heartbeat_many,
-                "bigint, bigint[], smallint[], bigint",
-                format!("{arrays}, 1000"),
-            ),
-            ("release", &sql.release_many, "bigint, bigint[], smallint[]", arrays.clone()),
-            (
-                "set_state",
-                &sql.set_state_if_running_many,
-                "bigint, bigint[], smallint[], text[], bigint[], bool[], text[], text[], bool",
-                format!("{arrays}, {retry}, {ones}, {no}, {err}, {err}, true"),
-            ),
-        ];
+        let cases = fenced_cases(&db.inner.job, |i| i);
         for (name, stmt, types, args) in cases {
             for (mode, plan) in plans(&mut conn, name, stmt, types, &args).await {
                 // the quadratic shape: a nested loop filtering the batch against scanned rows
@@ -908,10 +917,7 @@ mod plan_tests {
         }
         worker_session(&mut conn).await;
         let sql = &db.inner.job;
-        let ids = literal(1000, |i| (i * 50).to_string());
-        let ones = literal(1000, |_| "1".into());
-        let fenced = format!("0, {ids}, {ones}");
-        let cases = [
+        let mut cases = vec![
             (
                 "claim",
                 &sql.get_available,
@@ -932,14 +938,8 @@ mod plan_tests {
                 "bigint, text, float8, bigint",
                 "0, 'completed', 60, 1000".to_owned(),
             ),
-            ("complete", &sql.complete_delete_many, "bigint, bigint[], smallint[]", fenced.clone()),
-            (
-                "heartbeat",
-                &sql.heartbeat_many,
-                "bigint, bigint[], smallint[], bigint",
-                format!("{fenced}, 1000"),
-            ),
         ];
+        cases.extend(fenced_cases(sql, |i| i * 50));
         for (name, stmt, types, args) in cases {
             for (mode, plan) in plans(&mut conn, name, stmt, types, &args).await {
                 for shape in ["Seq Scan", "Bitmap", "Nested Loop"] {

@@ -5,11 +5,12 @@
 //!
 //! The vacuum runs in a task of its own, so a long one never delays the leader's lease or the
 //! rescuer. A vacuum that removes less than half of the dead versions it was started for (the
-//! dead versions after it, less those that died while it ran) is futile: a transaction (or replication slot, or prepared transaction) holds the xmin horizon
-//! back, and vacuuming again only scans the table for nothing. The vacuumer then waits twice
-//! as long before each next try, up to [`FUTILE_WAIT_MAX`], and says so — unless it can see
-//! the oldest snapshot (a role in `pg_read_all_stats`): then it tries again as soon as that
-//! snapshot is gone, so the table stops growing within a tick of the long transaction's end.
+//! dead versions after it, less those that died while it ran) is futile: a transaction (or a
+//! replication slot, or a prepared transaction) holds the xmin horizon back, and vacuuming
+//! again only scans the table for nothing. The vacuumer then waits twice as long before each
+//! next try, up to [`FUTILE_WAIT_MAX`], and says so — unless it can see the oldest snapshot (a
+//! role in `pg_read_all_stats`): then it tries again at the first tick after that snapshot is
+//! gone.
 
 use crate::config::VACUUM_DEAD_MIN;
 use crate::error::Error;

@@ -130,3 +130,21 @@ pub async fn block(ctx: JobContext<Gate>, job: Block) -> Result<(), JobError> {
         Ok(())
     }
 }
+
+/// The ranks of [`Ranked`] jobs in the order their handlers ran.
+pub type Order = std::sync::Arc<std::sync::Mutex<Vec<i64>>>;
+
+/// Records its rank in the worker's [`Order`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ranked {
+    pub rank: i64,
+}
+
+impl Job for Ranked {
+    const KIND: &'static str = "ranked";
+}
+
+pub async fn ranked(ctx: JobContext<Order>, job: Ranked) -> Result<(), JobError> {
+    ctx.state().lock().unwrap().push(job.rank);
+    Ok(())
+}

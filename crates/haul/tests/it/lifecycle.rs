@@ -1,7 +1,7 @@
 //! A job's whole path: insert → notify → fetch → execute → complete, with each outcome.
 
 use crate::common::{TestDb, fast_config, start};
-use crate::jobs::{Noop, noop};
+use crate::jobs::{Noop, Order, Ranked, noop, ranked};
 use haul::{EventOutcome, Job, JobContext, JobError, JobState, NewJob, Worker};
 use std::time::Duration;
 
@@ -135,22 +135,6 @@ async fn handler_gets_state_metadata_and_a_client_for_follow_ups() {
     assert_eq!(follow[0].kind, "greeted");
     assert_eq!(follow[0].args["line"], "hello, ada of \"acme\"");
     w.stop().await;
-}
-
-type Order = std::sync::Arc<std::sync::Mutex<Vec<i64>>>;
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Ranked {
-    rank: i64,
-}
-
-impl Job for Ranked {
-    const KIND: &'static str = "ranked";
-}
-
-async fn ranked(ctx: JobContext<Order>, job: Ranked) -> Result<(), JobError> {
-    ctx.state().lock().unwrap().push(job.rank);
-    Ok(())
 }
 
 #[tokio::test]
