@@ -54,8 +54,6 @@ pub const RESCUER_INTERVAL_DEFAULT: Duration = Duration::from_secs(2);
 pub const CLEANER_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
 /// How often the leader checks whether the jobs table needs a VACUUM. Defaults to 5 s.
 pub const VACUUM_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
-/// How often the leader looks for drained lanes of the jobs table to truncate. Defaults to 500 ms.
-pub const RECLAIM_INTERVAL_DEFAULT: Duration = Duration::from_millis(500);
 /// Dead row versions in the jobs table below which the vacuumer never runs (above it, it runs
 /// once they also exceed a fifth of the live rows).
 pub const VACUUM_DEAD_MIN: i64 = 20_000;
@@ -166,7 +164,6 @@ pub struct WorkerConfig {
     pub(crate) rescuer_interval: Duration,
     pub(crate) cleaner_interval: Duration,
     pub(crate) vacuum_interval: Duration,
-    pub(crate) reclaim_interval: Duration,
     pub(crate) leader_ttl: Duration,
     pub(crate) maintenance_batch: i64,
 }
@@ -197,7 +194,6 @@ impl Default for WorkerConfig {
             rescuer_interval: RESCUER_INTERVAL_DEFAULT,
             cleaner_interval: CLEANER_INTERVAL_DEFAULT,
             vacuum_interval: VACUUM_INTERVAL_DEFAULT,
-            reclaim_interval: RECLAIM_INTERVAL_DEFAULT,
             leader_ttl: LEADER_TTL_DEFAULT,
             maintenance_batch: MAINTENANCE_BATCH_DEFAULT,
         }
@@ -272,8 +268,6 @@ setters! {
     cleaner_interval: Duration => with_cleaner_interval;
     /// Vacuumer check interval (it vacuums only when dead rows pile up). Defaults to [`VACUUM_INTERVAL_DEFAULT`].
     vacuum_interval: Duration => with_vacuum_interval;
-    /// Reclaimer interval (it truncates drained lanes). Defaults to [`RECLAIM_INTERVAL_DEFAULT`].
-    reclaim_interval: Duration => with_reclaim_interval;
     /// Leader lease. Defaults to [`LEADER_TTL_DEFAULT`].
     leader_ttl: Duration => with_leader_ttl;
     /// Rows per maintenance statement. Defaults to [`MAINTENANCE_BATCH_DEFAULT`].
@@ -296,10 +290,10 @@ impl WorkerConfig {
             return bad("statement_timeout and listener_check_interval must be above zero");
         }
         let zero = [self.fetch_poll_interval, self.scheduler_interval, self.rescuer_interval];
-        let more = [&self.cleaner_interval, &self.leader_ttl, &self.vacuum_interval, &self.reclaim_interval];
+        let more = [&self.cleaner_interval, &self.leader_ttl, &self.vacuum_interval];
         if zero.iter().chain(more).any(Duration::is_zero) {
             return bad(
-                "poll, scheduler, rescuer, cleaner, vacuum and reclaim intervals and the leader TTL must be above zero",
+                "poll, scheduler, rescuer and cleaner intervals and the leader TTL must be above zero",
             );
         }
         Ok(())

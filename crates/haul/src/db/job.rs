@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgRow, PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
 use sqlx::{Decode, PgExecutor, Row, Type, TypeInfo, ValueRef};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
 /// table's statistics are always stale — it swings between empty and millions of rows between
@@ -40,11 +41,11 @@ pub(crate) const WORKER_SESSION: [(&str, &str); 3] =
 const INSERT_MANY: &str = r#"
 WITH ins AS (
     INSERT INTO {schema}.jobs (kind, queue, args, state, priority, max_attempts, run_at,
-                               created_at, timeout_ms, metadata, tags, lane)
+                               created_at, timeout_ms, metadata, tags)
     SELECT t.kind, t.queue, t.args::jsonb,
            CASE WHEN t.due > {now} THEN 'scheduled' ELSE 'available' END,
            t.priority, t.max_attempts, t.due, {now}, t.timeout_ms,
-           coalesce(t.metadata::jsonb, '{}'), coalesce(string_to_array(t.tags, ','), '{}'), {lane}
+           coalesce(t.metadata::jsonb, '{}'), coalesce(string_to_array(t.tags, ','), '{}')
     FROM (SELECT u.*, coalesce(u.run_at, {now} + coalesce(u.delay_us, 0) * interval '1 microsecond') AS due
           FROM unnest($2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
                       $7::timestamptz[], $8::bigint[], $9::int[], $10::text[], $11::text[])
@@ -61,10 +62,9 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
 const INSERT_ONE: &str = r#"
 WITH ins AS (
     INSERT INTO {schema}.jobs (kind, queue, args, state, priority, max_attempts, run_at,
-                               created_at, timeout_ms, metadata, tags, lane)
+                               created_at, timeout_ms, metadata, tags)
     SELECT $2, $3, $4::jsonb, CASE WHEN t.due > {now} THEN 'scheduled' ELSE 'available' END,
-           $5, $6, t.due, {now}, $9, coalesce($10::jsonb, '{}'), coalesce(string_to_array($11, ','), '{}'),
-           {lane}
+           $5, $6, t.due, {now}, $9, coalesce($10::jsonb, '{}'), coalesce(string_to_array($11, ','), '{}')
     FROM (SELECT coalesce($7::timestamptz, {now} + coalesce($8::bigint, 0) * interval '1 microsecond') AS due) t
     RETURNING id, queue, state
 )
@@ -227,6 +227,28 @@ WHERE j.id = ANY(ARRAY(
 ))
 "#;
 
+/// Dead and live row versions, and row versions ever made dead (updates + deletes), as the
+/// statistics last counted them.
+const DEAD_TUPLES: &str = r#"
+SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0), coalesce(n_tup_upd + n_tup_del, 0)
+FROM pg_stat_user_tables
+WHERE relid = '{schema}.jobs'::regclass
+"#;
+
+/// The oldest snapshot another session holds (its xmin, as text), which no VACUUM can clean
+/// past; NULL when this role may not see every session's (it is not in `pg_read_all_stats`).
+const XMIN_HORIZON: &str = r#"
+SELECT CASE WHEN pg_has_role('pg_read_all_stats', 'MEMBER') THEN
+    (SELECT backend_xmin::text FROM pg_stat_activity
+     WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()
+     ORDER BY age(backend_xmin) DESC LIMIT 1)
+END
+"#;
+
+/// Run with the simple protocol: VACUUM cannot run inside a transaction block. ANALYZE too: a
+/// queue table's size swings, and its statistics are what the claim's plan is chosen by.
+const VACUUM: &str = "VACUUM (SKIP_LOCKED, ANALYZE) {schema}.jobs";
+
 const GET: &str = "SELECT * FROM {schema}.jobs WHERE id = $2";
 
 const LIST: &str = r#"
@@ -284,6 +306,9 @@ pub(super) struct JobSql {
     schedule_due: Arc<str>,
     rescue_many: Arc<str>,
     delete_finalized_before: Arc<str>,
+    dead_tuples: Arc<str>,
+    xmin_horizon: Arc<str>,
+    vacuum: Arc<str>,
     get: Arc<str>,
     list: Arc<str>,
     count_by_queue_state: Arc<str>,
@@ -308,6 +333,9 @@ impl JobSql {
             schedule_due: r(SCHEDULE_DUE),
             rescue_many: r(RESCUE_MANY),
             delete_finalized_before: r(DELETE_FINALIZED_BEFORE),
+            dead_tuples: r(DEAD_TUPLES),
+            xmin_horizon: r(XMIN_HORIZON),
+            vacuum: r(VACUUM),
             get: r(GET),
             list: r(LIST),
             count_by_queue_state: r(COUNT_BY_QUEUE_STATE),
@@ -379,6 +407,18 @@ pub(crate) struct ClaimKey {
     pub priority: i16,
     pub run_at: DateTime<Utc>,
     pub id: i64,
+}
+
+/// The jobs table's row versions per the statistics (which lag by up to a second).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeadTuples {
+    /// Dead versions not yet vacuumed away.
+    pub dead: i64,
+    /// Live rows.
+    pub live: i64,
+    /// Versions ever made dead (updates plus deletes): the difference over an interval is how
+    /// many died in it.
+    pub churned: i64,
 }
 
 /// Outcomes to write in one fenced statement, as columns.
@@ -581,6 +621,33 @@ impl Db {
             self.query(&self.inner.job.delete_finalized_before).bind(state.as_str()).bind(age_s).bind(limit);
         let done = self.with_conn(async |c| q.execute(c).await).await?;
         Ok(done.rows_affected())
+    }
+
+    /// Dead and live row versions in the jobs table, per the statistics.
+    pub(crate) async fn job_dead_tuples(&self) -> Result<DeadTuples> {
+        let q = self.query(&self.inner.job.dead_tuples);
+        let row = self.with_conn(async |c| q.fetch_one(c).await).await?;
+        let get = |i| row.try_get::<i64, _>(i).map_err(|e| self.err(e));
+        Ok(DeadTuples { dead: get(0)?, live: get(1)?, churned: get(2)? })
+    }
+
+    /// The oldest snapshot's xmin among other sessions, if this role may see them all.
+    pub(crate) async fn job_xmin_horizon(&self) -> Result<Option<String>> {
+        let q = sqlx::query_scalar(sqlx::AssertSqlSafe(self.inner.job.xmin_horizon.clone()));
+        self.with_conn(async |c| q.fetch_one(c).await).await
+    }
+
+    /// Vacuums and analyzes the jobs table (skipping it if another vacuum holds it), lifting
+    /// the session's statement timeout for it: a vacuum may take longer than a claim.
+    pub(crate) async fn job_vacuum(&self, limit: Duration) -> Result<()> {
+        let sql = sqlx::AssertSqlSafe(self.inner.job.vacuum.clone());
+        let run = async |c: &mut sqlx::PgConnection| {
+            sqlx::raw_sql("SET statement_timeout = 0").execute(&mut *c).await?;
+            let done = sqlx::raw_sql(sql).execute(&mut *c).await;
+            sqlx::raw_sql("RESET statement_timeout").execute(&mut *c).await?;
+            done.map(drop)
+        };
+        self.with_conn_limit(Some(limit), run).await
     }
 
     /// One job by id.
@@ -806,12 +873,12 @@ mod plan_tests {
                     "{name} ({mode}) loops over the batch per row:\n{plan}"
                 );
                 assert!(
-                    !plan.contains("lease_expires_at_idx"),
+                    !plan.contains("jobs_lease"),
                     "{name} ({mode}) must not scan the lease index:\n{plan}"
                 );
                 if mode == "force_generic_plan" {
                     assert!(
-                        plan.contains("jobs_lane_0_pkey") && plan.contains("jobs_cold_pkey"),
+                        plan.contains("jobs_pkey"),
                         "{name} (generic) should probe the primary key:\n{plan}"
                     );
                 }
@@ -880,7 +947,7 @@ mod plan_tests {
                 }
                 if name.starts_with("claim") {
                     assert!(
-                        plan.contains("queue_priority_run_at_id_idx") && !plan.contains("->  Sort"),
+                        plan.contains("jobs_fetch") && !plan.contains("Sort"),
                         "{name} ({mode}) must walk the fetch index in order:\n{plan}"
                     );
                 }

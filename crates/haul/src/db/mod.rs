@@ -4,12 +4,10 @@
 //! Every statement takes the clock shift as `$1`; `{now}` in a template reads that clock.
 
 mod job;
-mod lane;
 mod leader;
 mod migration;
 
 pub(crate) use job::{ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, WORKER_SESSION};
-pub(crate) use lane::{HOT_LANES, Lane, LaneStats, MOVE_BATCH, Truncate};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 
 use crate::clock::Clock;
@@ -138,7 +136,6 @@ pub(crate) fn render(template: &str, schema: &str) -> Arc<str> {
     template
         .replace("{schema}", &format!("\"{schema}\""))
         .replace("{now}", "(now() + $1 * interval '1 microsecond')")
-        .replace("{lane}", &lane::NEW_JOB_LANE)
         .replace("{channel}", &insert_channel(schema))
         .replace("{control}", &control_channel(schema))
         .into()

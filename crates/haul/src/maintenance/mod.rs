@@ -1,10 +1,9 @@
 //! Stage 6, maintenance: the services that run only on the elected leader: the scheduler
 //! (due jobs become available), the rescuer (expired leases), the cleaner (old final rows),
-//! the reclaimer (drained lanes, truncated) and the vacuumer (dead row versions elsewhere).
+//! the vacuumer (dead row versions).
 //! Every statement is batched and bounded; a service repeats while its batch came back full.
 
 mod cleaner;
-mod reclaimer;
 mod rescuer;
 mod scheduler;
 mod vacuumer;
@@ -25,7 +24,6 @@ pub(crate) async fn run_maintainer(core: Arc<Core>, stop: CancellationToken) {
     let (mut sched, mut rescue, mut clean) =
         (ticker(cfg.scheduler_interval), ticker(cfg.rescuer_interval), ticker(cfg.cleaner_interval));
     let (mut vacuum, mut vacuumer) = (ticker(cfg.vacuum_interval), vacuumer::Vacuumer::default());
-    let (mut reclaim, mut reclaimer) = (ticker(cfg.reclaim_interval), reclaimer::Reclaimer::default());
     let mut rescuer = rescuer::Rescuer::default();
     let mut throttle = Throttle::default();
     let (mut leader, mut hold) = (false, HoldOff::default());
@@ -41,8 +39,7 @@ pub(crate) async fn run_maintainer(core: Arc<Core>, stop: CancellationToken) {
             _ = sched.tick(), if leader => scheduler::run(&core, &mut throttle).await,
             _ = rescue.tick(), if leader && hold.over() => rescuer.run(&core, &mut throttle).await,
             _ = clean.tick(), if leader => cleaner::run(&core, &mut throttle).await,
-            _ = reclaim.tick(), if leader => reclaimer.run(&core, &mut throttle).await,
-            _ = vacuum.tick(), if leader => vacuumer.run(&core, &mut throttle, &reclaimer.vacuumable()).await,
+            _ = vacuum.tick(), if leader => vacuumer.run(&core, &mut throttle).await,
         }
     }
     if leader && let Err(e) = core.db.leader_resign(&core.worker_id).await {

@@ -1,9 +1,7 @@
-//! The vacuumer: vacuums the lanes the reclaimer cannot truncate (the cold lane, and a hot
-//! lane a long job or a backlog kept from draining) when dead row versions pile up. Every job
-//! leaves three (insert, claim, completion); autovacuum visits a database at most once a
-//! minute, and in that minute a busy queue's table bloats and its fetch slows (measured,
-//! before lanes: 700 MiB/min and a runaway backlog at 30k jobs/s; flat at ~75 MiB with a
-//! vacuum every few seconds).
+//! The vacuumer: vacuums the jobs table when dead row versions pile up. Every job leaves
+//! three (insert, claim, completion); autovacuum visits a database at most once a minute,
+//! and in that minute a busy queue's table bloats and its fetch slows (measured: 700 MiB/min
+//! and a runaway backlog at 30k jobs/s; flat at ~75 MiB with a vacuum every few seconds).
 //!
 //! The vacuum runs in a task of its own, so a long one never delays the leader's lease or the
 //! rescuer. A vacuum that removes less than half of the dead versions it was started for (the
@@ -15,7 +13,6 @@
 //! gone.
 
 use crate::config::VACUUM_DEAD_MIN;
-use crate::db::{Lane, LaneStats};
 use crate::error::Error;
 use crate::service::Throttle;
 use crate::worker::Core;
@@ -49,9 +46,9 @@ pub(super) struct Vacuumer {
 }
 
 impl Vacuumer {
-    /// Takes in a finished vacuum, then vacuums those of `lanes` whose dead versions exceed
-    /// both [`VACUUM_DEAD_MIN`] and a fifth of their live rows (unless a futile wait is on).
-    pub(super) async fn run(&mut self, core: &Arc<Core>, throttle: &mut Throttle, lanes: &[Lane]) {
+    /// Takes in a finished vacuum, then starts one if dead versions exceed both
+    /// [`VACUUM_DEAD_MIN`] and a fifth of live rows (and no futile wait is on).
+    pub(super) async fn run(&mut self, core: &Arc<Core>, throttle: &mut Throttle) {
         if let Some(task) = self.running.take_if(|t| t.is_finished()) {
             match task.await {
                 Ok(done) => self.finished(done, core.config.vacuum_interval, throttle),
@@ -61,35 +58,27 @@ impl Vacuumer {
         if self.disabled || self.running.is_some() || self.waiting(core).await {
             return;
         }
-        let stats = match core.db.lane_stats().await {
-            Ok(stats) => stats,
+        let before = match core.db.job_dead_tuples().await {
+            Ok(counts) => counts,
             Err(e) => {
                 return throttle.warn(|| tracing::warn!(error = %e, "vacuumer could not read statistics"));
             }
         };
-        let due: Vec<Lane> = stats
-            .iter()
-            .filter(|s| lanes.contains(&s.lane) && s.dead >= VACUUM_DEAD_MIN.max(s.live / 5))
-            .map(|s| s.lane)
-            .collect();
-        if due.is_empty() {
+        let dead = before.dead;
+        if dead < VACUUM_DEAD_MIN.max(before.live / 5) {
             return;
         }
-        let before = Totals::of(&stats, &due);
         let core = core.clone();
         self.running = Some(tokio::spawn(async move {
             let after = async {
-                core.db.lane_vacuum(&due, VACUUM_TIMEOUT).await?;
-                let after = Totals::of(&core.db.lane_stats().await?, &due);
-                let left = left_behind(before.dead, before.churned, after.dead, after.churned);
-                let horizon = if left.saturating_mul(2) < before.dead {
-                    None
-                } else {
-                    core.db.lane_xmin_horizon().await?
-                };
+                core.db.job_vacuum(VACUUM_TIMEOUT).await?;
+                let after = core.db.job_dead_tuples().await?;
+                let left = left_behind(dead, before.churned, after.dead, after.churned);
+                let horizon =
+                    if left.saturating_mul(2) < dead { None } else { core.db.job_xmin_horizon().await? };
                 Ok((left, horizon))
             };
-            (before.dead, after.await)
+            (dead, after.await)
         }));
     }
 
@@ -101,7 +90,7 @@ impl Vacuumer {
             return false;
         }
         let Some(met) = &f.horizon else { return true };
-        !matches!(core.db.lane_xmin_horizon().await, Ok(now) if now.as_ref() != Some(met))
+        !matches!(core.db.job_xmin_horizon().await, Ok(now) if now.as_ref() != Some(met))
     }
 
     fn finished(&mut self, (before, result): Done, interval: Duration, throttle: &mut Throttle) {
@@ -142,23 +131,6 @@ impl Drop for Vacuumer {
         if let Some(task) = &self.running {
             task.abort();
         }
-    }
-}
-
-/// Dead versions and versions ever made dead, summed over some lanes.
-#[derive(Clone, Copy)]
-struct Totals {
-    dead: i64,
-    churned: i64,
-}
-
-impl Totals {
-    fn of(stats: &[LaneStats], lanes: &[Lane]) -> Totals {
-        let picked = stats.iter().filter(|s| lanes.contains(&s.lane));
-        picked.fold(Totals { dead: 0, churned: 0 }, |t, s| Totals {
-            dead: t.dead + s.dead,
-            churned: t.churned + s.churned,
-        })
     }
 }
 
@@ -227,7 +199,7 @@ mod db_tests {
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-        let oldest = db.lane_xmin_horizon().await.unwrap().expect("a superuser sees every snapshot");
+        let oldest = db.job_xmin_horizon().await.unwrap().expect("a superuser sees every snapshot");
         let older_or_same: bool = sqlx::query_scalar("SELECT age($1::text::xid) >= age($2::text::xid)")
             .bind(&oldest)
             .bind(&held)

@@ -3,7 +3,7 @@
 
 use crate::common::{TestDb, fast_config, start};
 use crate::jobs::{Block, Noop, block, gate, noop};
-use haul::{ErrorClass, EventOutcome, JobState, NewJob, Worker};
+use haul::{ErrorClass, EventOutcome, JobState, Worker};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -171,7 +171,7 @@ async fn one_leader_at_a_time_and_it_fails_over() {
 }
 
 #[tokio::test]
-async fn the_leader_vacuums_the_churning_cold_lane() {
+async fn the_leader_vacuums_a_churning_jobs_table() {
     let db = TestDb::new().await;
     let config = fast_config().with_vacuum_interval(Duration::from_millis(200));
     let worker = Worker::builder(db.client.clone(), ())
@@ -181,13 +181,9 @@ async fn the_leader_vacuums_the_churning_cold_lane() {
         .build()
         .unwrap();
     let w = start(worker);
-    // 30,000 jobs leave 60,000+ dead row versions (insert, claim, delete), over the
-    // threshold, in the cold lane (where nothing truncates them)
-    let cold = (0..30_000).map(|n| NewJob::new(&Noop { n }).with_queue("unserved"));
-    db.client.insert_many(cold).await.unwrap();
-    db.exec("UPDATE {s}.jobs SET lane = -1").await;
-    db.exec("UPDATE {s}.jobs SET queue = 'default'").await;
-    let vacuums = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = '{s}.jobs_cold'::regclass";
+    // 30,000 jobs leave 60,000+ dead row versions (insert, claim, delete), over the threshold
+    db.client.insert_many((0..30_000).map(|n| Noop { n })).await.unwrap();
+    let vacuums = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = '{s}.jobs'::regclass";
     db.until_scalar(&format!("SELECT least(({vacuums}), 1)"), 1).await;
     w.stop().await;
 }

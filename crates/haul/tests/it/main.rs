@@ -10,7 +10,6 @@ mod concurrency;
 mod faults;
 mod fetch_order;
 mod insert;
-mod lanes;
 mod lease;
 mod lifecycle;
 mod migrate;

@@ -61,29 +61,3 @@ async fn schemas_are_independent() {
         Client::with_config(a.pool.clone(), ClientConfig::default().with_schema("select")).unwrap();
     assert_eq!(reserved.schema(), "select", "reserved words are quoted, not refused");
 }
-
-/// 0005 turns the jobs table into lanes: a schema at 0004 keeps every job (in the cold lane),
-/// and new ids continue after the old ones.
-#[tokio::test]
-async fn jobs_of_a_schema_before_lanes_survive_the_lanes_migration() {
-    let db = TestDb::unmigrated().await;
-    let s = format!("\"{}\"", db.schema);
-    db.exec(&format!(
-        "CREATE SCHEMA {s}; CREATE TABLE {s}.migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-    ))
-    .await;
-    for m in MIGRATIONS.iter().filter(|m| m.version <= 4) {
-        db.exec(&m.sql.replace("{schema}", &s)).await;
-        db.exec(&format!("INSERT INTO {s}.migrations (version, name) VALUES ({}, '{}')", m.version, m.name))
-            .await;
-    }
-    db.exec(&format!(
-        "INSERT INTO {s}.jobs (kind, queue, args, state, max_attempts) SELECT 'noop', 'default', '{{}}', 'available', 3 FROM generate_series(1, 10)"
-    ))
-    .await;
-    let report = db.client.migrate().await.unwrap();
-    assert_eq!(report.applied, vec![5]);
-    assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs WHERE lane = -1 AND id BETWEEN 1 AND 10").await, 10);
-    let id = db.client.insert(crate::jobs::Noop { n: 1 }).await.unwrap();
-    assert_eq!(id, 11, "ids continue after the migrated jobs");
-}
