@@ -12,7 +12,7 @@ pub struct TuningArgs {
     /// Jobs the worker runs at once (queue concurrency) [default: 3000; sweep: 200,500,1000,2000,5000].
     #[arg(long, value_delimiter = ',')]
     pub concurrency: Vec<usize>,
-    /// Most jobs one fetch claims (`with_fetch_batch_max`) [default: 500; sweep: 200,500,1000].
+    /// Most jobs one fetch claims (`with_fetch_batch_max`) [default: 1000; sweep: 200,500,1000].
     #[arg(long, value_delimiter = ',')]
     pub fetch_batch: Vec<usize>,
     /// Claims in flight per queue (`with_fetch_concurrency`) [default: 2].
@@ -21,7 +21,7 @@ pub struct TuningArgs {
     /// Most outcomes per completion statement (`with_complete_batch_max`) [default: 2000].
     #[arg(long, value_delimiter = ',')]
     pub complete_batch: Vec<usize>,
-    /// Completion statements in flight (`with_complete_concurrency`) [default: 2].
+    /// Completion statements in flight (`with_complete_concurrency`) [default: 1].
     #[arg(long, value_delimiter = ',')]
     pub complete_concurrency: Vec<usize>,
     /// Wait for more free slots before a small fetch, in ms (`with_fetch_cooldown`) [default: 2].
@@ -53,13 +53,16 @@ pub struct Tuning {
 
 impl Tuning {
     /// The settings the workloads use unless told otherwise: the best median of three W3 runs
-    /// in the sweep recorded in docs/benchmarks.md (80k jobs/s on the 2-core machine).
+    /// in the sweep of 2026-11-28 recorded in docs/benchmarks.md (fetch 1000 × 2 and one
+    /// completion statement at a time: 40k jobs/s against 32–35k with fetch 500 × 2 and two
+    /// completion statements, interleaved runs on the 2-core machine). Fewer statements in
+    /// flight at once, in bigger batches, leave PostgreSQL less contention on two cores.
     pub const DEFAULT: Tuning = Tuning {
         queue_concurrency: 3000,
-        fetch_batch_max: 500,
+        fetch_batch_max: 1000,
         fetch_concurrency: 2,
         complete_batch_max: 2000,
-        complete_concurrency: 2,
+        complete_concurrency: 1,
         fetch_cooldown_ms: 2,
         pool_max: 10,
     };

@@ -4,6 +4,7 @@
 //! will not stop.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -19,14 +20,26 @@ pub(crate) enum KillReason {
     LeaseLost,
 }
 
-/// Stops one attempt: fires its token and remembers the first reason given.
+/// Stops one attempt: fires its token and remembers the first reason given. Also where the
+/// job's task notes that its outcome went to the completer (no lock on the map for that).
 #[derive(Debug, Default)]
 pub(crate) struct Kill {
     pub token: CancellationToken,
     reason: OnceLock<KillReason>,
+    handed_over: AtomicBool,
 }
 
 impl Kill {
+    /// Notes that the attempt's outcome went to the completer: it is still heartbeated (the
+    /// write may wait out an outage), no longer abortable or releasable.
+    pub(crate) fn hand_over(&self) {
+        self.handed_over.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn handed_over(&self) -> bool {
+        self.handed_over.load(Ordering::Acquire)
+    }
+
     pub(crate) fn reason(&self) -> Option<KillReason> {
         self.reason.get().copied()
     }
@@ -44,9 +57,13 @@ struct Entry {
     cancel: CancellationToken,
     kill: Arc<Kill>,
     abort: Option<AbortHandle>,
-    /// The handler finished and its outcome waits in the completer: still heartbeated (the
-    /// write may wait out an outage), no longer abortable or releasable.
-    handed_over: bool,
+}
+
+impl Entry {
+    fn new(attempt: i16, cancel: CancellationToken, renewed: Instant) -> (Entry, Arc<Kill>) {
+        let kill = Arc::new(Kill::default());
+        (Entry { attempt, renewed, cancel, kill: kill.clone(), abort: None }, kill)
+    }
 }
 
 /// Running attempts by job id.
@@ -59,29 +76,27 @@ pub(crate) struct Running {
 impl Running {
     /// Tracks a new attempt; returns the kill switch its executor watches.
     pub(crate) fn insert(&self, id: i64, attempt: i16, cancel: CancellationToken) -> Arc<Kill> {
-        let kill = Arc::new(Kill::default());
-        let entry = Entry {
-            attempt,
-            renewed: Instant::now(),
-            cancel,
-            kill: kill.clone(),
-            abort: None,
-            handed_over: false,
-        };
+        let (entry, kill) = Entry::new(attempt, cancel, Instant::now());
         self.lock().insert(id, entry);
         kill
     }
 
-    pub(crate) fn set_abort(&self, id: i64, abort: AbortHandle) {
-        if let Some(e) = self.lock().get_mut(&id) {
-            e.abort = Some(abort);
-        }
-    }
-
-    /// Notes that an attempt's outcome went to the completer.
-    pub(crate) fn hand_over(&self, id: i64) {
-        if let Some(e) = self.lock().get_mut(&id) {
-            e.handed_over = true;
+    /// Tracks a claim's attempts under one lock, starting each one's task with `start` (given
+    /// its kill switch) while the lock is held, so a task that ends at once finds its entry.
+    /// `start` returns the task's abort handle.
+    pub(crate) fn start_many<J>(
+        &self,
+        jobs: impl ExactSizeIterator<Item = (i64, i16, J)>,
+        mut start: impl FnMut(J, CancellationToken, Arc<Kill>) -> AbortHandle,
+    ) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        map.reserve(jobs.len());
+        for (id, attempt, job) in jobs {
+            let cancel = CancellationToken::new();
+            let (mut entry, kill) = Entry::new(attempt, cancel.clone(), now);
+            entry.abort = Some(start(job, cancel, kill));
+            map.insert(id, entry);
         }
     }
 
@@ -91,13 +106,18 @@ impl Running {
     }
 
     /// Forgets attempts whose outcomes the completer has written; returns how many were tracked.
+    /// The entries are dropped after the lock is released (their tokens and handles take
+    /// locks of their own), so the claim starting the next jobs does not wait on it.
     pub(crate) fn finish_many(&self, ids: impl IntoIterator<Item = i64>) -> usize {
-        let mut map = self.lock();
-        let removed = ids.into_iter().filter(|id| map.remove(id).is_some()).count();
-        if map.is_empty() {
-            self.emptied.notify_waiters();
-        }
-        removed
+        let removed: Vec<Entry> = {
+            let mut map = self.lock();
+            let removed: Vec<Entry> = ids.into_iter().filter_map(|id| map.remove(&id)).collect();
+            if map.is_empty() {
+                self.emptied.notify_waiters();
+            }
+            removed
+        };
+        removed.len()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -140,7 +160,7 @@ impl Running {
     /// Aborts every handler still running and returns their attempts, to release.
     pub(crate) fn abort_all(&self) -> (Vec<i64>, Vec<i16>) {
         let map = self.lock();
-        let stuck = map.iter().filter(|(_, e)| !e.handed_over);
+        let stuck = map.iter().filter(|(_, e)| !e.kill.handed_over());
         stuck.clone().filter_map(|(_, e)| e.abort.as_ref()).for_each(AbortHandle::abort);
         sorted(stuck.map(|(id, e)| (*id, e.attempt)).collect())
     }

@@ -8,7 +8,7 @@
 mod cursor;
 
 use crate::db::ClaimedJob;
-use crate::execute::execute;
+use crate::execute::{Kill, execute};
 use crate::service::{Backoff, Throttle};
 use crate::worker::Shared;
 use cursor::{Cursor, Scan};
@@ -182,21 +182,20 @@ fn start_jobs<S: Clone + Send + Sync + 'static>(
     q: &Arc<QueueHandle>,
     jobs: Vec<ClaimedJob>,
 ) {
-    for job in jobs {
-        let (id, cancel) = (job.id, CancellationToken::new());
-        let kill = shared.core.running.insert(id, job.attempt, cancel.clone());
-        let mut guard = SlotGuard { shared: shared.clone(), q: q.clone(), id, handed_over: false };
+    let jobs = jobs.into_iter().map(|job| (job.id, job.attempt, job));
+    shared.core.running.start_many(jobs, |job, cancel, kill| {
+        let guard = SlotGuard { shared: shared.clone(), q: q.clone(), id: job.id, kill: kill.clone() };
         let task = tokio::spawn(async move {
             let attempt = execute(&guard.shared, job, guard.q.name.clone(), cancel, kill).await;
             match guard.shared.completer.send(attempt).await {
-                Ok(()) => guard.mark_handed_over(),
+                Ok(()) => guard.kill.hand_over(),
                 Err(_) => {
                     tracing::error!(job_id = guard.id, "completer stopped before this outcome was written")
                 }
             }
         });
-        shared.core.running.set_abort(id, task.abort_handle());
-    }
+        task.abort_handle()
+    });
 }
 
 /// Frees the job's slot once its outcome is handed to the completer (which forgets the
@@ -205,22 +204,13 @@ struct SlotGuard<S> {
     shared: Arc<Shared<S>>,
     q: Arc<QueueHandle>,
     id: i64,
-    handed_over: bool,
-}
-
-impl<S> SlotGuard<S> {
-    fn mark_handed_over(&mut self) {
-        self.handed_over = true;
-    }
+    kill: Arc<Kill>,
 }
 
 impl<S> Drop for SlotGuard<S> {
     fn drop(&mut self) {
-        let running = &self.shared.core.running;
-        if self.handed_over {
-            running.hand_over(self.id);
-        } else {
-            running.finish(self.id);
+        if !self.kill.handed_over() {
+            self.shared.core.running.finish(self.id);
         }
         self.q.release();
     }
