@@ -24,8 +24,8 @@ use crate::error::Result;
 use crate::job::{AttemptError, JobRow, JobState};
 use crate::stats::QueueDepth;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgRow, PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
-use sqlx::{Decode, PgExecutor, Row, Type, TypeInfo, ValueRef};
+use sqlx::postgres::{PgRow, Postgres};
+use sqlx::{PgExecutor, Row};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,8 +76,8 @@ SELECT id, CASE WHEN state = 'available' THEN pg_notify('{channel}', queue)::tex
 /// The claimed ids come back as one array (an init plan), so the update reads `jobs` through
 /// the primary key for those ids whatever the statistics say (see the fenced statements).
 /// The claimed jobs come back as one row of arrays, a column each: one row to send and decode
-/// instead of one per job (measured: the worker's CPU per job fell by a sixth when the
-/// completion statements did the same).
+/// instead of one per job. (Measured for the completion statements, which did the same first:
+/// the CPU of a whole 600,000-job W3 run, load included, fell from 7.9 s to 6.4–6.8 s.)
 const GET_AVAILABLE: &str = r#"
 WITH claimed AS (
     UPDATE {schema}.jobs j
@@ -742,18 +742,18 @@ fn claimed_from_row(r: &PgRow) -> sqlx::Result<Vec<ClaimedJob>> {
     if lens.iter().chain(&more).any(|l| *l != n) {
         return Err(sqlx::Error::Decode("claimed columns of different lengths".into()));
     }
-    let mut kinds = kinds.into_iter();
-    let (mut args, mut metadata) = (args.into_iter(), metadata.into_iter());
-    Ok((0..n)
-        .map(|i| ClaimedJob {
+    let texts = kinds.into_iter().zip(args).zip(metadata);
+    Ok(texts
+        .enumerate()
+        .map(|(i, ((kind, args), metadata))| ClaimedJob {
             id: ids[i],
-            kind: kinds.next().unwrap_or_default(),
-            args: JsonText(args.next().unwrap_or_default()),
+            kind,
+            args: JsonText(args),
             attempt: attempts[i],
             max_attempts: max_attempts[i],
             priority: priorities[i],
             timeout_ms: timeouts[i],
-            metadata: JsonText(metadata.next().unwrap_or_default()),
+            metadata: JsonText(metadata),
             created_at: created[i],
             run_at: run_at[i],
         })
@@ -789,33 +789,10 @@ fn job_row(r: &PgRow) -> sqlx::Result<JobRow> {
     })
 }
 
-/// A `jsonb` value kept as its JSON text, decoded once, later, into the handler's type.
+/// A `jsonb` value kept as its JSON text (the claim sends `args::text`), decoded once, later,
+/// into the handler's type.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JsonText(pub String);
-
-impl Type<Postgres> for JsonText {
-    fn type_info() -> PgTypeInfo {
-        PgTypeInfo::with_name("jsonb")
-    }
-
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <sqlx::types::Json<()> as Type<Postgres>>::compatible(ty)
-    }
-}
-
-impl<'r> Decode<'r, Postgres> for JsonText {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        let binary_jsonb =
-            value.format() == PgValueFormat::Binary && value.type_info().name().eq_ignore_ascii_case("jsonb");
-        let bytes = value.as_bytes()?;
-        let text = match (binary_jsonb, bytes.split_first()) {
-            (true, Some((1, rest))) => rest,
-            (true, _) => return Err("unsupported jsonb format version".into()),
-            (false, _) => bytes,
-        };
-        Ok(JsonText(std::str::from_utf8(text)?.to_owned()))
-    }
-}
 
 #[cfg(test)]
 mod plan_tests {
