@@ -249,7 +249,8 @@ WHERE j.id = ANY(ARRAY(
 /// Dead and live row versions, and row versions ever made dead (updates + deletes), as the
 /// statistics last counted them.
 const DEAD_TUPLES: &str = r#"
-SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0), coalesce(n_tup_upd + n_tup_del, 0)
+SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0), coalesce(n_tup_upd + n_tup_del, 0),
+       pg_total_relation_size(relid)
 FROM pg_stat_user_tables
 WHERE relid = '{schema}.jobs'::regclass
 "#;
@@ -267,6 +268,21 @@ END
 /// Run with the simple protocol: VACUUM cannot run inside a transaction block. ANALYZE too: a
 /// queue table's size swings, and its statistics are what the claim's plan is chosen by.
 const VACUUM: &str = "VACUUM (SKIP_LOCKED, ANALYZE) {schema}.jobs";
+
+/// Cancels the other vacuums of the jobs table that this role may cancel (its own; every one,
+/// autovacuum's too, for a superuser), so a compaction does not queue behind them.
+const CANCEL_VACUUMS: &str = r#"
+SELECT count(*) FILTER (WHERE pg_cancel_backend(v.pid))
+FROM pg_stat_progress_vacuum v JOIN pg_stat_activity a USING (pid)
+WHERE v.relid = '{schema}.jobs'::regclass AND v.pid <> pg_backend_pid()
+  AND (a.usename = current_user OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
+"#;
+
+/// Rewrites the jobs table and its indexes with the live rows only (ACCESS EXCLUSIVE lock).
+/// Without ANALYZE: statistics taken right after it would describe a nearly empty table that
+/// refills within seconds (the worker's sessions do not trust statistics anyway,
+/// [`WORKER_SESSION`]); the next plain vacuum analyzes.
+const COMPACT: &str = "VACUUM (FULL) {schema}.jobs";
 
 const GET: &str = "SELECT * FROM {schema}.jobs WHERE id = $2";
 
@@ -328,6 +344,8 @@ pub(super) struct JobSql {
     dead_tuples: Arc<str>,
     xmin_horizon: Arc<str>,
     vacuum: Arc<str>,
+    cancel_vacuums: Arc<str>,
+    compact: Arc<str>,
     get: Arc<str>,
     list: Arc<str>,
     count_by_queue_state: Arc<str>,
@@ -355,6 +373,8 @@ impl JobSql {
             dead_tuples: r(DEAD_TUPLES),
             xmin_horizon: r(XMIN_HORIZON),
             vacuum: r(VACUUM),
+            cancel_vacuums: r(CANCEL_VACUUMS),
+            compact: r(COMPACT),
             get: r(GET),
             list: r(LIST),
             count_by_queue_state: r(COUNT_BY_QUEUE_STATE),
@@ -438,6 +458,8 @@ pub(crate) struct DeadTuples {
     /// Versions ever made dead (updates plus deletes): the difference over an interval is how
     /// many died in it.
     pub churned: i64,
+    /// The table's size on disk, indexes and TOAST included (bytes).
+    pub bytes: i64,
 }
 
 /// Outcomes to write in one fenced statement, as columns.
@@ -647,7 +669,7 @@ impl Db {
         let q = self.query(&self.inner.job.dead_tuples);
         let row = self.with_conn(async |c| q.fetch_one(c).await).await?;
         let get = |i| row.try_get::<i64, _>(i).map_err(|e| self.err(e));
-        Ok(DeadTuples { dead: get(0)?, live: get(1)?, churned: get(2)? })
+        Ok(DeadTuples { dead: get(0)?, live: get(1)?, churned: get(2)?, bytes: get(3)? })
     }
 
     /// The oldest snapshot's xmin among other sessions, if this role may see them all.
@@ -665,6 +687,28 @@ impl Db {
             let done = sqlx::raw_sql(sql).execute(&mut *c).await;
             sqlx::raw_sql("RESET statement_timeout").execute(&mut *c).await?;
             done.map(drop)
+        };
+        self.with_conn_limit(Some(limit), run).await
+    }
+
+    /// Compacts the jobs table: cancels the other vacuums of it this role may cancel, then
+    /// rewrites it with its live rows only, waiting at most `lock_wait` for its lock (every
+    /// statement on the table queues behind that wait, then behind the rewrite). Returns how
+    /// many vacuums it cancelled.
+    pub(crate) async fn job_compact(&self, limit: Duration, lock_wait: Duration) -> Result<i64> {
+        let cancel = sqlx::query_scalar(sqlx::AssertSqlSafe(self.inner.job.cancel_vacuums.clone()));
+        let compact = sqlx::AssertSqlSafe(self.inner.job.compact.clone());
+        let lock = format!("SET statement_timeout = 0; SET lock_timeout = {}", lock_wait.as_millis().max(1));
+        let run = async |c: &mut sqlx::PgConnection| {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(lock)).execute(&mut *c).await?;
+            let done = async {
+                let cancelled: i64 = cancel.fetch_one(&mut *c).await?;
+                sqlx::raw_sql(compact).execute(&mut *c).await?;
+                Ok(cancelled)
+            }
+            .await;
+            sqlx::raw_sql("RESET statement_timeout; RESET lock_timeout").execute(&mut *c).await?;
+            done
         };
         self.with_conn_limit(Some(limit), run).await
     }

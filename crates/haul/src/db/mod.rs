@@ -7,7 +7,9 @@ mod job;
 mod leader;
 mod migration;
 
-pub(crate) use job::{ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, WORKER_SESSION};
+pub(crate) use job::{
+    ClaimKey, ClaimedJob, CompletionBatch, DeadTuples, InsertBatch, JsonText, WORKER_SESSION,
+};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 
 use crate::clock::Clock;

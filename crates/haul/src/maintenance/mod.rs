@@ -24,6 +24,7 @@ pub(crate) async fn run_maintainer(core: Arc<Core>, stop: CancellationToken) {
     let (mut sched, mut rescue, mut clean) =
         (ticker(cfg.scheduler_interval), ticker(cfg.rescuer_interval), ticker(cfg.cleaner_interval));
     let (mut vacuum, mut vacuumer) = (ticker(cfg.vacuum_interval), vacuumer::Vacuumer::default());
+    let mut horizon = ticker(vacuumer::HORIZON_POLL);
     let mut rescuer = rescuer::Rescuer::default();
     let mut throttle = Throttle::default();
     let (mut leader, mut hold) = (false, HoldOff::default());
@@ -40,6 +41,7 @@ pub(crate) async fn run_maintainer(core: Arc<Core>, stop: CancellationToken) {
             _ = rescue.tick(), if leader && hold.over() => rescuer.run(&core, &mut throttle).await,
             _ = clean.tick(), if leader => cleaner::run(&core, &mut throttle).await,
             _ = vacuum.tick(), if leader => vacuumer.run(&core, &mut throttle).await,
+            _ = horizon.tick(), if leader && vacuumer.watching() => vacuumer.run(&core, &mut throttle).await,
         }
     }
     if leader && let Err(e) = core.db.leader_resign(&core.worker_id).await {

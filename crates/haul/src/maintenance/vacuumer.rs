@@ -1,7 +1,8 @@
-//! The vacuumer: vacuums the jobs table when dead row versions pile up. Every job leaves
-//! three (insert, claim, completion); autovacuum visits a database at most once a minute,
-//! and in that minute a busy queue's table bloats and its fetch slows (measured: 700 MiB/min
-//! and a runaway backlog at 30k jobs/s; flat at ~75 MiB with a vacuum every few seconds).
+//! The vacuumer: vacuums the jobs table when dead row versions pile up, and compacts it after
+//! a held xmin horizon let it bloat. Every job leaves three dead versions (insert, claim,
+//! completion); autovacuum visits a database at most once a minute, and in that minute a busy
+//! queue's table bloats and its fetch slows (measured: 700 MiB/min and a runaway backlog at
+//! 30k jobs/s; flat at ~75 MiB with a vacuum every few seconds).
 //!
 //! The vacuum runs in a task of its own, so a long one never delays the leader's lease or the
 //! rescuer. A vacuum that removes less than half of the dead versions it was started for (the
@@ -9,10 +10,23 @@
 //! replication slot, or a prepared transaction) holds the xmin horizon back, and vacuuming
 //! again only scans the table for nothing. The vacuumer then waits twice as long before each
 //! next try, up to [`FUTILE_WAIT_MAX`], and says so — unless it can see the oldest snapshot (a
-//! role in `pg_read_all_stats`): then it tries again at the first tick after that snapshot is
-//! gone.
+//! role in `pg_read_all_stats`): then it does not vacuum again while that snapshot lasts (a
+//! vacuum could remove only what died before it, as the futile one did, and each scan of the
+//! growing table takes CPU from the load), watches it every [`HORIZON_POLL`], and acts as soon
+//! as it is gone.
+//!
+//! While the horizon is held the table grows (W5: 90 to 650 MiB in 30 s at 32,000 jobs/s),
+//! and a plain VACUUM never gives the space back; worse, the first one after the hold must
+//! clean every index of millions of dead entries (measured: 17.6 s on an 826 MB table), while
+//! versions keep dying. So when the horizon is released (or, where the role cannot see it, a
+//! vacuum succeeds again) and the table is at least [`COMPACT_GROWTH`] times its size after
+//! the last good vacuum, the vacuumer compacts instead: `VACUUM FULL` rewrites the live rows
+//! only (1.6 s for that table, 14 MB after), under a lock every statement on the table waits
+//! for. It cancels the other vacuums of the table it may cancel first, and waits at most
+//! [`COMPACT_LOCK_WAIT`] for the lock; if that fails it does not try again until the next hold.
 
 use crate::config::VACUUM_DEAD_MIN;
+use crate::db::DeadTuples;
 use crate::error::Error;
 use crate::service::Throttle;
 use crate::worker::Core;
@@ -25,10 +39,18 @@ use tokio::time::Instant;
 const VACUUM_TIMEOUT: Duration = Duration::from_secs(300);
 /// The longest wait after futile vacuums.
 pub(crate) const FUTILE_WAIT_MAX: Duration = Duration::from_secs(20);
+/// How often the vacuumer looks at a held horizon it can see.
+pub(crate) const HORIZON_POLL: Duration = Duration::from_millis(250);
+/// The growth, over the size after the last good vacuum, that makes a compaction worth it...
+const COMPACT_GROWTH: i64 = 2;
+/// ...when it is at least this many bytes.
+const COMPACT_MIN_BYTES: i64 = 32 << 20;
+/// Longest a compaction waits for its lock (statements on the table queue behind the wait).
+const COMPACT_LOCK_WAIT: Duration = Duration::from_secs(1);
 
-/// What one vacuum did: dead versions before, and those of them it left behind with the oldest
-/// snapshot then seen.
-type Done = (i64, Result<(i64, Option<String>), Error>);
+/// What one vacuum did: dead versions before, and after it: those of them it left behind, the
+/// table's size, and the oldest snapshot then seen.
+type Done = (i64, Result<(i64, i64, Option<String>), Error>);
 
 /// Futile vacuums in a row, when the next try may start, and the oldest snapshot they met.
 struct Futile {
@@ -37,25 +59,61 @@ struct Futile {
     horizon: Option<String>,
 }
 
+/// What a futile wait says now.
+#[derive(PartialEq)]
+enum Wait {
+    /// No wait is on (none, or its time is up).
+    Off,
+    /// The snapshot the futile vacuums met is still there (or it cannot be seen and the time
+    /// is not up).
+    On,
+    /// The snapshot the futile vacuums met is gone.
+    Released,
+}
+
+/// A compaction under way: the table's size before it.
+struct Compaction {
+    task: JoinHandle<Result<Compacted, Error>>,
+    before: i64,
+}
+
+/// What a compaction did: vacuums it cancelled, how long it took, the table after it.
+struct Compacted {
+    cancelled: i64,
+    took: Duration,
+    after: DeadTuples,
+}
+
 /// The vacuumer's state between ticks.
 #[derive(Default)]
 pub(super) struct Vacuumer {
     disabled: bool,
     running: Option<JoinHandle<Done>>,
+    compacting: Option<Compaction>,
     futile: Option<Futile>,
+    /// The table's size after the last good vacuum that ended no futile streak.
+    base_bytes: Option<i64>,
+    /// A good vacuum just ended a futile streak: see whether the table needs compacting.
+    streak_ended: bool,
 }
 
 impl Vacuumer {
-    /// Takes in a finished vacuum, then starts one if dead versions exceed both
-    /// [`VACUUM_DEAD_MIN`] and a fifth of live rows (and no futile wait is on).
+    /// Whether a held horizon is being watched (the loop then calls [`Self::run`] every
+    /// [`HORIZON_POLL`]).
+    pub(super) fn watching(&self) -> bool {
+        self.futile.as_ref().is_some_and(|f| f.horizon.is_some())
+    }
+
+    /// Takes in a finished vacuum or compaction; compacts the table if a hold ended with it
+    /// grown; else starts a vacuum if dead versions exceed both [`VACUUM_DEAD_MIN`] and a fifth
+    /// of live rows (and no futile wait is on).
     pub(super) async fn run(&mut self, core: &Arc<Core>, throttle: &mut Throttle) {
-        if let Some(task) = self.running.take_if(|t| t.is_finished()) {
-            match task.await {
-                Ok(done) => self.finished(done, core.config.vacuum_interval, throttle),
-                Err(e) => tracing::error!(error = %e, "vacuum task failed"),
-            }
+        self.take_finished(core, throttle).await;
+        if self.disabled || self.compacting.is_some() {
+            return;
         }
-        if self.disabled || self.running.is_some() || self.waiting(core).await {
+        let wait = self.wait(core).await;
+        if wait == Wait::On {
             return;
         }
         let before = match core.db.job_dead_tuples().await {
@@ -64,6 +122,12 @@ impl Vacuumer {
                 return throttle.warn(|| tracing::warn!(error = %e, "vacuumer could not read statistics"));
             }
         };
+        if (wait == Wait::Released || std::mem::take(&mut self.streak_ended)) && self.grown(before.bytes) {
+            return self.compact(core, before.bytes);
+        }
+        if self.running.is_some() {
+            return;
+        }
         let dead = before.dead;
         if dead < VACUUM_DEAD_MIN.max(before.live / 5) {
             return;
@@ -76,30 +140,89 @@ impl Vacuumer {
                 let left = left_behind(dead, before.churned, after.dead, after.churned);
                 let horizon =
                     if left.saturating_mul(2) < dead { None } else { core.db.job_xmin_horizon().await? };
-                Ok((left, horizon))
+                Ok((left, after.bytes, horizon))
             };
             (dead, after.await)
         }));
     }
 
-    /// Whether a futile wait is on: its time is not up and the oldest snapshot it met (if
-    /// visible) is still there.
-    async fn waiting(&self, core: &Core) -> bool {
-        let Some(f) = &self.futile else { return false };
-        if Instant::now() >= f.until {
-            return false;
+    /// Whether the table is at least [`COMPACT_GROWTH`] times (and [`COMPACT_MIN_BYTES`] over)
+    /// its size after the last good vacuum.
+    fn grown(&self, bytes: i64) -> bool {
+        self.base_bytes.is_some_and(|base| {
+            bytes >= base.saturating_mul(COMPACT_GROWTH) && bytes - base >= COMPACT_MIN_BYTES
+        })
+    }
+
+    /// Starts a compaction. A vacuum still running is left to be cancelled by it, its result
+    /// ignored; the futile streak is over.
+    fn compact(&mut self, core: &Arc<Core>, before: i64) {
+        self.running = None;
+        self.futile = None;
+        tracing::info!(
+            bytes = before,
+            base = self.base_bytes,
+            "compacting the jobs table after a held xmin horizon"
+        );
+        let core = core.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let cancelled = core.db.job_compact(VACUUM_TIMEOUT, COMPACT_LOCK_WAIT).await?;
+            let took = started.elapsed();
+            Ok(Compacted { cancelled, took, after: core.db.job_dead_tuples().await? })
+        });
+        self.compacting = Some(Compaction { task, before });
+    }
+
+    async fn take_finished(&mut self, core: &Arc<Core>, throttle: &mut Throttle) {
+        if let Some(task) = self.running.take_if(|t| t.is_finished()) {
+            match task.await {
+                Ok(done) => self.finished(done, core.config.vacuum_interval, throttle),
+                Err(e) => tracing::error!(error = %e, "vacuum task failed"),
+            }
         }
-        let Some(met) = &f.horizon else { return true };
-        !matches!(core.db.job_xmin_horizon().await, Ok(now) if now.as_ref() != Some(met))
+        if let Some(c) = self.compacting.take_if(|c| c.task.is_finished()) {
+            match c.task.await {
+                Ok(Ok(Compacted { cancelled, took, after })) => {
+                    let (before, after, took_ms) = (c.before, after.bytes, took.as_millis() as u64);
+                    tracing::info!(before, after, took_ms, cancelled, "compacted the jobs table");
+                    self.base_bytes = Some(after);
+                }
+                Ok(Err(e)) => throttle.warn(
+                    || tracing::warn!(error = %e, "could not compact the jobs table; plain vacuums go on"),
+                ),
+                Err(e) => tracing::error!(error = %e, "compaction task failed"),
+            }
+        }
+    }
+
+    /// What the futile wait says: released when the snapshot it met (if visible) is gone, on
+    /// while it lasts; where it cannot be seen, off once the wait's time is up.
+    async fn wait(&self, core: &Core) -> Wait {
+        let Some(f) = &self.futile else { return Wait::Off };
+        let Some(met) = &f.horizon else {
+            return if Instant::now() >= f.until { Wait::Off } else { Wait::On };
+        };
+        match core.db.job_xmin_horizon().await {
+            Ok(now) if now.as_ref() != Some(met) => Wait::Released,
+            // the same snapshot: a vacuum could remove only what died before it, as the last did
+            Ok(_) => Wait::On,
+            Err(_) if Instant::now() >= f.until => Wait::Off,
+            Err(_) => Wait::On,
+        }
     }
 
     fn finished(&mut self, (before, result): Done, interval: Duration, throttle: &mut Throttle) {
         match result {
-            Ok((after, _)) if after.saturating_mul(2) < before => {
-                tracing::debug!(before, after, "vacuumed the jobs table");
-                self.futile = None;
+            Ok((after, bytes, _)) if after.saturating_mul(2) < before => {
+                tracing::debug!(before, after, bytes, "vacuumed the jobs table");
+                if self.futile.take().is_some() {
+                    self.streak_ended = true;
+                } else {
+                    self.base_bytes = Some(bytes);
+                }
             }
-            Ok((after, horizon)) => {
+            Ok((after, _, horizon)) => {
                 let count = self.futile.as_ref().map_or(0, |f| f.count) + 1;
                 let wait = futile_wait(interval, count);
                 self.futile = Some(Futile { count, until: Instant::now() + wait, horizon });
@@ -131,6 +254,9 @@ impl Drop for Vacuumer {
         if let Some(task) = &self.running {
             task.abort();
         }
+        if let Some(c) = &self.compacting {
+            c.task.abort();
+        }
     }
 }
 
@@ -160,6 +286,21 @@ mod tests {
         // statistics lagging behind: never more than it started with, never below zero
         assert_eq!(left_behind(100_000, 1_000_000, 500_000, 1_000_000), 100_000);
         assert_eq!(left_behind(100_000, 1_000_000, 0, 1_300_000), 0);
+    }
+
+    #[test]
+    fn only_a_table_twice_its_base_and_32_mib_over_it_is_compacted() {
+        let mib = |n: i64| n << 20;
+        let with_base = |b| {
+            let mut v = Vacuumer::default();
+            v.base_bytes = b;
+            v
+        };
+        assert!(!with_base(None).grown(mib(1000)), "no good vacuum yet: no base to compare with");
+        assert!(with_base(Some(mib(90))).grown(mib(180)));
+        assert!(!with_base(Some(mib(90))).grown(mib(179)), "under twice the base");
+        assert!(!with_base(Some(mib(10))).grown(mib(41)), "twice, but under 32 MiB more");
+        assert!(with_base(Some(mib(10))).grown(mib(42)));
     }
 
     #[test]

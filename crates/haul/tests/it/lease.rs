@@ -169,21 +169,3 @@ async fn one_leader_at_a_time_and_it_fails_over() {
     }
     wb.stop().await;
 }
-
-#[tokio::test]
-async fn the_leader_vacuums_a_churning_jobs_table() {
-    let db = TestDb::new().await;
-    let config = fast_config().with_vacuum_interval(Duration::from_millis(200));
-    let worker = Worker::builder(db.client.clone(), ())
-        .queue("default", 500)
-        .handler(noop)
-        .config(config)
-        .build()
-        .unwrap();
-    let w = start(worker);
-    // 30,000 jobs leave 60,000+ dead row versions (insert, claim, delete), over the threshold
-    db.client.insert_many((0..30_000).map(|n| Noop { n })).await.unwrap();
-    let vacuums = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = '{s}.jobs'::regclass";
-    db.until_scalar(&format!("SELECT least(({vacuums}), 1)"), 1).await;
-    w.stop().await;
-}

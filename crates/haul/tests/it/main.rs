@@ -16,3 +16,4 @@ mod migrate;
 mod retry;
 mod shutdown;
 mod tx_complete;
+mod vacuum;
