@@ -15,17 +15,17 @@
 //! growing table takes CPU from the load), watches it every [`HORIZON_POLL`], and acts as soon
 //! as it is gone.
 //!
-//! While the horizon is held the table grows (W5: 89 to 419 MiB in 30 s at 32,000 jobs/s),
-//! and a plain VACUUM never gives the space back; worse, the first one after the hold must
-//! clean every index of millions of dead entries (measured: 17.6 s on an 826 MB table, a build
-//! running on the other core), while
-//! versions keep dying. So when the horizon is released (or, where the role cannot see it, a
-//! vacuum succeeds again) and the table is at least [`COMPACT_GROWTH`] times its size after
-//! the last good vacuum (and [`COMPACT_MIN_BYTES`] over it), the vacuumer compacts instead:
-//! `VACUUM FULL` rewrites the live rows only (1.6 s for an 833 MB table, 14 MB after, both
-//! measured with a build on the other core; 754 ms for 421 MiB in W5), under a lock every
-//! statement on the table waits for. It cancels the other vacuums of the table it may cancel first, and waits at most
-//! [`COMPACT_LOCK_WAIT`] for the lock; if that fails it does not try again until the next hold.
+//! While the horizon is held the table grows (W5: 89 to 419 MiB in 30 s at 32,000 jobs/s), and
+//! a plain VACUUM never gives the space back; worse, the first one after the hold must clean
+//! every index of millions of dead entries (measured: 17.6 s on an 826 MB table, a build
+//! running on the other core), while versions keep dying. So when the horizon is released (or,
+//! where the role cannot see it, a vacuum succeeds again) and the table is at least
+//! [`COMPACT_GROWTH`] times its size after the last good vacuum (and [`COMPACT_MIN_BYTES`] over
+//! it), the vacuumer compacts instead: `VACUUM FULL` rewrites the live rows only (1.6 s for an
+//! 833 MB table, 14 MB after, both measured with a build on the other core; 754 ms for 421 MiB
+//! in W5), under a lock every statement on the table waits for. It cancels the other vacuums of
+//! the table it may cancel first, and waits at most [`COMPACT_LOCK_WAIT`] for the lock; if that
+//! fails it does not try again until the next hold.
 
 use crate::config::VACUUM_DEAD_MIN;
 use crate::db::DeadTuples;
