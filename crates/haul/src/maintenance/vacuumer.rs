@@ -127,6 +127,9 @@ impl Vacuumer {
         if (wait == Wait::Released || std::mem::take(&mut self.streak_ended)) && self.grown(before.bytes) {
             return self.compact(core, before.bytes);
         }
+        if wait == Wait::Released {
+            self.futile = None; // the snapshot is gone: nothing left to watch
+        }
         if self.running.is_some() {
             return;
         }
