@@ -10,7 +10,6 @@ use crate::job::Job;
 use crate::worker::{Shared, Worker};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// A job like the benchmarks' no-op job.
 #[derive(Serialize, Deserialize)]
@@ -60,9 +59,8 @@ impl HotPath {
     pub async fn execute_all(&self, jobs: Claimed) -> Finished {
         let mut done = Vec::with_capacity(jobs.0.len());
         for job in jobs.0 {
-            let kill = self.shared.core.running.insert(job.id, job.attempt, CancellationToken::new());
-            let attempt =
-                execute(&self.shared, job, self.queue.clone(), CancellationToken::new(), kill).await;
+            let kill = self.shared.core.running.insert(job.id, job.attempt);
+            let attempt = execute(&self.shared, job, self.queue.clone(), kill).await;
             self.shared.core.running.finish(attempt.info.id);
             done.push(attempt);
         }

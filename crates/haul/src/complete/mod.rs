@@ -13,7 +13,6 @@ use crate::job::JobState;
 use crate::service::{Backoff, Throttle};
 use crate::worker::Core;
 use plan::{Planned, plan, to_batch};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -50,12 +49,14 @@ async fn flush(core: Arc<Core>, mut attempts: Vec<Attempt>) {
     // written, refused or given up: either way no longer this worker's to heartbeat
     core.running.finish_many(attempts.iter().map(|a| a.info.id));
     let Some(applied) = written else { return };
-    let applied: HashMap<i64, JobState> = applied.into_iter().collect();
+    let mut applied = applied;
+    applied.sort_unstable_by_key(|(id, _)| *id);
+    let applied_state = |id: i64| applied.binary_search_by_key(&id, |(id, _)| *id).ok().map(|i| applied[i].1);
     let mut counted = Vec::with_capacity(attempts.len());
     let mut rejected = Vec::new();
     let publish = core.events.receiver_count() > 0;
     for (a, p) in attempts.iter().zip(&plans) {
-        let state = if p.write { applied.get(&a.info.id).copied() } else { Some(JobState::Completed) };
+        let state = if p.write { applied_state(a.info.id) } else { Some(JobState::Completed) };
         let Some(state) = state else {
             rejected.push((a.info.id, a.info.attempt));
             continue;

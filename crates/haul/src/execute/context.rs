@@ -1,6 +1,7 @@
 //! What a handler receives besides its args: the job's facts, the shared state, a client for
 //! follow-up jobs, and the token that says stop.
 
+use super::running::Kill;
 use crate::client::Client;
 use crate::db::JsonText;
 use crate::error::Error;
@@ -52,7 +53,8 @@ pub struct JobContext<S> {
     state: S,
     info: Arc<JobInfo>,
     client: Client,
-    cancel: CancellationToken,
+    /// The attempt's stop signals; the handler's token is made there on first use.
+    kill: Arc<Kill>,
     keep_completed: bool,
 }
 
@@ -61,10 +63,10 @@ impl<S> JobContext<S> {
         state: S,
         info: Arc<JobInfo>,
         client: Client,
-        cancel: CancellationToken,
+        kill: Arc<Kill>,
         keep_completed: bool,
     ) -> Self {
-        JobContext { state, info, client, cancel, keep_completed }
+        JobContext { state, info, client, kill, keep_completed }
     }
 
     /// The worker's shared state.
@@ -129,12 +131,12 @@ impl<S> JobContext<S> {
 
     /// Fires when the handler should stop: timeout, shutdown, or a cancel request.
     pub fn cancellation(&self) -> &CancellationToken {
-        &self.cancel
+        self.kill.token()
     }
 
     /// Whether the handler has been asked to stop.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.kill.is_cancelled()
     }
 
     /// Completes this job inside the handler's own transaction, so its database writes and

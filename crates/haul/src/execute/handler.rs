@@ -5,9 +5,10 @@ use super::context::JobContext;
 use super::outcome::JobError;
 use crate::error::{Error, Result};
 use crate::job::{Job, RetryPolicy};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The future a handler returns, boxed.
@@ -57,6 +58,8 @@ type ErasedCall<S> = Box<dyn Fn(JobContext<S>, &str) -> serde_json::Result<Handl
 /// One kind's handler with that kind's defaults.
 pub(crate) struct Route<S> {
     pub kind: &'static str,
+    /// `kind` shared, so an attempt names its kind without allocating.
+    pub name: Arc<str>,
     pub queue: &'static str,
     pub type_name: &'static str,
     pub timeout: Duration,
@@ -99,6 +102,7 @@ impl<S: Send + 'static> Registry<S> {
         });
         let route = Route {
             kind: J::KIND,
+            name: J::KIND.into(),
             queue: J::QUEUE,
             type_name: std::any::type_name::<J>(),
             timeout: J::TIMEOUT,

@@ -25,7 +25,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// One finished attempt, on its way to the completer.
@@ -42,12 +41,12 @@ pub(crate) async fn execute<S: Clone + Send + Sync + 'static>(
     shared: &Shared<S>,
     job: ClaimedJob,
     queue: Arc<str>,
-    cancel: CancellationToken,
     kill: Arc<Kill>,
 ) -> Attempt {
+    let route = shared.registry.get(&job.kind);
     let info = Arc::new(JobInfo {
         id: job.id,
-        kind: job.kind.as_str().into(),
+        kind: route.map_or_else(|| job.kind.as_str().into(), |r| r.name.clone()),
         queue,
         attempt: job.attempt,
         max_attempts: job.max_attempts,
@@ -58,11 +57,11 @@ pub(crate) async fn execute<S: Clone + Send + Sync + 'static>(
     });
     let span = tracing::info_span!("job", job_id = info.id, kind = %info.kind, queue = %info.queue, attempt = info.attempt);
     let started = Instant::now();
-    let (outcome, retry) = match shared.registry.get(&info.kind) {
+    let (outcome, retry) = match route {
         None => (unknown_kind(shared, &info.kind), RetryPolicy::DEFAULT),
         Some(route) => {
             let timeout = job.timeout_ms.map_or(route.timeout, |ms| Duration::from_millis(ms as u64));
-            let stop = Stop { cancel, kill, timeout, grace: shared.core.config.timeout_grace };
+            let stop = Stop { kill, timeout, grace: shared.core.config.timeout_grace };
             let run = run_route(shared, route, info.clone(), &job.args.0, stop);
             (run.instrument(span.clone()).await, route.retry)
         }
@@ -74,7 +73,6 @@ pub(crate) async fn execute<S: Clone + Send + Sync + 'static>(
 
 /// What can stop an attempt early, and how long it gets to stop.
 struct Stop {
-    cancel: CancellationToken,
     kill: Arc<Kill>,
     timeout: Duration,
     grace: Duration,
@@ -89,7 +87,7 @@ async fn run_route<S: Clone>(
 ) -> Outcome {
     let keep = !shared.core.config.completed_retention.is_zero();
     let ctx =
-        JobContext::new(shared.state.clone(), info.clone(), shared.client.clone(), stop.cancel.clone(), keep);
+        JobContext::new(shared.state.clone(), info.clone(), shared.client.clone(), stop.kill.clone(), keep);
     let started = std::panic::catch_unwind(AssertUnwindSafe(|| route.start(ctx, args)));
     let fut = match started {
         Ok(Ok(fut)) => fut,
@@ -100,13 +98,13 @@ async fn run_route<S: Clone>(
     let done = tokio::select! {
         done = &mut fut => done,
         () = tokio::time::sleep(stop.timeout) => {
-            stop.cancel.cancel();
+            stop.kill.cancel();
             let _ = tokio::time::timeout(stop.grace, fut).await;
             let error = format!("timed out after {:?}", stop.timeout);
             return Outcome::Failed { class: ErrorClass::Timeout, error, after: None };
         }
-        () = stop.kill.token.cancelled() => {
-            stop.cancel.cancel();
+        () = stop.kill.fired() => {
+            stop.kill.cancel();
             match tokio::time::timeout(stop.grace, fut).await {
                 Ok(done) => done,
                 Err(_) => return killed(&stop.kill),

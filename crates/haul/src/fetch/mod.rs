@@ -183,10 +183,10 @@ fn start_jobs<S: Clone + Send + Sync + 'static>(
     jobs: Vec<ClaimedJob>,
 ) {
     let jobs = jobs.into_iter().map(|job| (job.id, job.attempt, job));
-    shared.core.running.start_many(jobs, |job, cancel, kill| {
+    shared.core.running.start_many(jobs, |job, kill| {
         let guard = SlotGuard { shared: shared.clone(), q: q.clone(), id: job.id, kill: kill.clone() };
         let task = tokio::spawn(async move {
-            let attempt = execute(&guard.shared, job, guard.q.name.clone(), cancel, kill).await;
+            let attempt = execute(&guard.shared, job, guard.q.name.clone(), kill).await;
             match guard.shared.completer.send(attempt).await {
                 Ok(()) => guard.kill.hand_over(),
                 Err(_) => {
