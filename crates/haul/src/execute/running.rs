@@ -229,3 +229,39 @@ fn sorted(mut leases: Vec<(i64, i16)>) -> (Vec<i64>, Vec<i16>) {
     leases.sort_unstable();
     leases.into_iter().unzip()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handler_token_fires_whether_made_before_or_after_the_cancel() {
+        let early = Kill::default();
+        let token = early.token().clone();
+        assert!(!token.is_cancelled() && !early.is_cancelled());
+        early.cancel();
+        assert!(token.is_cancelled() && early.is_cancelled());
+
+        let late = Kill::default();
+        late.cancel();
+        assert!(late.is_cancelled());
+        assert!(late.token().is_cancelled(), "a token made after the cancel starts fired");
+    }
+
+    #[tokio::test]
+    async fn fired_resolves_on_a_kill_and_at_once_after_one() {
+        let kill = Arc::new(Kill::default());
+        let waiter = tokio::spawn({
+            let kill = kill.clone();
+            async move { kill.fired().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        kill.fire(KillReason::LeaseLost);
+        waiter.await.unwrap();
+        kill.fired().await; // already fired: returns at once
+        kill.fire(KillReason::Cancelled);
+        assert_eq!(kill.reason(), Some(KillReason::LeaseLost), "the first reason stays");
+        assert!(!kill.is_cancelled(), "a kill alone does not cancel; the executor does that");
+    }
+}
