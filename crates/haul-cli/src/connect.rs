@@ -26,8 +26,17 @@ pub async fn pool(url: &str, size: u32) -> Result<PgPool> {
 }
 
 /// Like [`pool`], but returns the driver error for callers that have a fallback.
+///
+/// Without sqlx's ping on every acquire (a round trip before each statement, as Haul's worker
+/// pool does too): a connection that broke while idle fails its next statement instead, with
+/// an error the caller sees.
 pub async fn try_pool(url: &str, size: u32) -> sqlx::Result<PgPool> {
-    PgPoolOptions::new().max_connections(size).acquire_timeout(Duration::from_secs(5)).connect(url).await
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .connect(url)
+        .await
 }
 
 /// True when the error means nothing listens at the address (as opposed to bad credentials).

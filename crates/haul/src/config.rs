@@ -13,7 +13,7 @@ pub const MAX_PAYLOAD_BYTES_DEFAULT: usize = 64 * 1024;
 /// Jobs a queue runs at once in one worker. Defaults to 10.
 pub const QUEUE_CONCURRENCY_DEFAULT: usize = 10;
 /// Most jobs one fetch claims. Defaults to 500 (with two claims in flight, the fastest on the
-/// W3 sweep in docs/benchmarks.md).
+/// W3 sweep in docs/benchmarks-history.md).
 pub const FETCH_BATCH_MAX_DEFAULT: usize = 500;
 /// Claims a queue keeps in flight at once (producers per queue). Defaults to 2.
 pub const FETCH_CONCURRENCY_DEFAULT: usize = 2;

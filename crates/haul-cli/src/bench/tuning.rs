@@ -53,7 +53,7 @@ pub struct Tuning {
 
 impl Tuning {
     /// The settings the workloads use unless told otherwise: the best median of three W3 runs
-    /// in the sweep of 2026-11-28 recorded in docs/benchmarks.md (fetch 1000 × 2 and one
+    /// in the sweep of 2026-11-28 recorded in docs/benchmarks-history.md (fetch 1000 × 2 and one
     /// completion statement at a time: 40k jobs/s against 32–35k with fetch 500 × 2 and two
     /// completion statements, interleaved runs on the 2-core machine). Fewer statements in
     /// flight at once, in bigger batches, leave PostgreSQL less contention on two cores.
