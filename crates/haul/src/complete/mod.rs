@@ -48,8 +48,7 @@ async fn flush(core: Arc<Core>, mut attempts: Vec<Attempt>) {
     let written = write(&core, &batch).await;
     // written, refused or given up: either way no longer this worker's to heartbeat
     core.running.finish_many(attempts.iter().map(|a| a.info.id));
-    let Some(applied) = written else { return };
-    let mut applied = applied;
+    let Some(mut applied) = written else { return };
     applied.sort_unstable_by_key(|(id, _)| *id);
     let applied_state = |id: i64| applied.binary_search_by_key(&id, |(id, _)| *id).ok().map(|i| applied[i].1);
     let mut counted = Vec::with_capacity(attempts.len());
