@@ -3,7 +3,7 @@
 //! (see `verify`). Fixed sleeps here are only the chaos schedule ("kill a worker every
 //! 800 ms"); every wait for an outcome polls the database.
 
-use crate::cluster::{StopMode, Target};
+use crate::cluster::{self, StopMode, Target};
 use crate::fleet::{Fleet, FleetConfig};
 use crate::store::{self, Attempt, FinishedRow, Store};
 use crate::tracker::{Faults, Tracker};
@@ -374,7 +374,7 @@ impl Run<'_> {
         tokio::task::block_in_place(|| cluster.stop(mode))?;
         tokio::time::sleep(down).await;
         tokio::task::block_in_place(|| cluster.start_socket_only())?;
-        let in_flight = self.store.running_via(&cluster.socket()).await;
+        let in_flight = self.store.running_via(&cluster::socket(cluster)).await;
         tokio::task::block_in_place(|| cluster.stop(StopMode::Fast).and_then(|()| cluster.start()))?;
         let in_flight = in_flight?;
         let took = at.elapsed();

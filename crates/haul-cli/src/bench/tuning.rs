@@ -15,7 +15,7 @@ pub struct TuningArgs {
     /// Most jobs one fetch claims (`with_fetch_batch_max`) [default: 1000; sweep: 200,500,1000].
     #[arg(long, value_delimiter = ',')]
     pub fetch_batch: Vec<usize>,
-    /// Claims in flight per queue (`with_fetch_concurrency`) [default: 2].
+    /// Claims in flight per queue (`with_fetch_concurrency`) [default: 3; sweep: 2,3].
     #[arg(long, value_delimiter = ',')]
     pub fetch_concurrency: Vec<usize>,
     /// Most outcomes per completion statement (`with_complete_batch_max`) [default: 2000].
@@ -52,15 +52,17 @@ pub struct Tuning {
 }
 
 impl Tuning {
-    /// The settings the workloads use unless told otherwise: the best median of three W3 runs
-    /// in the sweep of 2026-11-28 recorded in docs/benchmarks-history.md (fetch 1000 × 2 and one
-    /// completion statement at a time: 40k jobs/s against 32–35k with fetch 500 × 2 and two
-    /// completion statements, interleaved runs on the 2-core machine). Fewer statements in
-    /// flight at once, in bigger batches, leave PostgreSQL less contention on two cores.
+    /// The settings the workloads use unless told otherwise. Fetch 1000 and one completion
+    /// statement at a time come from the sweep of 2026-11-28 recorded in
+    /// docs/benchmarks-history.md (40k jobs/s against 32–35k with fetch 500 × 2 and two
+    /// completion statements, on the AMD machine): fewer statements in flight, in bigger
+    /// batches, leave PostgreSQL less contention on two cores. Three claims in flight instead of
+    /// two come from the sweeps of 18:33 on the Intel machine (docs/benchmarks.md): medians of
+    /// six 100,000-job W3 runs each, 66,729 jobs/s against 59,162 (four: 57,936 and 67,681).
     pub const DEFAULT: Tuning = Tuning {
         queue_concurrency: 3000,
         fetch_batch_max: 1000,
-        fetch_concurrency: 2,
+        fetch_concurrency: 3,
         complete_batch_max: 2000,
         complete_concurrency: 1,
         fetch_cooldown_ms: 2,
@@ -130,7 +132,7 @@ impl TuningArgs {
         };
         let conc = pick(&self.concurrency, &[200, 500, 1000, 2000, 5000], d.queue_concurrency);
         let fetch = pick(&self.fetch_batch, &[200, 500, 1000], d.fetch_batch_max);
-        let fetch_conc = pick(&self.fetch_concurrency, &[1, 2], d.fetch_concurrency);
+        let fetch_conc = pick(&self.fetch_concurrency, &[2, 3], d.fetch_concurrency);
         let complete = pick(&self.complete_batch, &[d.complete_batch_max], d.complete_batch_max);
         let complete_conc =
             pick(&self.complete_concurrency, &[d.complete_concurrency], d.complete_concurrency);

@@ -4,7 +4,6 @@
 
 mod jobs;
 mod report;
-mod throwaway;
 
 use crate::connect;
 use anyhow::{Context, Result};
@@ -47,7 +46,7 @@ pub async fn run(url: &str, args: Args) -> Result<()> {
     report::print(&client, &args.schema, elapsed, &stats).await
 }
 
-async fn connect_or_throwaway(url: &str) -> Result<(sqlx::PgPool, Option<throwaway::Throwaway>)> {
+async fn connect_or_throwaway(url: &str) -> Result<(sqlx::PgPool, Option<haul_pgtemp::Cluster>)> {
     match connect::try_pool(url, 20).await {
         Ok(pool) => Ok((pool, None)),
         Err(e) if connect::is_unreachable(&e) => {
@@ -55,7 +54,7 @@ async fn connect_or_throwaway(url: &str) -> Result<(sqlx::PgPool, Option<throwaw
                 "No PostgreSQL answers at {}; trying a throwaway server in a temporary folder...",
                 connect::redact(url)
             );
-            let server = match throwaway::Throwaway::start() {
+            let server = match haul_pgtemp::Cluster::create("haul-demo-pg-", &[]) {
                 Ok(s) => s,
                 Err(start) => {
                     return Err(connect::no_server(url, e)
@@ -64,9 +63,9 @@ async fn connect_or_throwaway(url: &str) -> Result<(sqlx::PgPool, Option<throwaw
             };
             eprintln!(
                 "Started a throwaway PostgreSQL at {} (stopped and deleted when the demo ends)\n",
-                server.url
+                server.url()
             );
-            Ok((connect::pool(&server.url, 20).await?, Some(server)))
+            Ok((connect::pool(server.url(), 20).await?, Some(server)))
         }
         Err(e) => Err(connect::no_server(url, e)),
     }

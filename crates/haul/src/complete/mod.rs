@@ -17,6 +17,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+/// A batch smaller than this waits one scheduler turn for more before it is written.
+const GATHER_BELOW: usize = 64;
+
 /// Writes outcomes until the channel closes, then flushes what is left and returns.
 pub(crate) async fn run_completer(core: Arc<Core>, mut rx: mpsc::Receiver<Attempt>) {
     let mut flushes = JoinSet::new();
@@ -30,15 +33,26 @@ pub(crate) async fn run_completer(core: Arc<Core>, mut rx: mpsc::Receiver<Attemp
         };
         let Some(first) = first else { break };
         let mut buf = vec![first];
-        while buf.len() < core.config.complete_batch_max {
-            match rx.try_recv() {
-                Ok(a) => buf.push(a),
-                Err(_) => break,
-            }
+        drain(&mut rx, &mut buf, core.config.complete_batch_max);
+        if buf.len() < GATHER_BELOW {
+            // Outcomes of one claim arrive together: let the job tasks already running hand
+            // theirs over before writing, rather than flush a few and make the rest wait.
+            tokio::task::yield_now().await;
+            drain(&mut rx, &mut buf, core.config.complete_batch_max);
         }
         flushes.spawn(flush(core.clone(), buf));
     }
     while flushes.join_next().await.is_some() {}
+}
+
+/// Moves waiting outcomes into `buf` until it holds `max` or none is left.
+fn drain(rx: &mut mpsc::Receiver<Attempt>, buf: &mut Vec<Attempt>, max: usize) {
+    while buf.len() < max {
+        match rx.try_recv() {
+            Ok(a) => buf.push(a),
+            Err(_) => break,
+        }
+    }
 }
 
 async fn flush(core: Arc<Core>, mut attempts: Vec<Attempt>) {

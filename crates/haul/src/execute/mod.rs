@@ -95,7 +95,10 @@ async fn run_route<S: Clone>(
         Err(panic) => return panicked(panic),
     };
     let mut fut = AssertUnwindSafe(fut).catch_unwind();
+    // The handler is polled first: one done at its first poll (most are quick) never registers
+    // its timeout in the timer wheel, nor its kill waiter.
     let done = tokio::select! {
+        biased;
         done = &mut fut => done,
         () = tokio::time::sleep(stop.timeout) => {
             stop.kill.cancel();
