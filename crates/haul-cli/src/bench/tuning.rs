@@ -15,7 +15,7 @@ pub struct TuningArgs {
     /// Most jobs one fetch claims (`with_fetch_batch_max`) [default: 1000; sweep: 200,500,1000].
     #[arg(long, value_delimiter = ',')]
     pub fetch_batch: Vec<usize>,
-    /// Claims in flight per queue (`with_fetch_concurrency`) [default: 3; sweep: 2,3].
+    /// Claims in flight per queue (`with_fetch_concurrency`) [default: 2; sweep: 2,3].
     #[arg(long, value_delimiter = ',')]
     pub fetch_concurrency: Vec<usize>,
     /// Most outcomes per completion statement (`with_complete_batch_max`) [default: 2000].
@@ -52,17 +52,17 @@ pub struct Tuning {
 }
 
 impl Tuning {
-    /// The settings the workloads use unless told otherwise. Fetch 1000 and one completion
+    /// The settings the workloads use unless told otherwise. Fetch 1000 × 2 and one completion
     /// statement at a time come from the sweep of 2026-11-28 recorded in
     /// docs/benchmarks-history.md (40k jobs/s against 32–35k with fetch 500 × 2 and two
     /// completion statements, on the AMD machine): fewer statements in flight, in bigger
-    /// batches, leave PostgreSQL less contention on two cores. Three claims in flight instead of
-    /// two come from the sweeps of 18:33 on the Intel machine (docs/benchmarks.md): medians of
-    /// six 100,000-job W3 runs each, 66,729 jobs/s against 59,162 (four: 57,936 and 67,681).
+    /// batches, leave PostgreSQL less contention on two cores. Three claims in flight were tried
+    /// on the Intel machine (docs/benchmarks.md): ahead in the sweeps of 18:33, behind in those
+    /// of 19:55, so two stay.
     pub const DEFAULT: Tuning = Tuning {
         queue_concurrency: 3000,
         fetch_batch_max: 1000,
-        fetch_concurrency: 3,
+        fetch_concurrency: 2,
         complete_batch_max: 2000,
         complete_concurrency: 1,
         fetch_cooldown_ms: 2,
