@@ -3,7 +3,8 @@
 
 Usage: w5_claims.py W5_LOG   (the output of `haul bench --workloads w5`, e.g. results/w5.log)
 The fetch mean of W5 is the mean time of one claim; it moves with the claims' size, so this
-prints it beside the jobs per claim and the time per job for the stretches of each phase.
+prints it beside the jobs per claim and the time per job, over the whole steady phase and
+over stretches of the held phase around the default hold (285–315 s of a 600-s phase).
 """
 import re, sys
 lines=open(sys.argv[1]).read().split('\n')
