@@ -47,7 +47,8 @@ def table(res):
     print("| queue | W1 bulk jobs/s | W2 single jobs/s | W3 work jobs/s | W4 p50 ms | W4 p95 ms | W4 p99 ms |")
     print("|---|---|---|---|---|---|---|")
     for q, rs in rows.items():
-        name = "**Haul**" if q == "haul" else f"{q} {rs[0].get('version', '?') if rs else ''}"
+        version = rs[0].get("version", "?") if rs else ""
+        name = "**Haul**" if q == "haul" else version if version.startswith(q) else f"{q} {version}"
         cells = [fmt(values(rs, w, "jobs_per_s")) for w in ("W1", "W2", "W3")]
         cells += [fmt(values(rs, "W4", f), 2 if q == "haul" else 1) for f in ("p50_ms", "p95_ms", "p99_ms")]
         print(f"| {name} | " + " | ".join(cells) + " |")
