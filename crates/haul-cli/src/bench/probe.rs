@@ -113,6 +113,8 @@ impl Probe {
 pub struct PickupLog {
     sent: Vec<AtomicU64>,
     produced: AtomicU64,
+    /// Insert calls the producer has made.
+    sends: AtomicU64,
     latencies_ms: Mutex<Vec<f64>>,
     stale: AtomicU64,
 }
@@ -123,6 +125,7 @@ impl PickupLog {
         PickupLog {
             sent: (0..ring.max(1)).map(|_| AtomicU64::new(0)).collect(),
             produced: AtomicU64::new(0),
+            sends: AtomicU64::new(0),
             latencies_ms: Mutex::new(Vec::new()),
             stale: AtomicU64::new(0),
         }
@@ -132,6 +135,7 @@ impl PickupLog {
     pub fn sending(&self, range: Range<u64>, at_ns: u64) {
         // publish the count first: a handler that then reads an overwritten slot sees it is stale
         self.produced.fetch_max(range.end, Ordering::SeqCst);
+        self.sends.fetch_add(1, Ordering::Relaxed);
         let len = self.sent.len() as u64;
         for n in range {
             self.sent[(n % len) as usize].store(at_ns, Ordering::SeqCst);
@@ -141,6 +145,11 @@ impl PickupLog {
     /// Jobs sent so far.
     pub fn produced(&self) -> u64 {
         self.produced.load(Ordering::SeqCst)
+    }
+
+    /// Insert calls noted so far (one per `sending`).
+    pub fn sends(&self) -> u64 {
+        self.sends.load(Ordering::Relaxed)
     }
 
     /// Called by the handler: logs job `n`'s pickup latency, or counts it stale.

@@ -27,6 +27,8 @@ pub struct Sample {
     pub completed_per_s: f64,
     /// Jobs sent per second in the interval.
     pub produced_per_s: f64,
+    /// The producer's insert calls per second in the interval.
+    pub inserts_per_s: f64,
     /// Jobs whose pickup latency was measured in the interval.
     pub pickup_n: usize,
     /// Median pickup latency (insert call → handler start) in the interval, ms.
@@ -37,6 +39,8 @@ pub struct Sample {
     pub pickup_stale: u64,
     /// Fetch statements since the worker started (cumulative).
     pub fetches: u64,
+    /// Fetch statements per second in the interval (jobs per claim ≈ `completed_per_s` over this).
+    pub claims_per_s: f64,
     /// Mean fetch statement time in the interval, ms (none when no fetch ran).
     pub fetch_mean_ms: Option<f64>,
     /// Median fetch statement time since the worker started (cumulative), ms.
@@ -66,6 +70,7 @@ pub struct Sampler {
     last_t: f64,
     last_completed: u64,
     last_produced: u64,
+    last_sends: u64,
     last_fetches: u64,
     last_fetch_total: Duration,
 }
@@ -75,7 +80,7 @@ impl Sampler {
     pub async fn take(&mut self, t: f64, db: &Db, stats: StatsSnapshot, log: &PickupLog) -> Result<Sample> {
         let (mut lat, stale) = log.take();
         lat.sort_by(f64::total_cmp);
-        let produced = log.produced();
+        let (produced, sends) = (log.produced(), log.sends());
         let (table_bytes, dead_tuples) = (db.table_bytes().await?, db.dead_tuples().await?);
         let interval = (t - self.last_t).max(1e-9);
         let per_s = |now: u64, before: u64| round2(now.saturating_sub(before) as f64 / interval);
@@ -86,11 +91,13 @@ impl Sampler {
             interval_s: round2(interval),
             completed_per_s: per_s(stats.completed, self.last_completed),
             produced_per_s: per_s(produced, self.last_produced),
+            inserts_per_s: per_s(sends, self.last_sends),
             pickup_n: lat.len(),
             pickup_p50_ms: pick(50.0),
             pickup_p99_ms: pick(99.0),
             pickup_stale: stale,
             fetches: stats.fetches,
+            claims_per_s: per_s(stats.fetches, self.last_fetches),
             fetch_mean_ms: (stats.fetches > self.last_fetches).then(|| {
                 let n = (stats.fetches - self.last_fetches) as f64;
                 round2(stats.fetch_total.saturating_sub(self.last_fetch_total).as_secs_f64() * 1e3 / n)
@@ -103,6 +110,7 @@ impl Sampler {
             note: "",
         };
         (self.last_t, self.last_completed, self.last_produced) = (t, stats.completed, produced);
+        self.last_sends = sends;
         (self.last_fetches, self.last_fetch_total) = (stats.fetches, stats.fetch_total);
         Ok(sample)
     }

@@ -6,7 +6,7 @@ use crate::bench::stats::{mib, rate, thousands};
 /// The table's lines: a header, one row per sample, and a footnote.
 pub fn lines(samples: &[Sample]) -> Vec<String> {
     let mut out = vec![format!(
-        "  {:>7} {:>5} {:>8} {:>8} {:>9} {:>9} {:>6} {:>8} {:>10} {:>10} {:>9} {:>9} {:>8}  note",
+        "  {:>7} {:>5} {:>8} {:>8} {:>9} {:>9} {:>6} {:>8} {:>10} {:>10} {:>9} {:>9} {:>8} {:>6} {:>8}  note",
         "t s",
         "int s",
         "done/s",
@@ -19,11 +19,13 @@ pub fn lines(samples: &[Sample]) -> Vec<String> {
         "fetch p99*",
         "table MiB",
         "dead tup",
-        "backlog"
+        "backlog",
+        "ins/s",
+        "claims/s"
     )];
     out.extend(samples.iter().map(row));
     out.push(
-        "  (pick = insert call → handler start, per interval, ms; fetch avg = mean claim statement, per interval, ms; * = ms, cumulative since the worker started)"
+        "  (pick = insert call → handler start, per interval, ms; fetch avg = mean claim statement, per interval, ms; * = ms, cumulative since the worker started; ins/s = the producer's insert calls per second; claims/s = fetch statements per second)"
             .into(),
     );
     out
@@ -33,7 +35,7 @@ pub fn lines(samples: &[Sample]) -> Vec<String> {
 fn row(s: &Sample) -> String {
     let ms = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
     format!(
-        "  {:>7.1} {:>5.1} {:>8} {:>8} {:>9} {:>9} {:>6} {:>8} {:>10} {:>10.2} {:>9.2} {:>9} {:>8}  {}",
+        "  {:>7.1} {:>5.1} {:>8} {:>8} {:>9} {:>9} {:>6} {:>8} {:>10} {:>10.2} {:>9.2} {:>9} {:>8} {:>6.0} {:>8.0}  {}",
         s.t_s,
         s.interval_s,
         rate(s.completed_per_s),
@@ -47,6 +49,8 @@ fn row(s: &Sample) -> String {
         mib(s.table_bytes as f64),
         thousands(s.dead_tuples.max(0) as u64),
         s.backlog,
+        s.inserts_per_s,
+        s.claims_per_s,
         s.note
     )
 }
