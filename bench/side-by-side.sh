@@ -8,7 +8,7 @@
 # Then Haul's W5 alone (W5=0 skips it) at RATE jobs/s (default: SHARE % of this run's W3 median),
 # and bench/targets.py prints every target's ratio from this run's files.
 #   bash bench/side-by-side.sh          (after `peers.sh setup` and `cargo build --release -p haul-cli`)
-# env: W5 (1), SHARE (60), RATE (computed), HAUL (target/release/haul), HAUL_PEERS_DIR (/tmp/haul-peers)
+# env: W5 (1), SHARE (60), RATE (computed), W5_LOG (RUST_LOG of W5: info, each vacuum at debug), HAUL (target/release/haul), HAUL_PEERS_DIR (/tmp/haul-peers)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$repo/../shared/bench" && pwd)
@@ -44,7 +44,7 @@ log "limits"; bash "$shared/peers/peers.sh" run limits
 if [ "${W5:-1}" = 1 ]; then
   rate=${RATE:-$(python3 "$repo/bench/targets.py" "$res" --w5-rate "${SHARE:-60}")}
   log "haul W5 at $rate jobs/s"
-  RUST_LOG=haul=info bench 1 w5 --w5-rate "$rate" --w5-minutes 10 --w5-hold-seconds 30 2>&1 \
+  RUST_LOG=${W5_LOG:-haul=info,haul::maintenance::vacuumer=debug} bench 1 w5 --w5-rate "$rate" --w5-minutes 10 --w5-hold-seconds 30 2>&1 \
     | tee "$res/w5.log"
 fi
 log "done"
