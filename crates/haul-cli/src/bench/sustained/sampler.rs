@@ -1,8 +1,8 @@
 //! W5's samples: when to take them (every `sample` seconds, every `fine` second around the held
 //! transaction) and what each holds: jobs/s done and sent in the interval, the producer's
 //! insert calls/s and the claims/s, pickup P50/P99 of the interval, the mean fetch statement
-//! time of the interval, the worker's cumulative fetch
-//! figures, the table's size and dead tuples.
+//! time of the interval, the worker's cumulative fetch figures, the table's size and dead
+//! tuples.
 
 use crate::bench::pg::Db;
 use crate::bench::probe::PickupLog;
