@@ -2,12 +2,13 @@
 //! a worker does between the fetch and the completion statement, without a database.
 //! Not part of the public API.
 
+use crate::attempts::Running;
 use crate::client::Client;
 use crate::complete::plan::{plan, to_batch};
 use crate::db::{ClaimedJob, JsonText};
-use crate::execute::{Attempt, JobContext, JobError, execute};
+use crate::execute::{Attempt, Executor, JobContext, JobError};
 use crate::job::Job;
-use crate::worker::{Shared, Worker};
+use crate::worker::Worker;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -28,7 +29,8 @@ async fn noop(_ctx: JobContext<()>, _job: Noop) -> Result<(), JobError> {
 
 /// A worker's shared state with a no-op handler, on a pool that never connects.
 pub struct HotPath {
-    shared: Arc<Shared<()>>,
+    executor: Arc<Executor<()>>,
+    running: Arc<Running>,
     queue: Arc<str>,
 }
 
@@ -46,7 +48,11 @@ impl HotPath {
             .expect("a lazy pool never connects");
         let client = Client::new(pool).expect("client");
         let worker = Worker::builder(client, ()).handler(noop).build().expect("worker");
-        HotPath { shared: worker.shared, queue: "default".into() }
+        HotPath {
+            executor: worker.producer.executor.clone(),
+            running: worker.running.clone(),
+            queue: "default".into(),
+        }
     }
 
     /// `n` claimed rows of the no-op kind.
@@ -59,9 +65,9 @@ impl HotPath {
     pub async fn execute_all(&self, jobs: Claimed) -> Finished {
         let mut done = Vec::with_capacity(jobs.0.len());
         for job in jobs.0 {
-            let kill = self.shared.core.running.insert(job.id, job.attempt);
-            let attempt = execute(&self.shared, job, self.queue.clone(), kill).await;
-            self.shared.core.running.finish(attempt.info.id);
+            let kill = self.running.insert(job.id, job.attempt);
+            let attempt = self.executor.execute(job, self.queue.clone(), kill).await;
+            self.running.finish(attempt.info.id);
             done.push(attempt);
         }
         Finished(done)

@@ -4,6 +4,7 @@
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::names;
+use crate::storable::DELAY_MAX;
 use std::time::Duration;
 
 /// Schema Haul's tables live in. Defaults to `"haul"`.
@@ -12,8 +13,8 @@ pub const SCHEMA_DEFAULT: &str = "haul";
 pub const MAX_PAYLOAD_BYTES_DEFAULT: usize = 64 * 1024;
 /// Jobs a queue runs at once in one worker. Defaults to 10.
 pub const QUEUE_CONCURRENCY_DEFAULT: usize = 10;
-/// Most jobs one fetch claims. Defaults to 500 (with two claims in flight, the fastest on the
-/// W3 sweep in docs/benchmarks-history.md).
+/// Most jobs one fetch claims. Defaults to 500 (with two claims in flight: a few hundred per
+/// statement is where claiming throughput lives).
 pub const FETCH_BATCH_MAX_DEFAULT: usize = 500;
 /// Claims a queue keeps in flight at once (producers per queue). Defaults to 2.
 pub const FETCH_CONCURRENCY_DEFAULT: usize = 2;
@@ -57,8 +58,9 @@ pub const VACUUM_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
 /// Dead row versions in the jobs table below which the vacuumer never runs (above it, it runs
 /// once they also exceed a fifth of the live rows).
 pub const VACUUM_DEAD_MIN: i64 = 20_000;
-/// The leader's lease; it renews at a third of it. Defaults to 10 s.
-pub const LEADER_TTL_DEFAULT: Duration = Duration::from_secs(10);
+/// The most bytes of error text one attempt records (longer text is cut and marked). Defaults
+/// to 8 KiB.
+pub const ERROR_MAX_BYTES_DEFAULT: usize = 8 * 1024;
 /// Rows one maintenance statement touches at most. Defaults to 1,000.
 pub const MAINTENANCE_BATCH_DEFAULT: i64 = 1000;
 
@@ -123,10 +125,12 @@ impl ClientConfig {
 
     pub(crate) fn validate(&self) -> Result<()> {
         names::validate_schema(&self.schema)?;
-        if self.max_payload_bytes == 0 {
-            return Err(Error::InvalidWorker("max_payload_bytes must be above zero".into()));
-        }
-        Ok(())
+        let payload = self.max_payload_bytes;
+        check("ClientConfig::with_max_payload_bytes", (1..=PAYLOAD_CAP_MAX).contains(&payload), || {
+            format!(
+                "{payload} bytes is not in 1..={PAYLOAD_CAP_MAX} (PostgreSQL's jsonb holds at most 255 MiB)"
+            )
+        })
     }
 }
 
@@ -164,8 +168,23 @@ pub struct WorkerConfig {
     pub(crate) rescuer_interval: Duration,
     pub(crate) cleaner_interval: Duration,
     pub(crate) vacuum_interval: Duration,
-    pub(crate) leader_ttl: Duration,
+    pub(crate) leader_ttl: Option<Duration>,
     pub(crate) maintenance_batch: i64,
+    pub(crate) error_max_bytes: usize,
+    pub(crate) compaction: Compaction,
+}
+
+/// Whether the leader compacts the jobs table (`VACUUM FULL`) after a held xmin horizon let it
+/// bloat. Compaction gives the space back but holds a lock that every insert of the
+/// application waits for (seconds on a large table), so it is off unless asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compaction {
+    /// Never compact; log once per hold how to compact the table at a quiet time.
+    #[default]
+    Off,
+    /// Compact with `VACUUM FULL` once the hold ends, waiting at most a second for the lock.
+    VacuumFull,
 }
 
 impl Default for WorkerConfig {
@@ -194,8 +213,10 @@ impl Default for WorkerConfig {
             rescuer_interval: RESCUER_INTERVAL_DEFAULT,
             cleaner_interval: CLEANER_INTERVAL_DEFAULT,
             vacuum_interval: VACUUM_INTERVAL_DEFAULT,
-            leader_ttl: LEADER_TTL_DEFAULT,
+            leader_ttl: None,
             maintenance_batch: MAINTENANCE_BATCH_DEFAULT,
+            error_max_bytes: ERROR_MAX_BYTES_DEFAULT,
+            compaction: Compaction::Off,
         }
     }
 }
@@ -268,34 +289,111 @@ setters! {
     cleaner_interval: Duration => with_cleaner_interval;
     /// Vacuumer check interval (it vacuums only when dead rows pile up). Defaults to [`VACUUM_INTERVAL_DEFAULT`].
     vacuum_interval: Duration => with_vacuum_interval;
-    /// Leader lease. Defaults to [`LEADER_TTL_DEFAULT`].
-    leader_ttl: Duration => with_leader_ttl;
     /// Rows per maintenance statement. Defaults to [`MAINTENANCE_BATCH_DEFAULT`].
     maintenance_batch: i64 => with_maintenance_batch;
+    /// The most bytes of error text one attempt records. Defaults to [`ERROR_MAX_BYTES_DEFAULT`].
+    error_max_bytes: usize => with_error_max_bytes;
+    /// Whether the leader compacts the jobs table after a held xmin horizon. Defaults to
+    /// [`Compaction::Off`].
+    compaction: Compaction => with_compaction;
 }
 
 impl WorkerConfig {
+    /// The leader's lease; it renews at a third of it. A dead leader's lease lapses as fast as
+    /// a dead worker's job leases, so its jobs are rescued as fast. Defaults to the job lease.
+    pub fn with_leader_ttl(mut self, ttl: Duration) -> Self {
+        self.leader_ttl = Some(ttl);
+        self
+    }
+
+    /// The leader's lease in force.
+    pub fn leader_ttl(&self) -> Duration {
+        self.leader_ttl.unwrap_or(self.lease)
+    }
+
+    /// Checks every setting; the error names the setter of the first bad one.
     pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::InvalidWorker(m.to_owned()));
-        if self.fetch_batch_max == 0 || self.complete_batch_max == 0 || self.fetch_concurrency == 0 {
-            return bad("fetch_batch_max, fetch_concurrency and complete_batch_max must be above zero");
-        }
-        if self.complete_concurrency == 0 || self.maintenance_batch <= 0 {
-            return bad("complete_concurrency and maintenance_batch must be above zero");
-        }
-        if self.heartbeat_interval * 2 >= self.lease {
-            return bad("heartbeat_interval must be under half the lease: a lease is renewed once half used");
-        }
-        if self.statement_timeout.is_zero() || self.listener_check_interval.is_zero() {
-            return bad("statement_timeout and listener_check_interval must be above zero");
-        }
-        let zero = [self.fetch_poll_interval, self.scheduler_interval, self.rescuer_interval];
-        let more = [&self.cleaner_interval, &self.leader_ttl, &self.vacuum_interval];
-        if zero.iter().chain(more).any(Duration::is_zero) {
-            return bad(
-                "poll, scheduler, rescuer and cleaner intervals and the leader TTL must be above zero",
-            );
+        self.validate_sizes()?;
+        self.validate_intervals()?;
+        let lease = self.lease;
+        let beat = self.heartbeat_interval;
+        check(
+            "WorkerConfig::with_heartbeat_interval",
+            beat.checked_mul(2).is_some_and(|b| b < lease),
+            || {
+                format!(
+                    "{beat:?} must be under half the lease ({lease:?}): a lease is renewed once half used"
+                )
+            },
+        )?;
+        let ttl = self.leader_ttl();
+        check("WorkerConfig::with_leader_ttl", ttl >= Duration::from_millis(3) && ttl <= DELAY_MAX, || {
+            format!("{ttl:?} is not in 3 ms..=100 years (it is renewed every third of it)")
+        })?;
+        let st = self.statement_timeout;
+        check("WorkerConfig::with_statement_timeout", st >= MS && st <= STATEMENT_TIMEOUT_MAX, || {
+            format!("{st:?} is not in 1 ms..={STATEMENT_TIMEOUT_MAX:?} (PostgreSQL's statement_timeout)")
+        })
+    }
+
+    fn validate_sizes(&self) -> Result<()> {
+        let sizes: [(&'static str, usize, usize, usize); 6] = [
+            ("WorkerConfig::with_fetch_batch_max", self.fetch_batch_max, 1, BATCH_MAX),
+            ("WorkerConfig::with_fetch_concurrency", self.fetch_concurrency, 1, CONCURRENCY_MAX),
+            ("WorkerConfig::with_complete_batch_max", self.complete_batch_max, 1, BATCH_MAX),
+            ("WorkerConfig::with_complete_concurrency", self.complete_concurrency, 1, CONCURRENCY_MAX),
+            ("WorkerConfig::with_maintenance_batch", self.maintenance_batch.max(0) as usize, 1, BATCH_MAX),
+            ("WorkerConfig::with_error_max_bytes", self.error_max_bytes, 64, ERROR_CAP_MAX),
+        ];
+        for (setting, value, min, max) in sizes {
+            check(setting, (min..=max).contains(&value), || format!("{value} is not in {min}..={max}"))?;
         }
         Ok(())
     }
+
+    fn validate_intervals(&self) -> Result<()> {
+        let positive = [
+            ("WorkerConfig::with_fetch_poll_interval", self.fetch_poll_interval),
+            ("WorkerConfig::with_lease", self.lease),
+            ("WorkerConfig::with_heartbeat_interval", self.heartbeat_interval),
+            ("WorkerConfig::with_listener_check_interval", self.listener_check_interval),
+            ("WorkerConfig::with_scheduler_interval", self.scheduler_interval),
+            ("WorkerConfig::with_rescuer_interval", self.rescuer_interval),
+            ("WorkerConfig::with_cleaner_interval", self.cleaner_interval),
+            ("WorkerConfig::with_vacuum_interval", self.vacuum_interval),
+        ];
+        for (setting, d) in positive {
+            check(setting, d >= MS && d <= DELAY_MAX, || format!("{d:?} is not in 1 ms..=100 years"))?;
+        }
+        let may_be_zero = [
+            ("WorkerConfig::with_fetch_cooldown", self.fetch_cooldown),
+            ("WorkerConfig::with_timeout_grace", self.timeout_grace),
+            ("WorkerConfig::with_completed_retention", self.completed_retention),
+            ("WorkerConfig::with_cancelled_retention", self.cancelled_retention),
+            ("WorkerConfig::with_discarded_retention", self.discarded_retention),
+            ("WorkerConfig::with_shutdown_soft_timeout", self.shutdown_soft_timeout),
+            ("WorkerConfig::with_shutdown_hard_timeout", self.shutdown_hard_timeout),
+        ];
+        for (setting, d) in may_be_zero {
+            check(setting, d <= DELAY_MAX, || format!("{d:?} is over 100 years"))?;
+        }
+        Ok(())
+    }
+}
+
+/// One millisecond: the finest interval the worker's statements and timers take.
+const MS: Duration = Duration::from_millis(1);
+/// The largest batch or size setting accepted.
+const BATCH_MAX: usize = 1_000_000;
+/// The most producers or completion statements in flight per worker.
+const CONCURRENCY_MAX: usize = 1024;
+/// The largest payload cap: PostgreSQL's jsonb holds at most 255 MiB.
+const PAYLOAD_CAP_MAX: usize = 255 << 20;
+/// The largest per-attempt error cap.
+const ERROR_CAP_MAX: usize = 16 << 20;
+/// PostgreSQL's largest `statement_timeout` (a 32-bit count of milliseconds).
+const STATEMENT_TIMEOUT_MAX: Duration = Duration::from_millis(i32::MAX as u64);
+
+fn check(setting: &'static str, ok: bool, reason: impl FnOnce() -> String) -> Result<()> {
+    if ok { Ok(()) } else { Err(Error::InvalidConfig { setting, reason: reason() }) }
 }

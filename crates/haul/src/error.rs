@@ -57,6 +57,25 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A client or worker setting is out of range; nothing was started.
+    #[error("invalid setting {setting}: {reason}")]
+    InvalidConfig {
+        /// The setter of the bad setting, e.g. `WorkerConfig::with_lease`.
+        setting: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+
+    /// A job's args or metadata hold a value PostgreSQL cannot store (a NUL character,
+    /// `\u0000`); nothing was sent to the database, and the caller's transaction is unharmed.
+    #[error("job `{kind}` cannot be stored: {reason}")]
+    Unstorable {
+        /// The job kind.
+        kind: String,
+        /// What cannot be stored and where.
+        reason: String,
+    },
+
     /// The worker was configured inconsistently (two handlers for one kind, no queue, ...).
     #[error("invalid worker configuration: {0}")]
     InvalidWorker(String),

@@ -11,6 +11,7 @@ mod maintenance;
 mod notify;
 
 // The shared vocabulary and the pieces around the path.
+mod attempts;
 mod client;
 mod clock;
 pub mod config;
@@ -21,6 +22,7 @@ mod migrate;
 pub mod names;
 mod service;
 mod stats;
+mod storable;
 mod worker;
 
 #[doc(hidden)]
@@ -29,11 +31,12 @@ pub mod bench_support;
 pub use client::{CancelOutcome, Client};
 pub use clock::Clock;
 pub use complete::{EventOutcome, JobEvent};
-pub use config::{ClientConfig, WorkerConfig};
+pub use config::{ClientConfig, Compaction, WorkerConfig};
 pub use error::{Error, Result};
 pub use execute::{BoxError, Handler, JobContext, JobError, JobResultExt};
 pub use insert::{IntoNewJob, NewJob, TAGS_MAX};
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy};
 pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
 pub use stats::{QueueDepth, StatsSnapshot, WorkerStats};
+pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};

@@ -1,80 +1,121 @@
 //! Stage 2, notify: one LISTEN connection per process hears the queues that inserts and the
-//! scheduler announce (waking those queues' producers) and the requests sent to workers
-//! (`cancel:<id>`). After every (re)connect it wakes every producer, so a notification lost
-//! while away costs one poll, never a job. A silent connection is checked with a query under
-//! a timeout, so a half-open socket is noticed and replaced.
+//! scheduler announce and the requests sent to workers (`cancel:<id>`), and hands them to its
+//! subscribers: a wake handle per queue, and a channel of cancel requests. It never calls into
+//! the stages that subscribe. After every (re)connect it wakes every queue, so a notification
+//! lost while away costs one poll, never a job. A silent connection is checked with a query
+//! under a timeout, so a half-open socket is noticed and replaced.
 
-use crate::execute::KillReason;
+use crate::db::Db;
 use crate::service::{Backoff, Throttle};
-use crate::worker::Core;
 use sqlx::Executor;
 use sqlx::postgres::{PgListener, PgNotification, PgPoolOptions};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-/// Listens until `stop` fires, reconnecting with backoff whenever the connection drops.
-pub(crate) async fn run_listener(core: Arc<Core>, stop: CancellationToken) {
-    let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
-    while !stop.is_cancelled() {
-        let mut listener = match listen(&core).await {
-            Ok(l) => l,
-            Err(e) => {
-                throttle.warn(|| tracing::warn!(error = %e, "LISTEN failed; polling until it is back"));
-                tokio::select! { () = backoff.wait() => {}, () = stop.cancelled() => {} }
-                continue;
+/// The listener and its subscriptions.
+pub(crate) struct Notifier {
+    db: Db,
+    statement_timeout: Duration,
+    check_interval: Duration,
+    queues: HashMap<Arc<str>, Arc<Notify>>,
+    cancels: Option<mpsc::UnboundedSender<i64>>,
+}
+
+impl Notifier {
+    /// A notifier on `db`'s channels; `statement_timeout` bounds each LISTEN and liveness check,
+    /// and `check_interval` is the silence after which the connection is checked.
+    pub(crate) fn new(db: Db, statement_timeout: Duration, check_interval: Duration) -> Self {
+        Notifier { db, statement_timeout, check_interval, queues: HashMap::new(), cancels: None }
+    }
+
+    /// The handle a notification for `queue` (or a catch-up) wakes.
+    pub(crate) fn subscribe_queue(&mut self, queue: &Arc<str>) -> Arc<Notify> {
+        self.queues.entry(queue.clone()).or_default().clone()
+    }
+
+    /// The ids of jobs whose cancellation was requested, as the requests arrive.
+    pub(crate) fn subscribe_cancels(&mut self) -> mpsc::UnboundedReceiver<i64> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.cancels = Some(tx);
+        rx
+    }
+
+    /// Listens until `stop` fires, reconnecting with backoff whenever the connection drops.
+    pub(crate) async fn run(self, stop: CancellationToken) {
+        let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
+        while !stop.is_cancelled() {
+            let mut listener = match self.listen().await {
+                Ok(l) => l,
+                Err(e) => {
+                    throttle.warn(|| tracing::warn!(error = %e, "LISTEN failed; polling until it is back"));
+                    tokio::select! { () = backoff.wait() => {}, () = stop.cancelled() => {} }
+                    continue;
+                }
+            };
+            backoff.reset();
+            self.wake_all();
+            if let Err(e) = self.relay(&mut listener, &stop).await {
+                throttle.warn(|| tracing::warn!(error = %e, "listener connection lost; reconnecting"));
             }
-        };
-        backoff.reset();
-        core.wake_all();
-        if let Err(e) = relay(&core, &mut listener, &stop).await {
-            throttle.warn(|| tracing::warn!(error = %e, "listener connection lost; reconnecting"));
         }
     }
-}
 
-/// A listener on a single connection of its own (a fresh one-connection pool each time, so a
-/// dead socket from before cannot hold the slot): the worker uses at most its pool + 1.
-async fn listen(core: &Core) -> sqlx::Result<PgListener> {
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(core.config.statement_timeout)
-        .connect_lazy_with((*core.db.pool().connect_options()).clone());
-    let mut listener = PgListener::connect_with(&pool).await?;
-    listener.ignore_pool_close_event(true);
-    let channels = [core.db.insert_channel(), core.db.control_channel()];
-    let listen = listener.listen_all(channels.iter().map(String::as_str));
-    tokio::time::timeout(core.config.statement_timeout, listen).await.map_err(|_| timed_out())??;
-    Ok(listener)
-}
+    /// A listener on a single connection of its own (a fresh one-connection pool each time, so
+    /// a dead socket from before cannot hold the slot): the worker uses at most its pool + 1.
+    async fn listen(&self) -> sqlx::Result<PgListener> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(self.statement_timeout)
+            .connect_lazy_with((*self.db.pool().connect_options()).clone());
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.ignore_pool_close_event(true);
+        let channels = [self.db.insert_channel(), self.db.control_channel()];
+        let listen = listener.listen_all(channels.iter().map(String::as_str));
+        tokio::time::timeout(self.statement_timeout, listen).await.map_err(|_| timed_out())??;
+        Ok(listener)
+    }
 
-/// Relays notifications until `stop` or an error; checks the connection after each silence.
-async fn relay(core: &Core, listener: &mut PgListener, stop: &CancellationToken) -> sqlx::Result<()> {
-    let control = core.db.control_channel();
-    loop {
-        let silence = tokio::time::sleep(core.config.listener_check_interval);
-        tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            msg = listener.try_recv() => match msg? {
-                Some(n) if n.channel() == control => on_control(core, &n),
-                Some(n) => core.wake(n.payload()),
-                // the connection dropped and was re-established: catch up on what was missed
-                None => core.wake_all(),
-            },
-            () = silence => check(core, listener).await?,
+    /// Relays notifications until `stop` or an error; checks the connection after each silence.
+    async fn relay(&self, listener: &mut PgListener, stop: &CancellationToken) -> sqlx::Result<()> {
+        let control = self.db.control_channel();
+        loop {
+            let silence = tokio::time::sleep(self.check_interval);
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                msg = listener.try_recv() => match msg? {
+                    Some(n) if n.channel() == control => self.on_control(&n),
+                    Some(n) => self.wake(n.payload()),
+                    // the connection dropped and was re-established: catch up on what was missed
+                    None => self.wake_all(),
+                },
+                () = silence => self.check(listener).await?,
+            }
         }
     }
-}
 
-async fn check(core: &Core, listener: &mut PgListener) -> sqlx::Result<()> {
-    let ping = (&mut *listener).execute("SELECT 1");
-    tokio::time::timeout(core.config.statement_timeout, ping).await.map_err(|_| timed_out())?.map(drop)
-}
+    async fn check(&self, listener: &mut PgListener) -> sqlx::Result<()> {
+        let ping = (&mut *listener).execute("SELECT 1");
+        tokio::time::timeout(self.statement_timeout, ping).await.map_err(|_| timed_out())?.map(drop)
+    }
 
-fn on_control(core: &Core, n: &PgNotification) {
-    if let Some(id) = n.payload().strip_prefix("cancel:").and_then(|id| id.parse().ok())
-        && core.running.kill(id, KillReason::Cancelled)
-    {
-        tracing::info!(job_id = id, "cancellation requested; stopping its handler");
+    fn wake(&self, queue: &str) {
+        if let Some(q) = self.queues.get(queue) {
+            q.notify_one();
+        }
+    }
+
+    fn wake_all(&self) {
+        self.queues.values().for_each(|q| q.notify_one());
+    }
+
+    fn on_control(&self, n: &PgNotification) {
+        let id = n.payload().strip_prefix("cancel:").and_then(|id| id.parse().ok());
+        if let (Some(id), Some(tx)) = (id, &self.cancels) {
+            let _ = tx.send(id);
+        }
     }
 }
 

@@ -1,48 +1,159 @@
 //! Stage 5, complete: outcomes are buffered and written in one fenced statement per flush
 //! (`job_complete_many` when all succeeded, else `job_set_state_if_running_many`). Events
-//! and counters follow only what committed; outcomes the fence refused are logged.
+//! and counters follow only what committed; outcomes the fence refused are logged. A flush the
+//! database refuses for a reason other than a lost connection is split until the refused
+//! outcome is found: its batch-mates are written as planned, and it is recorded as a failed
+//! attempt saying why ([`isolate`]).
 
 mod event;
+mod isolate;
 pub(crate) mod plan;
 
 pub use event::{EventOutcome, JobEvent};
 
-use crate::db::CompletionBatch;
+use crate::attempts::Running;
+use crate::db::{CompletionBatch, Db};
+use crate::error::Error;
 use crate::execute::Attempt;
 use crate::job::JobState;
 use crate::service::{Backoff, Throttle};
-use crate::worker::Core;
-use plan::{Planned, plan, to_batch};
+use crate::stats::WorkerStats;
+use plan::{Planned, plan};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// A batch smaller than this waits one scheduler turn for more before it is written.
 const GATHER_BELOW: usize = 64;
 
-/// Writes outcomes until the channel closes, then flushes what is left and returns.
-pub(crate) async fn run_completer(core: Arc<Core>, mut rx: mpsc::Receiver<Attempt>) {
-    let mut flushes = JoinSet::new();
-    loop {
-        while flushes.len() >= core.config.complete_concurrency {
-            flushes.join_next().await;
+/// The complete stage: what writing outcomes and publishing their events uses.
+pub(crate) struct Completer {
+    pub db: Db,
+    pub running: Arc<Running>,
+    pub stats: Arc<WorkerStats>,
+    pub events: broadcast::Sender<JobEvent>,
+    /// Fires when shutdown gives up on writing outstanding outcomes.
+    pub abandon: CancellationToken,
+    pub batch_max: usize,
+    pub concurrency: usize,
+    pub keep_completed: bool,
+}
+
+/// Why a statement wrote nothing.
+enum Unwritten {
+    /// The database refused it (not a lost connection): some outcome in it cannot be stored.
+    Refused(Error),
+    /// The database stayed away until shutdown gave up on it.
+    GaveUp,
+}
+
+impl Completer {
+    /// Writes outcomes until the channel closes, then flushes what is left and returns.
+    pub(crate) async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Attempt>) {
+        let mut flushes = JoinSet::new();
+        loop {
+            while flushes.len() >= self.concurrency {
+                flushes.join_next().await;
+            }
+            let first = tokio::select! {
+                a = rx.recv() => a,
+                () = self.abandon.cancelled() => None,
+            };
+            let Some(first) = first else { break };
+            let mut buf = vec![first];
+            drain(&mut rx, &mut buf, self.batch_max);
+            if buf.len() < GATHER_BELOW {
+                // Outcomes of one claim arrive together: let the job tasks already running hand
+                // theirs over before writing, rather than flush a few and make the rest wait.
+                tokio::task::yield_now().await;
+                drain(&mut rx, &mut buf, self.batch_max);
+            }
+            flushes.spawn(self.clone().flush(buf));
         }
-        let first = tokio::select! {
-            a = rx.recv() => a,
-            () = core.abandon.cancelled() => None,
-        };
-        let Some(first) = first else { break };
-        let mut buf = vec![first];
-        drain(&mut rx, &mut buf, core.config.complete_batch_max);
-        if buf.len() < GATHER_BELOW {
-            // Outcomes of one claim arrive together: let the job tasks already running hand
-            // theirs over before writing, rather than flush a few and make the rest wait.
-            tokio::task::yield_now().await;
-            drain(&mut rx, &mut buf, core.config.complete_batch_max);
-        }
-        flushes.spawn(flush(core.clone(), buf));
+        while flushes.join_next().await.is_some() {}
     }
-    while flushes.join_next().await.is_some() {}
+
+    async fn flush(self: Arc<Self>, mut attempts: Vec<Attempt>) {
+        attempts.sort_unstable_by_key(|a| a.info.id); // every batch statement locks rows in id order
+        let mut plans: Vec<Planned> = attempts.iter().map(plan).collect();
+        let written = self.write(&attempts, &mut plans).await;
+        // written, refused or given up: either way no longer this worker's to heartbeat
+        self.running.finish_many(attempts.iter().map(|a| a.info.id));
+        if let Some(applied) = written {
+            self.publish(&attempts, &plans, applied);
+        }
+    }
+
+    /// Counts and publishes what committed, and logs what the fence refused.
+    fn publish(&self, attempts: &[Attempt], plans: &[Planned], mut applied: Vec<(i64, JobState)>) {
+        applied.sort_unstable_by_key(|(id, _)| *id);
+        let applied_state =
+            |id: i64| applied.binary_search_by_key(&id, |(id, _)| *id).ok().map(|i| applied[i].1);
+        let mut counted = Vec::with_capacity(attempts.len());
+        let mut rejected = Vec::new();
+        let publish = self.events.receiver_count() > 0;
+        for (a, p) in attempts.iter().zip(plans) {
+            let state = if p.write { applied_state(a.info.id) } else { Some(JobState::Completed) };
+            let Some(state) = state else {
+                rejected.push((a.info.id, a.info.attempt));
+                continue;
+            };
+            let outcome = p.outcome_in(state);
+            counted.push((Planned::counted(outcome), a.run_time));
+            if publish {
+                let _ = self.events.send(p.event(a, outcome));
+            }
+        }
+        self.stats.record(counted.into_iter());
+        if !rejected.is_empty() {
+            self.stats.record_rejected(rejected.len() as u64);
+            let first: Vec<_> = rejected.iter().take(10).collect();
+            tracing::warn!(
+                refused = rejected.len(),
+                ?first,
+                "outcomes refused by the fence: these (id, attempt) were no longer running (rescued, released or cancelled)"
+            );
+        }
+    }
+
+    /// Runs one statement for `batch`, retrying while the database is away.
+    async fn write_batch(&self, batch: &CompletionBatch) -> Result<Vec<(i64, JobState)>, Unwritten> {
+        if batch.len() == 0 {
+            return Ok(Vec::new());
+        }
+        let keep = self.keep_completed;
+        let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
+        loop {
+            let res = if batch.all_completed() {
+                let done = self.db.job_complete_many_pooled(&batch.ids, &batch.attempts, keep).await;
+                done.map(|ids| ids.into_iter().map(|id| (id, JobState::Completed)).collect())
+            } else {
+                self.db.job_set_state_if_running_many(batch, keep).await
+            };
+            match res {
+                Ok(applied) => return Ok(applied),
+                Err(e) if !e.is_transient() => return Err(Unwritten::Refused(e)),
+                Err(e) if self.abandon.is_cancelled() => {
+                    tracing::error!(
+                        error = %e,
+                        jobs = batch.len(),
+                        "completion write failed at shutdown; the jobs stay running until their leases expire and the rescuer retries them"
+                    );
+                    return Err(Unwritten::GaveUp);
+                }
+                Err(e) => {
+                    throttle.warn(
+                        || tracing::warn!(error = %e, jobs = batch.len(), "completion write failed; retrying"),
+                    );
+                    tokio::select! {
+                        () = backoff.wait() => {}
+                        () = self.abandon.cancelled() => {}
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Moves waiting outcomes into `buf` until it holds `max` or none is left.
@@ -51,80 +162,6 @@ fn drain(rx: &mut mpsc::Receiver<Attempt>, buf: &mut Vec<Attempt>, max: usize) {
         match rx.try_recv() {
             Ok(a) => buf.push(a),
             Err(_) => break,
-        }
-    }
-}
-
-async fn flush(core: Arc<Core>, mut attempts: Vec<Attempt>) {
-    attempts.sort_unstable_by_key(|a| a.info.id); // every batch statement locks rows in id order
-    let plans: Vec<Planned> = attempts.iter().map(plan).collect();
-    let batch = to_batch(&attempts, &plans);
-    let written = write(&core, &batch).await;
-    // written, refused or given up: either way no longer this worker's to heartbeat
-    core.running.finish_many(attempts.iter().map(|a| a.info.id));
-    let Some(mut applied) = written else { return };
-    applied.sort_unstable_by_key(|(id, _)| *id);
-    let applied_state = |id: i64| applied.binary_search_by_key(&id, |(id, _)| *id).ok().map(|i| applied[i].1);
-    let mut counted = Vec::with_capacity(attempts.len());
-    let mut rejected = Vec::new();
-    let publish = core.events.receiver_count() > 0;
-    for (a, p) in attempts.iter().zip(&plans) {
-        let state = if p.write { applied_state(a.info.id) } else { Some(JobState::Completed) };
-        let Some(state) = state else {
-            rejected.push((a.info.id, a.info.attempt));
-            continue;
-        };
-        let outcome = p.outcome_in(state);
-        counted.push((Planned::counted(outcome), a.run_time));
-        if publish {
-            let _ = core.events.send(p.event(a, outcome));
-        }
-    }
-    core.stats.record(counted.into_iter());
-    if !rejected.is_empty() {
-        core.stats.record_rejected(rejected.len() as u64);
-        let first: Vec<_> = rejected.iter().take(10).collect();
-        tracing::warn!(
-            refused = rejected.len(),
-            ?first,
-            "outcomes refused by the fence: these (id, attempt) were no longer running (rescued, released or cancelled)"
-        );
-    }
-}
-
-/// Runs the statement, retrying while the database is away; `None` if it could not be written.
-async fn write(core: &Core, batch: &CompletionBatch) -> Option<Vec<(i64, JobState)>> {
-    if batch.len() == 0 {
-        return Some(Vec::new());
-    }
-    let keep = !core.config.completed_retention.is_zero();
-    let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
-    loop {
-        let res = if batch.all_completed() {
-            let done = core.db.job_complete_many_pooled(&batch.ids, &batch.attempts, keep).await;
-            done.map(|ids| ids.into_iter().map(|id| (id, JobState::Completed)).collect())
-        } else {
-            core.db.job_set_state_if_running_many(batch, keep).await
-        };
-        match res {
-            Ok(applied) => return Some(applied),
-            Err(e) if e.is_transient() && !core.abandon.is_cancelled() => {
-                throttle.warn(
-                    || tracing::warn!(error = %e, jobs = batch.len(), "completion write failed; retrying"),
-                );
-                tokio::select! {
-                    () = backoff.wait() => {}
-                    () = core.abandon.cancelled() => {}
-                }
-            }
-            Err(e) => {
-                tracing::error!(
-                    error = %e,
-                    jobs = batch.len(),
-                    "completion write failed; the jobs stay running until their leases expire and the rescuer retries them"
-                );
-                return None;
-            }
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 pub(crate) struct Planned {
     /// False when the handler already completed the job in its own transaction.
     pub write: bool,
-    pub state: &'static str,
+    pub state: JobState,
     pub delay: Option<Duration>,
     pub refund: bool,
     pub error: Option<(ErrorClass, String)>,
@@ -54,36 +54,52 @@ impl Planned {
 
 /// Decides the row change for an attempt: retries while attempts remain, then the dead letter.
 pub(crate) fn plan(a: &Attempt) -> Planned {
+    plan_outcome(a, &a.outcome)
+}
+
+/// The most bytes of the database's reason kept in a stand-in failure.
+const REFUSAL_MAX_BYTES: usize = 2048;
+
+/// The stand-in for an outcome the database refused to store: a failed attempt (retried while
+/// attempts remain) whose error names the outcome it replaces and the database's reason.
+pub(crate) fn refused(a: &Attempt, was: &Planned, why: &str) -> Planned {
+    let why = crate::storable::text(why, REFUSAL_MAX_BYTES);
+    let error = format!("Haul could not record this attempt's outcome ({}): {why}", was.state.as_str());
+    plan_outcome(a, &Outcome::Failed { class: ErrorClass::Unrecorded, error, after: None })
+}
+
+fn plan_outcome(a: &Attempt, outcome: &Outcome) -> Planned {
     let last = a.info.attempt >= a.info.max_attempts;
-    match &a.outcome {
-        Outcome::Completed => planned("completed", None, None, EventOutcome::Completed),
+    match outcome {
+        Outcome::Completed => planned(JobState::Completed, None, None, EventOutcome::Completed),
         Outcome::CompletedInTx => {
-            Planned { write: false, ..planned("completed", None, None, EventOutcome::Completed) }
+            Planned { write: false, ..planned(JobState::Completed, None, None, EventOutcome::Completed) }
         }
-        Outcome::Snoozed(d) => {
-            Planned { refund: true, ..planned("scheduled", Some(*d), None, EventOutcome::Snoozed(*d)) }
-        }
+        Outcome::Snoozed(d) => Planned {
+            refund: true,
+            ..planned(JobState::Scheduled, Some(*d), None, EventOutcome::Snoozed(*d))
+        },
         Outcome::Cancelled(r) => {
-            planned("cancelled", None, Some((ErrorClass::Cancel, r.clone())), EventOutcome::Cancelled)
+            planned(JobState::Cancelled, None, Some((ErrorClass::Cancel, r.clone())), EventOutcome::Cancelled)
         }
         Outcome::Discarded { class, error } => {
-            planned("discarded", None, Some((*class, error.clone())), EventOutcome::Discarded)
+            planned(JobState::Discarded, None, Some((*class, error.clone())), EventOutcome::Discarded)
         }
         Outcome::Failed { class, error, .. } if last => {
             let error =
                 format!("{error} (attempt {} of {}: no attempts left)", a.info.attempt, a.info.max_attempts);
-            planned("discarded", None, Some((*class, error)), EventOutcome::Discarded)
+            planned(JobState::Discarded, None, Some((*class, error)), EventOutcome::Discarded)
         }
         Outcome::Failed { class, error, after } => {
             let wait = after.unwrap_or_else(|| a.retry.backoff(a.info.attempt));
             let event = EventOutcome::Retrying { after: wait };
-            planned("retryable", Some(wait), Some((*class, error.clone())), event)
+            planned(JobState::Retryable, Some(wait), Some((*class, error.clone())), event)
         }
     }
 }
 
 fn planned(
-    state: &'static str,
+    state: JobState,
     delay: Option<Duration>,
     error: Option<(ErrorClass, String)>,
     event: EventOutcome,
@@ -97,7 +113,7 @@ pub(crate) fn to_batch(attempts: &[Attempt], plans: &[Planned]) -> CompletionBat
     for (a, p) in attempts.iter().zip(plans).filter(|(_, p)| p.write) {
         b.ids.push(a.info.id);
         b.attempts.push(a.info.attempt);
-        b.states.push(p.state);
+        b.states.push(p.state.as_str());
         b.delays_us.push(p.delay.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)));
         b.refunds.push(p.refund);
         b.classes.push(p.error.as_ref().map(|(c, _)| c.as_str()));

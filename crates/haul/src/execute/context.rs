@@ -1,7 +1,7 @@
 //! What a handler receives besides its args: the job's facts, the shared state, a client for
 //! follow-up jobs, and the token that says stop.
 
-use super::running::Kill;
+use crate::attempts::Kill;
 use crate::client::Client;
 use crate::db::JsonText;
 use crate::error::Error;

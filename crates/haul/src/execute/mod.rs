@@ -4,9 +4,8 @@
 
 mod context;
 mod handler;
-pub(crate) mod heartbeat;
+mod heartbeat;
 mod outcome;
-mod running;
 
 pub use context::JobContext;
 pub use handler::Handler;
@@ -14,12 +13,13 @@ pub use outcome::{BoxError, JobError, JobResultExt};
 
 pub(crate) use context::JobInfo;
 pub(crate) use handler::{Registry, Route};
+pub(crate) use heartbeat::Heartbeat;
 pub(crate) use outcome::Outcome;
-pub(crate) use running::{Kill, KillReason, Running};
 
+use crate::attempts::{Kill, KillReason};
+use crate::client::Client;
 use crate::db::ClaimedJob;
 use crate::job::{ErrorClass, RetryPolicy};
-use crate::worker::Shared;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -36,39 +36,107 @@ pub(crate) struct Attempt {
     pub retry: RetryPolicy,
 }
 
-/// Runs one claimed job to an outcome. Never panics, whatever the handler does.
-pub(crate) async fn execute<S: Clone + Send + Sync + 'static>(
-    shared: &Shared<S>,
-    job: ClaimedJob,
-    queue: Arc<str>,
-    kill: Arc<Kill>,
-) -> Attempt {
-    let route = shared.registry.get(&job.kind);
-    let info = Arc::new(JobInfo {
-        id: job.id,
-        kind: route.map_or_else(|| job.kind.as_str().into(), |r| r.name.clone()),
-        queue,
-        attempt: job.attempt,
-        max_attempts: job.max_attempts,
-        priority: job.priority,
-        created_at: job.created_at,
-        metadata: job.metadata,
-        completed_in_tx: Default::default(),
-    });
-    let span = tracing::info_span!("job", job_id = info.id, kind = %info.kind, queue = %info.queue, attempt = info.attempt);
-    let started = Instant::now();
-    let (outcome, retry) = match route {
-        None => (unknown_kind(shared, &info.kind), RetryPolicy::DEFAULT),
-        Some(route) => {
-            let timeout = job.timeout_ms.map_or(route.timeout, |ms| Duration::from_millis(ms as u64));
-            let stop = Stop { kill, timeout, grace: shared.core.config.timeout_grace };
-            let run = run_route(shared, route, info.clone(), &job.args.0, stop);
-            (run.instrument(span.clone()).await, route.retry)
+/// The execute stage: what running a claimed job needs, and nothing else.
+pub(crate) struct Executor<S> {
+    /// The state handlers receive.
+    pub state: S,
+    /// The client handlers receive, for follow-up jobs.
+    pub client: Client,
+    pub registry: Registry<S>,
+    /// Named in the error of a job whose kind has no handler here.
+    pub worker_id: Arc<str>,
+    /// How long a handler told to stop gets before its future is dropped.
+    pub timeout_grace: Duration,
+    /// Whether completed rows are kept (a handler's own completion then updates, not deletes).
+    pub keep_completed: bool,
+    /// The most bytes of error text one attempt records.
+    pub error_max_bytes: usize,
+}
+
+impl<S: Clone + Send + Sync + 'static> Executor<S> {
+    /// Runs one claimed job to an outcome. Never panics, whatever the handler does.
+    pub(crate) async fn execute(&self, job: ClaimedJob, queue: Arc<str>, kill: Arc<Kill>) -> Attempt {
+        let route = self.registry.get(&job.kind);
+        let info = Arc::new(JobInfo {
+            id: job.id,
+            kind: route.map_or_else(|| job.kind.as_str().into(), |r| r.name.clone()),
+            queue,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            priority: job.priority,
+            created_at: job.created_at,
+            metadata: job.metadata,
+            completed_in_tx: Default::default(),
+        });
+        let span = tracing::info_span!("job", job_id = info.id, kind = %info.kind, queue = %info.queue, attempt = info.attempt);
+        let started = Instant::now();
+        let (outcome, retry) = match route {
+            None => (self.unknown_kind(&info.kind), RetryPolicy::DEFAULT),
+            Some(route) => {
+                let timeout = job.timeout_ms.map_or(route.timeout, |ms| Duration::from_millis(ms as u64));
+                let stop = Stop { kill, timeout, grace: self.timeout_grace };
+                let run = self.run_route(route, info.clone(), &job.args.0, stop);
+                (run.instrument(span.clone()).await, route.retry)
+            }
+        };
+        let outcome = outcome.normalised(self.error_max_bytes);
+        let attempt = Attempt { info, outcome, run_time: started.elapsed(), retry };
+        span.in_scope(|| log_outcome(&attempt));
+        attempt
+    }
+
+    async fn run_route(&self, route: &Route<S>, info: Arc<JobInfo>, args: &str, stop: Stop) -> Outcome {
+        let ctx = JobContext::new(
+            self.state.clone(),
+            info.clone(),
+            self.client.clone(),
+            stop.kill.clone(),
+            self.keep_completed,
+        );
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| route.start(ctx, args)));
+        let fut = match started {
+            Ok(Ok(fut)) => fut,
+            Ok(Err(e)) => return decode_failed(route, &e),
+            Err(panic) => return panicked(panic),
+        };
+        let mut fut = AssertUnwindSafe(fut).catch_unwind();
+        // The handler is polled first: one done at its first poll (most are quick) never
+        // registers its timeout in the timer wheel, nor its kill waiter.
+        let done = tokio::select! {
+            biased;
+            done = &mut fut => done,
+            () = tokio::time::sleep(stop.timeout) => {
+                stop.kill.cancel();
+                let _ = tokio::time::timeout(stop.grace, fut).await;
+                let error = format!("timed out after {:?}", stop.timeout);
+                return Outcome::Failed { class: ErrorClass::Timeout, error, after: None };
+            }
+            () = stop.kill.fired() => {
+                stop.kill.cancel();
+                match tokio::time::timeout(stop.grace, fut).await {
+                    Ok(done) => done,
+                    Err(_) => return killed(&stop.kill),
+                }
+            }
+        };
+        match done.map_or_else(panicked, |r| Outcome::of(r, self.error_max_bytes)) {
+            Outcome::Completed if info.completed_in_tx.load(Ordering::Acquire) => Outcome::CompletedInTx,
+            Outcome::Completed => Outcome::Completed,
+            // a failure after a cancel request is the cancellation taking effect
+            _ if stop.kill.reason() == Some(KillReason::Cancelled) => killed(&stop.kill),
+            other => other,
         }
-    };
-    let attempt = Attempt { info, outcome, run_time: started.elapsed(), retry };
-    span.in_scope(|| log_outcome(&attempt));
-    attempt
+    }
+
+    fn unknown_kind(&self, kind: &str) -> Outcome {
+        let known = self.registry.kinds().join(", ");
+        let error = format!(
+            "no handler for job kind `{kind}` in worker {} (it handles: {known}); register one with \
+             WorkerBuilder::handler, or run a worker that has it",
+            self.worker_id
+        );
+        Outcome::Failed { class: ErrorClass::UnknownKind, error, after: None }
+    }
 }
 
 /// What can stop an attempt early, and how long it gets to stop.
@@ -76,51 +144,6 @@ struct Stop {
     kill: Arc<Kill>,
     timeout: Duration,
     grace: Duration,
-}
-
-async fn run_route<S: Clone>(
-    shared: &Shared<S>,
-    route: &Route<S>,
-    info: Arc<JobInfo>,
-    args: &str,
-    stop: Stop,
-) -> Outcome {
-    let keep = !shared.core.config.completed_retention.is_zero();
-    let ctx =
-        JobContext::new(shared.state.clone(), info.clone(), shared.client.clone(), stop.kill.clone(), keep);
-    let started = std::panic::catch_unwind(AssertUnwindSafe(|| route.start(ctx, args)));
-    let fut = match started {
-        Ok(Ok(fut)) => fut,
-        Ok(Err(e)) => return decode_failed(route, &e),
-        Err(panic) => return panicked(panic),
-    };
-    let mut fut = AssertUnwindSafe(fut).catch_unwind();
-    // The handler is polled first: one done at its first poll (most are quick) never registers
-    // its timeout in the timer wheel, nor its kill waiter.
-    let done = tokio::select! {
-        biased;
-        done = &mut fut => done,
-        () = tokio::time::sleep(stop.timeout) => {
-            stop.kill.cancel();
-            let _ = tokio::time::timeout(stop.grace, fut).await;
-            let error = format!("timed out after {:?}", stop.timeout);
-            return Outcome::Failed { class: ErrorClass::Timeout, error, after: None };
-        }
-        () = stop.kill.fired() => {
-            stop.kill.cancel();
-            match tokio::time::timeout(stop.grace, fut).await {
-                Ok(done) => done,
-                Err(_) => return killed(&stop.kill),
-            }
-        }
-    };
-    match done.map_or_else(panicked, Outcome::from) {
-        Outcome::Completed if info.completed_in_tx.load(Ordering::Acquire) => Outcome::CompletedInTx,
-        Outcome::Completed => Outcome::Completed,
-        // a failure after a cancel request is the cancellation taking effect
-        _ if stop.kill.reason() == Some(KillReason::Cancelled) => killed(&stop.kill),
-        other => other,
-    }
 }
 
 fn killed(kill: &Kill) -> Outcome {
@@ -132,16 +155,6 @@ fn killed(kill: &Kill) -> Outcome {
         },
         _ => Outcome::Cancelled("cancelled by an operator while running".into()),
     }
-}
-
-fn unknown_kind<S>(shared: &Shared<S>, kind: &str) -> Outcome {
-    let known = shared.registry.kinds().join(", ");
-    let error = format!(
-        "no handler for job kind `{kind}` in worker {} (it handles: {known}); register one with \
-         WorkerBuilder::handler, or run a worker that has it",
-        shared.core.worker_id
-    );
-    Outcome::Failed { class: ErrorClass::UnknownKind, error, after: None }
 }
 
 fn decode_failed<S>(route: &Route<S>, e: &serde_json::Error) -> Outcome {

@@ -2,6 +2,7 @@
 //! cancel or discard; and what an attempt's end means for the row.
 
 use crate::job::ErrorClass;
+use crate::storable;
 use std::fmt;
 use std::time::Duration;
 
@@ -132,16 +133,33 @@ pub(crate) enum Outcome {
     },
 }
 
-impl From<Result<(), JobError>> for Outcome {
-    fn from(r: Result<(), JobError>) -> Self {
+impl Outcome {
+    /// The outcome a handler's result stands for. The error is formatted into at most `cap`
+    /// bytes, so a huge or endless `Display` costs no more than that.
+    pub(crate) fn of(r: Result<(), JobError>, cap: usize) -> Self {
         match r {
             Ok(()) => Outcome::Completed,
             Err(JobError::Retry { error, after }) => {
-                Outcome::Failed { class: ErrorClass::Error, error: error.to_string(), after }
+                Outcome::Failed { class: ErrorClass::Error, error: storable::display(&error, cap), after }
             }
             Err(JobError::Snooze(d)) => Outcome::Snoozed(d),
             Err(JobError::Cancel(r)) => Outcome::Cancelled(r),
             Err(JobError::Discard(r)) => Outcome::Discarded { class: ErrorClass::Discard, error: r },
+        }
+    }
+
+    /// The same outcome with every value storable: text without NUL and capped at `cap` bytes,
+    /// delays clamped to [`DELAY_MAX`](crate::DELAY_MAX).
+    pub(crate) fn normalised(self, cap: usize) -> Self {
+        let text = |t: String| storable::text(&t, cap);
+        match self {
+            Outcome::Completed | Outcome::CompletedInTx => self,
+            Outcome::Failed { class, error, after } => {
+                Outcome::Failed { class, error: text(error), after: after.map(storable::delay) }
+            }
+            Outcome::Snoozed(d) => Outcome::Snoozed(storable::delay(d)),
+            Outcome::Cancelled(r) => Outcome::Cancelled(text(r)),
+            Outcome::Discarded { class, error } => Outcome::Discarded { class, error: text(error) },
         }
     }
 }

@@ -7,15 +7,16 @@
 
 mod cursor;
 
-use crate::db::ClaimedJob;
-use crate::execute::{Kill, execute};
+use crate::attempts::{Kill, Running, lease_ms};
+use crate::db::{ClaimedJob, Db};
+use crate::execute::{Attempt, Executor};
 use crate::service::{Backoff, Throttle};
-use crate::worker::Shared;
+use crate::stats::WorkerStats;
 use cursor::{Cursor, Scan};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -24,28 +25,23 @@ pub(crate) struct QueueHandle {
     pub name: Arc<str>,
     pub concurrency: usize,
     free: AtomicUsize,
-    /// Set by a notification, a catch-up after reconnecting, or a test.
-    wake: Notify,
+    /// Set by a notification or a catch-up after reconnecting (the notifier's handle).
+    wake: Arc<Notify>,
     /// Set each time a slot frees.
     released: Notify,
     cursor: Cursor,
 }
 
 impl QueueHandle {
-    pub(crate) fn new(name: &str, concurrency: usize) -> Self {
+    pub(crate) fn new(name: Arc<str>, concurrency: usize, wake: Arc<Notify>) -> Self {
         QueueHandle {
-            name: name.into(),
+            name,
             concurrency,
             free: AtomicUsize::new(concurrency),
-            wake: Notify::new(),
+            wake,
             released: Notify::new(),
             cursor: Cursor::default(),
         }
-    }
-
-    /// Asks the producer to fetch now.
-    pub(crate) fn wake(&self) {
-        self.wake.notify_one();
     }
 
     fn free(&self) -> usize {
@@ -72,92 +68,120 @@ impl QueueHandle {
     }
 }
 
-/// Claims and starts jobs for one queue until `stop` fires.
-pub(crate) async fn run_producer<S: Clone + Send + Sync + 'static>(
-    shared: Arc<Shared<S>>,
-    q: Arc<QueueHandle>,
-    stop: CancellationToken,
-) {
-    let cfg = &shared.core.config;
-    let min_batch = (q.concurrency.min(cfg.fetch_batch_max) / 4).max(1);
-    let mut poll = tokio::time::interval(cfg.fetch_poll_interval);
-    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
-    let mut backlog = true;
-    // When to look before the cursor again after a keyset claim came back short.
-    let mut recheck: Option<Instant> = None;
-    while !stop.is_cancelled() {
-        if backlog && q.free() > 0 {
-            gather_slots(&q, min_batch, cfg.fetch_cooldown, &stop).await;
-            let want = q.reserve(cfg.fetch_batch_max);
-            if want == 0 {
-                continue; // another producer of this queue took the slots
-            }
-            recheck = None;
-            match claim(&shared, &q, want).await {
-                Ok((jobs, scan)) => {
-                    backoff.reset();
-                    let filled = jobs.len() == want;
-                    q.unreserve(want - jobs.len());
-                    start_jobs(&shared, &q, jobs);
-                    if filled {
-                        continue;
-                    }
-                    // Came back short: the queue is drained, or (after a keyset claim) only up
-                    // to the cursor; a full scan then runs now if due, else when it is.
-                    recheck = match scan {
-                        Scan::Full => None,
-                        Scan::After(_) => q.cursor.full_due_after(Instant::now()),
-                    };
-                    backlog = matches!(scan, Scan::After(_)) && recheck.is_none();
-                    if backlog {
-                        continue;
-                    }
+/// The fetch stage: what a queue's producers and the job tasks they start use.
+pub(crate) struct Producer<S> {
+    pub db: Db,
+    pub worker_id: Arc<str>,
+    pub stats: Arc<WorkerStats>,
+    pub running: Arc<Running>,
+    pub executor: Arc<Executor<S>>,
+    /// Where each job task hands its outcome; the channel closes when the last producer goes.
+    pub completer: mpsc::Sender<Attempt>,
+    pub batch_max: usize,
+    pub poll_interval: Duration,
+    pub cooldown: Duration,
+    pub lease: Duration,
+}
+
+impl<S: Clone + Send + Sync + 'static> Producer<S> {
+    /// Claims and starts jobs for `q` until `stop` fires.
+    pub(crate) async fn run(self: Arc<Self>, q: Arc<QueueHandle>, stop: CancellationToken) {
+        let min_batch = (q.concurrency.min(self.batch_max) / 4).max(1);
+        let mut poll = tokio::time::interval(self.poll_interval);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
+        let mut backlog = true;
+        // When to look before the cursor again after a keyset claim came back short.
+        let mut recheck: Option<Instant> = None;
+        while !stop.is_cancelled() {
+            if backlog && q.free() > 0 {
+                gather_slots(&q, min_batch, self.cooldown, &stop).await;
+                let want = q.reserve(self.batch_max);
+                if want == 0 {
+                    continue; // another producer of this queue took the slots
                 }
-                Err(e) => {
-                    q.unreserve(want);
-                    throttle.warn(
-                        || tracing::warn!(queue = %q.name, error = %e, "fetch failed; retrying with backoff"),
-                    );
-                    tokio::select! { () = backoff.wait() => {}, () = stop.cancelled() => {} }
-                    continue;
-                }
-            }
-        }
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => break,
-            () = q.wake.notified() => backlog = true,
-            () = q.released.notified(), if backlog => {}
-            _ = poll.tick() => backlog = true,
-            () = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
                 recheck = None;
-                backlog = true;
+                match self.claim(&q, want).await {
+                    Ok((jobs, scan)) => {
+                        backoff.reset();
+                        let filled = jobs.len() == want;
+                        q.unreserve(want - jobs.len());
+                        self.start_jobs(&q, jobs);
+                        if filled {
+                            continue;
+                        }
+                        // Came back short: the queue is drained, or (after a keyset claim) only
+                        // up to the cursor; a full scan then runs now if due, else when it is.
+                        recheck = match scan {
+                            Scan::Full => None,
+                            Scan::After(_) => q.cursor.full_due_after(Instant::now()),
+                        };
+                        backlog = matches!(scan, Scan::After(_)) && recheck.is_none();
+                        if backlog {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        q.unreserve(want);
+                        throttle.warn(
+                            || tracing::warn!(queue = %q.name, error = %e, "fetch failed; retrying with backoff"),
+                        );
+                        tokio::select! { () = backoff.wait() => {}, () = stop.cancelled() => {} }
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                () = q.wake.notified() => backlog = true,
+                () = q.released.notified(), if backlog => {}
+                _ = poll.tick() => backlog = true,
+                () = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
+                    recheck = None;
+                    backlog = true;
+                }
             }
         }
     }
-}
 
-/// Claims up to `want` jobs in one statement, from the cursor or the queue's start, timing it
-/// for the worker's stats and moving the cursor.
-async fn claim<S>(
-    shared: &Shared<S>,
-    q: &QueueHandle,
-    want: usize,
-) -> crate::Result<(Vec<ClaimedJob>, Scan)> {
-    let core = &shared.core;
-    let started = Instant::now();
-    let scan = q.cursor.plan(started);
-    let after = match scan {
-        Scan::Full => None,
-        Scan::After(k) => Some(k),
-    };
-    let lease = lease_ms(core.config.lease);
-    let jobs = core.db.job_get_available(&q.name, want as i64, lease, &core.worker_id, after).await?;
-    let ended = Instant::now();
-    core.stats.record_fetch(ended - started);
-    q.cursor.record(scan, started, ended, jobs.iter().map(ClaimedJob::key).max());
-    Ok((jobs, scan))
+    /// Claims up to `want` jobs in one statement, from the cursor or the queue's start, timing
+    /// it for the worker's stats and moving the cursor.
+    async fn claim(&self, q: &QueueHandle, want: usize) -> crate::Result<(Vec<ClaimedJob>, Scan)> {
+        let started = Instant::now();
+        let scan = q.cursor.plan(started);
+        let after = match scan {
+            Scan::Full => None,
+            Scan::After(k) => Some(k),
+        };
+        let lease = lease_ms(self.lease);
+        let jobs = self.db.job_get_available(&q.name, want as i64, lease, &self.worker_id, after).await?;
+        let ended = Instant::now();
+        self.stats.record_fetch(ended - started);
+        q.cursor.record(scan, started, ended, jobs.iter().map(ClaimedJob::key).max());
+        Ok((jobs, scan))
+    }
+
+    fn start_jobs(self: &Arc<Self>, q: &Arc<QueueHandle>, jobs: Vec<ClaimedJob>) {
+        let jobs = jobs.into_iter().map(|job| (job.id, job.attempt, job));
+        self.running.start_many(jobs, |job, kill| {
+            let guard = SlotGuard { producer: self.clone(), q: q.clone(), id: job.id, kill: kill.clone() };
+            let task = tokio::spawn(async move {
+                let p = &guard.producer;
+                let attempt = p.executor.execute(job, guard.q.name.clone(), kill).await;
+                match p.completer.send(attempt).await {
+                    Ok(()) => guard.kill.hand_over(),
+                    Err(_) => {
+                        tracing::error!(
+                            job_id = guard.id,
+                            "completer stopped before this outcome was written"
+                        )
+                    }
+                }
+            });
+            task.abort_handle()
+        });
+    }
 }
 
 /// With only a few free slots, waits up to `cooldown` for more, so a busy queue fetches in
@@ -177,31 +201,10 @@ async fn gather_slots(q: &QueueHandle, min: usize, cooldown: Duration, stop: &Ca
     }
 }
 
-fn start_jobs<S: Clone + Send + Sync + 'static>(
-    shared: &Arc<Shared<S>>,
-    q: &Arc<QueueHandle>,
-    jobs: Vec<ClaimedJob>,
-) {
-    let jobs = jobs.into_iter().map(|job| (job.id, job.attempt, job));
-    shared.core.running.start_many(jobs, |job, kill| {
-        let guard = SlotGuard { shared: shared.clone(), q: q.clone(), id: job.id, kill: kill.clone() };
-        let task = tokio::spawn(async move {
-            let attempt = execute(&guard.shared, job, guard.q.name.clone(), kill).await;
-            match guard.shared.completer.send(attempt).await {
-                Ok(()) => guard.kill.hand_over(),
-                Err(_) => {
-                    tracing::error!(job_id = guard.id, "completer stopped before this outcome was written")
-                }
-            }
-        });
-        task.abort_handle()
-    });
-}
-
 /// Frees the job's slot once its outcome is handed to the completer (which forgets the
 /// attempt after writing it), or forgets the attempt at once if its task ended without one.
 struct SlotGuard<S> {
-    shared: Arc<Shared<S>>,
+    producer: Arc<Producer<S>>,
     q: Arc<QueueHandle>,
     id: i64,
     kill: Arc<Kill>,
@@ -210,12 +213,8 @@ struct SlotGuard<S> {
 impl<S> Drop for SlotGuard<S> {
     fn drop(&mut self) {
         if !self.kill.handed_over() {
-            self.shared.core.running.finish(self.id);
+            self.producer.running.finish(self.id);
         }
         self.q.release();
     }
-}
-
-pub(crate) fn lease_ms(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }

@@ -66,6 +66,8 @@ pub enum ErrorClass {
     Cancel,
     /// The worker holding the job stopped heartbeating; the job was rescued.
     Rescued,
+    /// The database refused to record the attempt's own outcome; this failure stands in for it.
+    Unrecorded,
 }
 
 impl ErrorClass {
@@ -80,6 +82,7 @@ impl ErrorClass {
             ErrorClass::Discard => "discard",
             ErrorClass::Cancel => "cancel",
             ErrorClass::Rescued => "rescued",
+            ErrorClass::Unrecorded => "unrecorded",
         }
     }
 }

@@ -1,24 +1,35 @@
 //! The cleaner: deletes final jobs past their state's retention, in bounded batches.
 
-use super::ROUNDS_MAX;
+use super::{Lead, ROUNDS_MAX, Round};
+use crate::db::Db;
 use crate::job::JobState;
 use crate::service::Throttle;
-use crate::worker::Core;
+use std::time::Duration;
 
-pub(super) async fn run(core: &Core, throttle: &mut Throttle) {
-    let cfg = &core.config;
-    let retention = [
-        (JobState::Completed, cfg.completed_retention),
-        (JobState::Cancelled, cfg.cancelled_retention),
-        (JobState::Discarded, cfg.discarded_retention),
-    ];
-    for (state, keep) in retention {
-        for _ in 0..ROUNDS_MAX {
-            match core.db.job_delete_finalized_before(state, keep.as_secs_f64(), cfg.maintenance_batch).await
-            {
-                Ok(n) if (n as i64) < cfg.maintenance_batch => break,
-                Ok(_) => continue,
-                Err(e) => return throttle.warn(|| tracing::warn!(error = %e, "cleaner failed")),
+/// The cleaner stage.
+pub(crate) struct Cleaner {
+    pub db: Db,
+    pub interval: Duration,
+    /// How long rows in each final state are kept.
+    pub retention: [(JobState, Duration); 3],
+    /// Rows one statement deletes at most.
+    pub batch: i64,
+    pub throttle: Throttle,
+}
+
+impl Round for Cleaner {
+    fn period(&self) -> Duration {
+        self.interval
+    }
+
+    async fn round(&mut self, _: Lead) {
+        for (state, keep) in self.retention {
+            for _ in 0..ROUNDS_MAX {
+                match self.db.job_delete_finalized_before(state, keep.as_secs_f64(), self.batch).await {
+                    Ok(n) if (n as i64) < self.batch => break,
+                    Ok(_) => continue,
+                    Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "cleaner failed")),
+                }
             }
         }
     }

@@ -8,30 +8,43 @@
 //! every round. Every [`FULL_EVERY`]th round scans from the start, for the rare job skipped
 //! while another transaction held its row (a completion that then rolled back).
 
-use super::ROUNDS_MAX;
+use super::{Lead, ROUNDS_MAX, Round};
+use crate::db::Db;
 use crate::job::JobState;
 use crate::service::Throttle;
-use crate::worker::Core;
 use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// One rescue round in this many scans every expired lease, not just the newly expired.
 pub(crate) const FULL_EVERY: u32 = 10;
 
-/// Where the next round starts, and rounds since the last full one.
-#[derive(Default)]
-pub(super) struct Rescuer {
-    floor: Option<DateTime<Utc>>,
-    since_full: u32,
+/// The rescuer stage, with where the next round starts and rounds since the last full one.
+pub(crate) struct Rescuer {
+    pub db: Db,
+    pub interval: Duration,
+    /// Rows one statement rescues at most.
+    pub batch: i64,
+    pub throttle: Throttle,
+    pub floor: Option<DateTime<Utc>>,
+    pub since_full: u32,
 }
 
-impl Rescuer {
-    /// Rescues expired leases, in batches while batches come back full.
-    pub(super) async fn run(&mut self, core: &Core, throttle: &mut Throttle) {
-        let limit = core.config.maintenance_batch;
+impl Round for Rescuer {
+    fn period(&self) -> Duration {
+        self.interval
+    }
+
+    /// Rescues expired leases, in batches while batches come back full; nothing while the
+    /// elector says to hold off.
+    async fn round(&mut self, lead: Lead) {
+        if !lead.may_rescue() {
+            return;
+        }
+        let limit = self.batch;
         let full = self.floor.is_none() || self.since_full + 1 >= FULL_EVERY;
         let floor = if full { None } else { self.floor };
         for _ in 0..ROUNDS_MAX {
-            match core.db.job_rescue_many(limit, floor).await {
+            match self.db.job_rescue_many(limit, floor).await {
                 Ok((cutoff, rescued)) => {
                     log(&rescued);
                     if (rescued.len() as i64) < limit {
@@ -40,7 +53,7 @@ impl Rescuer {
                         return;
                     }
                 }
-                Err(e) => return throttle.warn(|| tracing::warn!(error = %e, "rescuer failed")),
+                Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "rescuer failed")),
             }
         }
     }

@@ -1,17 +1,32 @@
 //! The scheduler: scheduled and retryable jobs whose `run_at` has come become available,
 //! and their queues are notified.
 
-use super::ROUNDS_MAX;
+use super::{Lead, ROUNDS_MAX, Round};
+use crate::db::Db;
 use crate::service::Throttle;
-use crate::worker::Core;
+use std::time::Duration;
 
-pub(super) async fn run(core: &Core, throttle: &mut Throttle) {
-    let limit = core.config.maintenance_batch;
-    for _ in 0..ROUNDS_MAX {
-        match core.db.job_schedule_due(limit).await {
-            Ok(n) if n < limit => return,
-            Ok(_) => continue,
-            Err(e) => return throttle.warn(|| tracing::warn!(error = %e, "scheduler failed")),
+/// The scheduler stage.
+pub(crate) struct Scheduler {
+    pub db: Db,
+    pub interval: Duration,
+    /// Rows one statement makes available at most.
+    pub batch: i64,
+    pub throttle: Throttle,
+}
+
+impl Round for Scheduler {
+    fn period(&self) -> Duration {
+        self.interval
+    }
+
+    async fn round(&mut self, _: Lead) {
+        for _ in 0..ROUNDS_MAX {
+            match self.db.job_schedule_due(self.batch).await {
+                Ok(n) if n < self.batch => return,
+                Ok(_) => continue,
+                Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "scheduler failed")),
+            }
         }
     }
 }

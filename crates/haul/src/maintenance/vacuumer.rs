@@ -1,38 +1,31 @@
-//! The vacuumer: vacuums the jobs table when dead row versions pile up, and compacts it after
-//! a held xmin horizon let it bloat. Every job leaves three dead versions (insert, claim,
-//! completion); autovacuum visits a database at most once a minute, and in that minute a busy
-//! queue's table bloats and its fetch slows (measured: 700 MiB/min and a runaway backlog at
-//! 30k jobs/s; flat at ~75 MiB with a vacuum every few seconds).
+//! The vacuumer: vacuums the jobs table when dead row versions pile up, and, where the
+//! application opted in, compacts it after a held xmin horizon let it bloat. Every job leaves
+//! three dead versions (insert, claim, completion); autovacuum visits a database at most once
+//! a minute, and in that time a busy queue's table bloats and its fetch slows.
 //!
-//! The vacuum runs in a task of its own, so a long one never delays the leader's lease or the
-//! rescuer. A vacuum that removes less than half of the dead versions it was started for (the
-//! dead versions after it, less those that died while it ran) is futile: a transaction (or a
+//! The vacuum runs in a task of its own, so a long one never delays a maintenance round. A
+//! vacuum that removes less than half of the dead versions it was started for (the dead
+//! versions after it, less those that died while it ran) is futile: a transaction (or a
 //! replication slot, or a prepared transaction) holds the xmin horizon back, and vacuuming
 //! again only scans the table for nothing. The vacuumer then waits twice as long before each
 //! next try, up to [`FUTILE_WAIT_MAX`], and says so — unless it can see the oldest snapshot (a
-//! role in `pg_read_all_stats`): then it does not vacuum again while that snapshot lasts (a
-//! vacuum could remove only what died before it, as the futile one did, and each scan of the
-//! growing table takes CPU from the load), watches it every [`HORIZON_POLL`], and acts as soon
-//! as it is gone.
+//! role in `pg_read_all_stats`): then it does not vacuum again while that snapshot lasts,
+//! watches it every [`HORIZON_POLL`], and acts as soon as it is gone.
 //!
-//! While the horizon is held the table grows (W5: 89 to 419 MiB in 30 s at 32,000 jobs/s), and
-//! a plain VACUUM never gives the space back; worse, the first one after the hold must clean
-//! every index of millions of dead entries (measured: 17.6 s on an 826 MB table, a build
-//! running on the other core), while versions keep dying. So when the horizon is released (or,
-//! where the role cannot see it, a vacuum succeeds again) and the table is at least
-//! [`COMPACT_GROWTH`] times its size after the last good vacuum (and [`COMPACT_MIN_BYTES`] over
-//! it), the vacuumer compacts instead: `VACUUM FULL` rewrites the live rows only (1.6 s for an
-//! 833 MB table, 14 MB after, both measured with a build on the other core; 754 ms for 421 MiB
-//! in W5), under a lock every statement on the table waits for. It cancels the other vacuums of
-//! the table it may cancel first, and waits at most [`COMPACT_LOCK_WAIT`] for the lock; if that
-//! fails it does not try again until the next hold.
+//! While the horizon is held the table grows, and a plain VACUUM never gives the space back.
+//! When the hold ends with the table at least [`COMPACT_GROWTH`] times its size after the last
+//! good vacuum (and [`COMPACT_MIN_BYTES`] over it), the vacuumer acts on the worker's
+//! [`Compaction`] setting: by default it only says, once per hold, how to compact the table at
+//! a quiet time, because `VACUUM FULL` holds a lock that every insert of the application waits
+//! for. With [`Compaction::VacuumFull`] it compacts itself: it cancels the other vacuums of the
+//! table it may cancel, waits at most [`COMPACT_LOCK_WAIT`] for the lock, and if that fails
+//! does not try again until the next hold.
 
-use crate::config::VACUUM_DEAD_MIN;
-use crate::db::DeadTuples;
+use super::{Lead, Round};
+use crate::config::{Compaction, VACUUM_DEAD_MIN};
+use crate::db::{Db, DeadTuples};
 use crate::error::Error;
 use crate::service::Throttle;
-use crate::worker::Core;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -74,7 +67,7 @@ enum Wait {
 }
 
 /// A compaction under way: the table's size before it.
-struct Compaction {
+struct Compacting {
     task: JoinHandle<Result<Compacted, Error>>,
     before: i64,
 }
@@ -86,12 +79,41 @@ struct Compacted {
     after: DeadTuples,
 }
 
-/// The vacuumer's state between ticks.
+/// The vacuumer stage: the database, its settings, and its state between rounds.
+pub(crate) struct Vacuumer {
+    pub db: Db,
+    pub interval: Duration,
+    pub compaction: Compaction,
+    pub state: State,
+    pub throttle: Throttle,
+}
+
+impl Round for Vacuumer {
+    /// The wait before the next round: short while a held horizon is watched.
+    fn period(&self) -> Duration {
+        if self.state.watching() { HORIZON_POLL } else { self.interval }
+    }
+
+    /// One round; see [`State::run`].
+    async fn round(&mut self, _: Lead) {
+        let ctx = Ctx { db: &self.db, interval: self.interval, compaction: self.compaction };
+        self.state.run(&ctx, &mut self.throttle).await;
+    }
+}
+
+/// What a round of the vacuumer's state reads.
+struct Ctx<'a> {
+    db: &'a Db,
+    interval: Duration,
+    compaction: Compaction,
+}
+
+/// The vacuumer's state between rounds.
 #[derive(Default)]
-pub(super) struct Vacuumer {
+pub(crate) struct State {
     disabled: bool,
     running: Option<JoinHandle<Done>>,
-    compacting: Option<Compaction>,
+    compacting: Option<Compacting>,
     futile: Option<Futile>,
     /// The table's size after the last good vacuum that ended no futile streak.
     base_bytes: Option<i64>,
@@ -99,33 +121,32 @@ pub(super) struct Vacuumer {
     streak_ended: bool,
 }
 
-impl Vacuumer {
-    /// Whether a held horizon is being watched (the loop then calls [`Self::run`] every
-    /// [`HORIZON_POLL`]).
-    pub(super) fn watching(&self) -> bool {
+impl State {
+    /// Whether a held horizon is being watched (rounds then come every [`HORIZON_POLL`]).
+    fn watching(&self) -> bool {
         self.futile.as_ref().is_some_and(|f| f.horizon.is_some())
     }
 
-    /// Takes in a finished vacuum or compaction; compacts the table if a hold ended with it
-    /// grown; else starts a vacuum if dead versions exceed both [`VACUUM_DEAD_MIN`] and a fifth
-    /// of live rows (and no futile wait is on).
-    pub(super) async fn run(&mut self, core: &Arc<Core>, throttle: &mut Throttle) {
-        self.take_finished(core, throttle).await;
+    /// Takes in a finished vacuum or compaction; compacts the table (or says how to) if a hold
+    /// ended with it grown; else starts a vacuum if dead versions exceed both
+    /// [`VACUUM_DEAD_MIN`] and a fifth of live rows (and no futile wait is on).
+    async fn run(&mut self, ctx: &Ctx<'_>, throttle: &mut Throttle) {
+        self.take_finished(ctx, throttle).await;
         if self.disabled || self.compacting.is_some() {
             return;
         }
-        let wait = self.wait(core).await;
+        let wait = self.wait(ctx.db).await;
         if wait == Wait::On {
             return;
         }
-        let before = match core.db.job_dead_tuples().await {
+        let before = match ctx.db.job_dead_tuples().await {
             Ok(counts) => counts,
             Err(e) => {
                 return throttle.warn(|| tracing::warn!(error = %e, "vacuumer could not read statistics"));
             }
         };
         if (wait == Wait::Released || std::mem::take(&mut self.streak_ended)) && self.grown(before.bytes) {
-            return self.compact(core, before.bytes);
+            return self.compact(ctx, before.bytes);
         }
         if wait == Wait::Released {
             self.futile = None; // the snapshot is gone: nothing left to watch
@@ -137,14 +158,14 @@ impl Vacuumer {
         if dead < VACUUM_DEAD_MIN.max(before.live / 5) {
             return;
         }
-        let core = core.clone();
+        let db = ctx.db.clone();
         self.running = Some(tokio::spawn(async move {
             let after = async {
-                core.db.job_vacuum(VACUUM_TIMEOUT).await?;
-                let after = core.db.job_dead_tuples().await?;
+                db.job_vacuum(VACUUM_TIMEOUT).await?;
+                let after = db.job_dead_tuples().await?;
                 let left = left_behind(dead, before.churned, after.dead, after.churned);
                 let horizon =
-                    if left.saturating_mul(2) < dead { None } else { core.db.job_xmin_horizon().await? };
+                    if left.saturating_mul(2) < dead { None } else { db.job_xmin_horizon().await? };
                 Ok((left, after.bytes, horizon))
             };
             (dead, after.await)
@@ -159,30 +180,40 @@ impl Vacuumer {
         })
     }
 
-    /// Starts a compaction. A vacuum still running is left to be cancelled by it, its result
-    /// ignored; the futile streak is over.
-    fn compact(&mut self, core: &Arc<Core>, before: i64) {
-        self.running = None;
+    /// Starts a compaction, or with compaction off says how to compact the table. A vacuum
+    /// still running is left to be cancelled by the compaction, its result ignored; the futile
+    /// streak is over.
+    fn compact(&mut self, ctx: &Ctx<'_>, before: i64) {
         self.futile = None;
+        if ctx.compaction == Compaction::Off {
+            tracing::warn!(
+                bytes = before,
+                base = self.base_bytes,
+                table = %format!("\"{}\".jobs", ctx.db.schema()),
+                "the jobs table bloated while the xmin horizon was held; to give the space back, run `VACUUM FULL` on it at a quiet time (it locks the table) or pg_repack, or let Haul do it with WorkerConfig::with_compaction(Compaction::VacuumFull)"
+            );
+            return;
+        }
+        self.running = None;
         tracing::info!(
             bytes = before,
             base = self.base_bytes,
             "compacting the jobs table after a held xmin horizon"
         );
-        let core = core.clone();
+        let db = ctx.db.clone();
         let task = tokio::spawn(async move {
             let started = Instant::now();
-            let cancelled = core.db.job_compact(VACUUM_TIMEOUT, COMPACT_LOCK_WAIT).await?;
+            let cancelled = db.job_compact(VACUUM_TIMEOUT, COMPACT_LOCK_WAIT).await?;
             let took = started.elapsed();
-            Ok(Compacted { cancelled, took, after: core.db.job_dead_tuples().await? })
+            Ok(Compacted { cancelled, took, after: db.job_dead_tuples().await? })
         });
-        self.compacting = Some(Compaction { task, before });
+        self.compacting = Some(Compacting { task, before });
     }
 
-    async fn take_finished(&mut self, core: &Arc<Core>, throttle: &mut Throttle) {
+    async fn take_finished(&mut self, ctx: &Ctx<'_>, throttle: &mut Throttle) {
         if let Some(task) = self.running.take_if(|t| t.is_finished()) {
             match task.await {
-                Ok(done) => self.finished(done, core.config.vacuum_interval, throttle),
+                Ok(done) => self.finished(done, ctx.interval, throttle),
                 Err(e) => tracing::error!(error = %e, "vacuum task failed"),
             }
         }
@@ -203,12 +234,12 @@ impl Vacuumer {
 
     /// What the futile wait says: released when the snapshot it met (if visible) is gone, on
     /// while it lasts; where it cannot be seen, off once the wait's time is up.
-    async fn wait(&self, core: &Core) -> Wait {
+    async fn wait(&self, db: &Db) -> Wait {
         let Some(f) = &self.futile else { return Wait::Off };
         let Some(met) = &f.horizon else {
             return if Instant::now() >= f.until { Wait::Off } else { Wait::On };
         };
-        match core.db.job_xmin_horizon().await {
+        match db.job_xmin_horizon().await {
             Ok(now) if now.as_ref() != Some(met) => Wait::Released,
             // the same snapshot: a vacuum could remove only what died before it, as the last did
             Ok(_) => Wait::On,
@@ -253,7 +284,7 @@ impl Vacuumer {
     }
 }
 
-impl Drop for Vacuumer {
+impl Drop for State {
     /// A leader stepping down or stopping does not leave its vacuum running unwatched.
     fn drop(&mut self) {
         if let Some(task) = &self.running {
@@ -266,8 +297,8 @@ impl Drop for Vacuumer {
 }
 
 /// Of `before` dead versions when a vacuum started, how many it left: the dead versions after
-/// it, less those that died while it ran (a busy queue makes ~3 per job, 120,000/s at 40k
-/// jobs/s, so a vacuum of a few seconds ends with more dead versions than it started with).
+/// it, less those that died while it ran (a busy queue makes three per job, so a vacuum of a
+/// few seconds may end with more dead versions than it started with).
 fn left_behind(before: i64, churned_before: i64, after: i64, churned_after: i64) -> i64 {
     let died_meanwhile = churned_after.saturating_sub(churned_before).max(0);
     after.saturating_sub(died_meanwhile).clamp(0, before.max(0))
@@ -297,7 +328,7 @@ mod tests {
     fn only_a_table_twice_its_base_and_32_mib_over_it_is_compacted() {
         let mib = |n: i64| n << 20;
         let with_base = |b| {
-            let mut v = Vacuumer::default();
+            let mut v = State::default();
             v.base_bytes = b;
             v
         };

@@ -1,22 +1,29 @@
 //! Building a [`Worker`]: queues with their concurrency, one handler per kind, shared state and
 //! configuration, checked once in [`WorkerBuilder::build`].
 
-use super::{Core, EVENTS_CAPACITY, Shared, Worker};
+use super::{EVENTS_CAPACITY, Worker};
+use crate::attempts::Running;
 use crate::client::Client;
+use crate::complete::Completer;
 use crate::config::{QUEUE_CONCURRENCY_DEFAULT, WorkerConfig};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::execute::{Executor, Handler, Heartbeat, Registry};
+use crate::fetch::{Producer, QueueHandle};
+use crate::job::{Job, JobState, QUEUE_DEFAULT};
+use crate::maintenance::{Cleaner, Elector, Maintenance, Rescuer, Scheduler, VacuumState, Vacuumer};
+use crate::names;
+use crate::notify::Notifier;
+use crate::service::Throttle;
+use crate::stats::WorkerStats;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// How long past the server's statement timeout the worker waits before it gives up on a
 /// connection itself (the server should have answered with a cancellation by then).
 const STATEMENT_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
-use crate::error::{Error, Result};
-use crate::execute::{Handler, Registry, Running};
-use crate::fetch::QueueHandle;
-use crate::job::{Job, QUEUE_DEFAULT};
-use crate::names;
-use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
-use tokio_util::sync::CancellationToken;
 
 /// Collects a worker's queues, handlers and settings. See [`Worker::builder`].
 pub struct WorkerBuilder<S> {
@@ -83,39 +90,130 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         }
         let queues = check_queues(&self.queues)?;
         warn_unserved_kinds(&self.registry, &self.queues);
-        let (tx, rx) = mpsc::channel(self.config.complete_batch_max * 4);
-        let pool = worker_pool(&self.client, &self.config, queues.len());
+        let cfg = self.config;
+        let pool = worker_pool(&self.client, &cfg, queues.len());
+        // the server cancels at statement_timeout; the client's own limit is the backstop for
+        // a socket that stopped answering
+        let db =
+            self.client.db().for_worker(pool.clone(), cfg.statement_timeout + STATEMENT_TIMEOUT_BACKSTOP);
         // a heartbeat that cannot get through within half a lease gives up and tries again
-        let beat_deadline = self.config.statement_timeout.min(self.config.lease / 2);
-        // the server cancels at statement_timeout; the client's own limit is the backstop
-        // for a socket that stopped answering
-        let backstop = self.config.statement_timeout + STATEMENT_TIMEOUT_BACKSTOP;
-        let core = Core {
-            beat_db: self.client.db().for_worker(pool.clone(), beat_deadline),
-            db: self.client.db().for_worker(pool, backstop),
-            worker_id: self.id.unwrap_or_else(default_id).into(),
-            config: self.config,
-            running: Running::default(),
-            stats: Default::default(),
-            events: broadcast::channel(EVENTS_CAPACITY).0,
-            queues,
-            abandon: CancellationToken::new(),
-        };
-        let shared = Shared {
-            core: Arc::new(core),
+        let beat_db = self.client.db().for_worker(pool, cfg.statement_timeout.min(cfg.lease / 2));
+        let id: Arc<str> = self.id.unwrap_or_else(default_id).into();
+        let keep = !cfg.completed_retention.is_zero();
+        let (running, stats) = (Arc::new(Running::default()), Arc::new(WorkerStats::default()));
+        let mut notifier = Notifier::new(db.clone(), cfg.statement_timeout, cfg.listener_check_interval);
+        let queues = queues
+            .into_iter()
+            .map(|(name, n)| Arc::new(QueueHandle::new(name.clone(), n, notifier.subscribe_queue(&name))))
+            .collect();
+        let cancels = notifier.subscribe_cancels();
+        let (tx, completions) = mpsc::channel(cfg.complete_batch_max * 4);
+        let executor = Arc::new(Executor {
             state: self.state,
             client: self.client,
             registry: self.registry,
+            worker_id: id.clone(),
+            timeout_grace: cfg.timeout_grace,
+            keep_completed: keep,
+            error_max_bytes: cfg.error_max_bytes,
+        });
+        let producer = Arc::new(Producer {
+            db: db.clone(),
+            worker_id: id.clone(),
+            stats: stats.clone(),
+            running: running.clone(),
+            executor,
             completer: tx,
+            batch_max: cfg.fetch_batch_max,
+            poll_interval: cfg.fetch_poll_interval,
+            cooldown: cfg.fetch_cooldown,
+            lease: cfg.lease,
+        });
+        let events = broadcast::channel(EVENTS_CAPACITY).0;
+        let completer = Arc::new(Completer {
+            db: db.clone(),
+            running: running.clone(),
+            stats: stats.clone(),
+            events: events.clone(),
+            abandon: CancellationToken::new(),
+            batch_max: cfg.complete_batch_max,
+            concurrency: cfg.complete_concurrency,
+            keep_completed: keep,
+        });
+        let heartbeat = Heartbeat {
+            db: beat_db,
+            running: running.clone(),
+            interval: cfg.heartbeat_interval,
+            lease: cfg.lease,
         };
-        Ok(Worker { shared: Arc::new(shared), completions: rx })
+        let maintenance = cfg.maintenance.then(|| maintenance(&db, &id, &cfg));
+        Ok(Worker {
+            id,
+            db,
+            config: cfg,
+            running,
+            stats,
+            events,
+            notifier,
+            cancels,
+            queues,
+            producer,
+            completer,
+            completions,
+            heartbeat,
+            maintenance,
+        })
     }
 }
 
-type QueueMap = std::collections::HashMap<Arc<str>, Arc<QueueHandle>>;
+/// The leader's services, each with only the settings it reads.
+fn maintenance(db: &Db, id: &Arc<str>, cfg: &WorkerConfig) -> Maintenance {
+    let batch = cfg.maintenance_batch;
+    let retention = [
+        (JobState::Completed, cfg.completed_retention),
+        (JobState::Cancelled, cfg.cancelled_retention),
+        (JobState::Discarded, cfg.discarded_retention),
+    ];
+    Maintenance {
+        elector: Elector {
+            db: db.clone(),
+            worker_id: id.clone(),
+            ttl: cfg.leader_ttl(),
+            heartbeat: cfg.heartbeat_interval,
+        },
+        scheduler: Scheduler {
+            db: db.clone(),
+            interval: cfg.scheduler_interval,
+            batch,
+            throttle: Throttle::default(),
+        },
+        rescuer: Rescuer {
+            db: db.clone(),
+            interval: cfg.rescuer_interval,
+            batch,
+            throttle: Throttle::default(),
+            floor: None,
+            since_full: 0,
+        },
+        cleaner: Cleaner {
+            db: db.clone(),
+            interval: cfg.cleaner_interval,
+            retention,
+            batch,
+            throttle: Throttle::default(),
+        },
+        vacuumer: Vacuumer {
+            db: db.clone(),
+            interval: cfg.vacuum_interval,
+            compaction: cfg.compaction,
+            state: VacuumState::default(),
+            throttle: Throttle::default(),
+        },
+    }
+}
 
-fn check_queues(queues: &[(String, usize)]) -> Result<QueueMap> {
-    let mut map = QueueMap::new();
+fn check_queues(queues: &[(String, usize)]) -> Result<Vec<(Arc<str>, usize)>> {
+    let mut checked: Vec<(Arc<str>, usize)> = Vec::with_capacity(queues.len());
     for (name, concurrency) in queues {
         names::validate_queue(name)?;
         if *concurrency == 0 {
@@ -123,12 +221,12 @@ fn check_queues(queues: &[(String, usize)]) -> Result<QueueMap> {
                 "queue `{name}` has concurrency 0; give it at least 1"
             )));
         }
-        let handle = Arc::new(QueueHandle::new(name, *concurrency));
-        if map.insert(handle.name.clone(), handle).is_some() {
+        if checked.iter().any(|(q, _)| **q == **name) {
             return Err(Error::InvalidWorker(format!("queue `{name}` is listed twice")));
         }
+        checked.push((name.as_str().into(), *concurrency));
     }
-    Ok(map)
+    Ok(checked)
 }
 
 fn warn_unserved_kinds<S>(registry: &Registry<S>, queues: &[(String, usize)]) {
@@ -145,8 +243,7 @@ fn warn_unserved_kinds<S>(registry: &Registry<S>, queues: &[(String, usize)]) {
 
 /// The worker's own pool, on the client's connection options plus session settings:
 /// - `statement_timeout`: PostgreSQL cancels a statement that overruns, so one the worker gave
-///   up on cannot keep running and pile up (measured: an overloaded W5 kept a dozen abandoned
-///   claims running for minutes);
+///   up on cannot keep running and pile up under overload;
 /// - the planner settings of [`WORKER_SESSION`](crate::db::WORKER_SESSION): a queue table's
 ///   statistics are always stale, and these keep every worker statement on index paths.
 ///

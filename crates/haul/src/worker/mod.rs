@@ -8,17 +8,17 @@ mod shutdown;
 pub use builder::WorkerBuilder;
 pub use shutdown::ShutdownReport;
 
+use crate::attempts::{KillReason, Running};
 use crate::client::Client;
-use crate::complete::{JobEvent, run_completer};
+use crate::complete::{Completer, JobEvent};
 use crate::config::WorkerConfig;
 use crate::db::Db;
 use crate::error::Result;
-use crate::execute::{Attempt, Registry, Running, heartbeat::run_heartbeat};
-use crate::fetch::{QueueHandle, run_producer};
-use crate::maintenance::run_maintainer;
-use crate::notify::run_listener;
+use crate::execute::{Attempt, Heartbeat};
+use crate::fetch::{Producer, QueueHandle};
+use crate::maintenance::Maintenance;
+use crate::notify::Notifier;
 use crate::stats::WorkerStats;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -26,44 +26,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Capacity of the event channel; slow subscribers miss events past it.
 const EVENTS_CAPACITY: usize = 16 * 1024;
-
-/// What every service of one worker shares, whatever its state type.
-pub(crate) struct Core {
-    pub db: Db,
-    /// The same pool with a deadline under the lease, for heartbeats.
-    pub beat_db: Db,
-    pub config: WorkerConfig,
-    pub worker_id: Arc<str>,
-    pub running: Running,
-    pub stats: Arc<WorkerStats>,
-    pub events: broadcast::Sender<JobEvent>,
-    pub queues: HashMap<Arc<str>, Arc<QueueHandle>>,
-    /// Fires when shutdown gives up on writing outstanding outcomes.
-    pub abandon: CancellationToken,
-}
-
-impl Core {
-    /// Wakes the producer of `queue`, if this worker runs it.
-    pub(crate) fn wake(&self, queue: &str) {
-        if let Some(q) = self.queues.get(queue) {
-            q.wake();
-        }
-    }
-
-    /// Wakes every producer (after a reconnect, to catch up).
-    pub(crate) fn wake_all(&self) {
-        self.queues.values().for_each(|q| q.wake());
-    }
-}
-
-/// What job tasks need: the core plus the typed state, the handlers and the completer.
-pub(crate) struct Shared<S> {
-    pub core: Arc<Core>,
-    pub state: S,
-    pub client: Client,
-    pub registry: Registry<S>,
-    pub completer: mpsc::Sender<Attempt>,
-}
 
 /// Runs jobs from its queues with its registered handlers. Build one with [`Worker::builder`].
 ///
@@ -93,8 +55,21 @@ pub(crate) struct Shared<S> {
 /// # Ok(()) }
 /// ```
 pub struct Worker<S> {
-    pub(crate) shared: Arc<Shared<S>>,
+    id: Arc<str>,
+    /// The worker's own pool: readiness check, release at shutdown.
+    db: Db,
+    config: WorkerConfig,
+    pub(crate) running: Arc<Running>,
+    stats: Arc<WorkerStats>,
+    events: broadcast::Sender<JobEvent>,
+    notifier: Notifier,
+    cancels: mpsc::UnboundedReceiver<i64>,
+    queues: Vec<Arc<QueueHandle>>,
+    pub(crate) producer: Arc<Producer<S>>,
+    completer: Arc<Completer>,
     completions: mpsc::Receiver<Attempt>,
+    heartbeat: Heartbeat,
+    maintenance: Option<Maintenance>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Worker<S> {
@@ -105,17 +80,17 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
 
     /// This worker's id, as stored in `attempted_by`.
     pub fn id(&self) -> &str {
-        &self.shared.core.worker_id
+        &self.id
     }
 
     /// The worker's live counters and run-time percentiles.
     pub fn stats(&self) -> Arc<WorkerStats> {
-        self.shared.core.stats.clone()
+        self.stats.clone()
     }
 
     /// Events for every outcome, published after its state change commits.
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
-        self.shared.core.events.subscribe()
+        self.events.subscribe()
     }
 
     /// Runs until `shutdown` fires, then shuts down gracefully and reports.
@@ -134,48 +109,70 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         shutdown: CancellationToken,
         force: CancellationToken,
     ) -> Result<ShutdownReport> {
-        crate::migrate::ensure_current(&self.shared.core.db).await?;
-        let Worker { shared, completions } = self;
-        let core = shared.core.clone();
+        crate::migrate::ensure_current(&self.db).await?;
+        let w = self;
         let services = CancellationToken::new();
-        let completer = tokio::spawn(run_completer(core.clone(), completions));
-        let background = spawn_services(&core, &services);
+        let completer = tokio::spawn(w.completer.clone().run(w.completions));
+        let mut background = vec![
+            tokio::spawn(w.heartbeat.run(services.clone())),
+            tokio::spawn(forward_cancels(w.cancels, w.running.clone(), services.clone())),
+        ];
+        if !w.config.poll_only {
+            background.push(tokio::spawn(w.notifier.run(services.clone())));
+        }
+        if let Some(m) = w.maintenance {
+            background.extend(m.spawn(&services));
+        }
         let fetching = CancellationToken::new();
-        let producers = spawn_producers(&shared, &fetching);
+        let producers = spawn_producers(&w.producer, &w.queues, w.config.fetch_concurrency, &fetching);
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = force.cancelled() => {}
         }
-        let running = core.running.len();
-        tracing::info!(worker = %core.worker_id, running, "shutting down");
+        let running = w.running.len();
+        tracing::info!(worker = %w.id, running, "shutting down");
+        let drain = shutdown::Drain {
+            running: w.running.clone(),
+            db: w.db.clone(),
+            soft: w.config.shutdown_soft_timeout,
+            hard: w.config.shutdown_hard_timeout,
+            abandon: w.completer.abandon.clone(),
+        };
         let stages = shutdown::Stages { producers, fetching, completer, force };
-        let report = shutdown::drain(&core, shared, stages, running).await;
+        let report = drain.run(w.producer, stages, running).await;
         services.cancel();
         for task in background {
             let _ = task.await;
         }
         // closing waits for every connection; one lost in a half-open socket must not hold us
-        let _ = tokio::time::timeout(core.config.shutdown_hard_timeout, core.db.pool().close()).await;
+        let _ = tokio::time::timeout(w.config.shutdown_hard_timeout, w.db.pool().close()).await;
         Ok(report)
     }
 }
 
-fn spawn_services(core: &Arc<Core>, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![tokio::spawn(run_heartbeat(core.clone(), stop.clone()))];
-    if !core.config.poll_only {
-        tasks.push(tokio::spawn(run_listener(core.clone(), stop.clone())));
+/// Stops the attempts whose cancellation the notifier heard requested, until `stop` fires.
+async fn forward_cancels(
+    mut cancels: mpsc::UnboundedReceiver<i64>,
+    running: Arc<Running>,
+    stop: CancellationToken,
+) {
+    loop {
+        let id = tokio::select! {
+            () = stop.cancelled() => return,
+            id = cancels.recv() => match id { Some(id) => id, None => return },
+        };
+        if running.kill(id, KillReason::Cancelled) {
+            tracing::info!(job_id = id, "cancellation requested; stopping its handler");
+        }
     }
-    if core.config.maintenance {
-        tasks.push(tokio::spawn(run_maintainer(core.clone(), stop.clone())));
-    }
-    tasks
 }
 
 fn spawn_producers<S: Clone + Send + Sync + 'static>(
-    shared: &Arc<Shared<S>>,
+    producer: &Arc<Producer<S>>,
+    queues: &[Arc<QueueHandle>],
+    per_queue: usize,
     stop: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let per_queue = shared.core.config.fetch_concurrency.max(1);
-    let queues = shared.core.queues.values().flat_map(|q| std::iter::repeat_n(q, per_queue));
-    queues.map(|q| tokio::spawn(run_producer(shared.clone(), q.clone(), stop.clone()))).collect()
+    let queues = queues.iter().flat_map(|q| std::iter::repeat_n(q, per_queue.max(1)));
+    queues.map(|q| tokio::spawn(producer.clone().run(q.clone(), stop.clone()))).collect()
 }

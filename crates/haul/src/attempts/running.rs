@@ -23,9 +23,8 @@ pub(crate) enum KillReason {
 /// One attempt's stop signals, in the attempt's one `Arc`. The kill switch remembers the
 /// first reason given and wakes the attempt's executor. The handler's cancellation (timeout,
 /// shutdown, or the kill) is a flag; its `CancellationToken` is made only if the handler asks
-/// for it, since most never do (the two tokens each job had were about 5 % of the worker's CPU
-/// in a W3 profile). Also
-/// where the job's task notes that its outcome went to the completer (no lock on the map).
+/// for it, since most never do and a token per job is a measurable share of the worker's CPU.
+/// Also where the job's task notes that its outcome went to the completer (no lock on the map).
 #[derive(Debug, Default)]
 pub(crate) struct Kill {
     fired: Notify,
@@ -109,7 +108,7 @@ impl Entry {
 }
 
 /// Running attempts by job id. Hashed with foldhash, not SipHash: the ids come from our own
-/// table, and SipHash with the map's lookups was 5–8.5 % of the worker's CPU in W3 profiles.
+/// table (no untrusted keys), and this map is looked up several times per job.
 #[derive(Default)]
 pub(crate) struct Running {
     map: Mutex<HashMap<i64, Entry>>,
