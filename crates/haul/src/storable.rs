@@ -12,6 +12,24 @@ pub const DELAY_MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// What marks text cut at its cap; it counts inside the cap.
 pub(crate) const TRUNCATED: &str = "… [truncated]";
 
+/// The years PostgreSQL's `timestamptz` holds (4713 BC to 294276 AD, as chrono counts them).
+pub(crate) const YEARS: std::ops::RangeInclusive<i32> = -4712..=294_275;
+
+/// Whether JSON text holds a NUL character (the escape `\u0000` inside a string), which
+/// PostgreSQL's `jsonb` cannot store.
+pub(crate) fn json_has_nul(json: &str) -> bool {
+    let mut rest = json;
+    while let Some(at) = rest.find('\\') {
+        let escaped = &rest[at + 1..];
+        if escaped.starts_with("u0000") {
+            return true;
+        }
+        // skip the escaped character: `\\` must not start another escape
+        rest = escaped.get(1..).unwrap_or("");
+    }
+    false
+}
+
 /// Clamps `d` to [`DELAY_MAX`].
 pub(crate) fn delay(d: Duration) -> Duration {
     d.min(DELAY_MAX)
@@ -138,6 +156,15 @@ mod tests {
         let t = display(&Endless, 64);
         assert!(t.len() <= 64 && t.ends_with(TRUNCATED));
         assert!(display(&Panics, 64).contains("panicked"));
+    }
+
+    #[test]
+    fn an_escaped_nul_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(json_has_nul(r#"{"a":"x\u0000"}"#));
+        assert!(json_has_nul(r#"{"a\u0000":1}"#));
+        assert!(!json_has_nul(r#"{"a":"x\\u0000"}"#), "a backslash, then the text u0000");
+        assert!(json_has_nul(r#"{"a":"x\\\u0000"}"#));
+        assert!(!json_has_nul(r#"{"a":"\u0001 \n"}"#));
     }
 
     #[test]

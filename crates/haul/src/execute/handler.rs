@@ -53,7 +53,7 @@ where
     }
 }
 
-type ErasedCall<S> = Box<dyn Fn(JobContext<S>, &str) -> serde_json::Result<HandlerFuture> + Send + Sync>;
+type ErasedCall<S> = Box<dyn Fn(JobContext<S>, &str) -> Result<HandlerFuture, String> + Send + Sync>;
 
 /// One kind's handler with that kind's defaults.
 pub(crate) struct Route<S> {
@@ -68,8 +68,8 @@ pub(crate) struct Route<S> {
 }
 
 impl<S> Route<S> {
-    /// Decodes `args` and starts the handler; a decode failure comes back as the error.
-    pub(crate) fn start(&self, ctx: JobContext<S>, args: &str) -> serde_json::Result<HandlerFuture> {
+    /// Decodes `args` and starts the handler; a decode failure comes back as its message.
+    pub(crate) fn start(&self, ctx: JobContext<S>, args: &str) -> Result<HandlerFuture, String> {
         (self.call)(ctx, args)
     }
 }
@@ -97,7 +97,7 @@ impl<S: Send + 'static> Registry<S> {
             )));
         }
         let call: ErasedCall<S> = Box::new(move |ctx, args| {
-            let job: J = serde_json::from_str(args)?;
+            let job: J = decode(args)?;
             Ok(Box::pin(handler.call(ctx, job)) as HandlerFuture)
         });
         let route = Route {
@@ -128,5 +128,45 @@ impl<S> Registry<S> {
 
     pub(crate) fn routes(&self) -> impl Iterator<Item = &Route<S>> {
         self.routes.values()
+    }
+}
+
+/// Decodes args into `J`. Only when that fails are they decoded again, tracking the path, so
+/// the message names the field (`items[3].qty: invalid type: ...`) at no cost to jobs that decode.
+fn decode<J: serde::de::DeserializeOwned>(args: &str) -> Result<J, String> {
+    let error = match serde_json::from_str(args) {
+        Ok(job) => return Ok(job),
+        Err(e) => e,
+    };
+    let mut de = serde_json::Deserializer::from_str(args);
+    match serde_path_to_error::deserialize::<_, J>(&mut de) {
+        Err(e) if e.path().iter().next().is_some() => Err(format!("{}: {}", e.path(), e.inner())),
+        _ => Err(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Order {
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        qty: i64,
+    }
+
+    #[test]
+    fn a_decode_error_names_the_path_of_the_field() {
+        let args = r#"{"items":[{"qty":1},{"qty":2},{"qty":3},{"qty":"x"}]}"#;
+        let e = decode::<Order>(args).unwrap_err();
+        assert!(e.starts_with("items[3].qty: invalid type: string \"x\", expected i64"), "{e}");
+        let top = decode::<Order>("[1]").unwrap_err();
+        assert!(top.contains("expected struct Order"), "{top}");
     }
 }

@@ -157,7 +157,7 @@ fn killed(kill: &Kill) -> Outcome {
     }
 }
 
-fn decode_failed<S>(route: &Route<S>, e: &serde_json::Error) -> Outcome {
+fn decode_failed<S>(route: &Route<S>, e: &str) -> Outcome {
     let error = format!("args do not decode into `{}`: {e}", route.type_name);
     Outcome::Discarded { class: ErrorClass::Decode, error }
 }

@@ -9,7 +9,7 @@ pub(crate) fn build_batch(jobs: Vec<NewJob>, max_payload: usize) -> Result<Inser
     let mut b = InsertBatch::with_capacity(jobs.len());
     for mut j in jobs {
         let args = j.take_args()?;
-        j.validate(args.len(), max_payload)?;
+        j.validate(&args, max_payload)?;
         b.kinds.push(j.kind.into_owned());
         b.queues.push(j.queue.into_owned());
         b.args.push(args);

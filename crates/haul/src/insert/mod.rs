@@ -8,6 +8,8 @@ pub(crate) use batch::build_batch;
 use crate::error::{Error, Result};
 use crate::job::{Job, MAX_ATTEMPTS_DEFAULT, PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, QUEUE_DEFAULT};
 use crate::names;
+use crate::storable::{self, DELAY_MAX};
+use chrono::Datelike;
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::time::Duration;
@@ -144,8 +146,9 @@ impl NewJob {
         &self.queue
     }
 
-    /// Checks every option, and the payload size (`args_len` bytes of args) against `max_payload`.
-    pub(crate) fn validate(&self, args_len: usize, max_payload: usize) -> Result<()> {
+    /// Checks every option, that PostgreSQL can store the args (JSON text) and metadata, and
+    /// their size against `max_payload`.
+    pub(crate) fn validate(&self, args: &str, max_payload: usize) -> Result<()> {
         names::validate_kind(&self.kind)?;
         names::validate_queue(&self.queue)?;
         let kind = self.kind.as_ref();
@@ -158,7 +161,9 @@ impl NewJob {
         }
         self.validate_timeout()?;
         self.validate_tags()?;
-        let size = args_len + self.metadata.as_ref().map_or(0, String::len);
+        self.validate_time()?;
+        self.validate_storable(args)?;
+        let size = args.len() + self.metadata.as_ref().map_or(0, String::len);
         if size > max_payload {
             return Err(Error::PayloadTooLarge { kind: kind.to_owned(), size, max: max_payload });
         }
@@ -176,6 +181,40 @@ impl NewJob {
             Some(t) if t.is_zero() || t.as_millis() > i32::MAX as u128 => {
                 Err(Error::invalid_option(&self.kind, "timeout must be between 1 ms and about 24 days"))
             }
+            _ => Ok(()),
+        }
+    }
+
+    /// A run-at PostgreSQL's `timestamptz` holds, and a delay of at most [`DELAY_MAX`].
+    fn validate_time(&self) -> Result<()> {
+        if let Some(at) = self.run_at
+            && !storable::YEARS.contains(&at.year())
+        {
+            let reason = format!("run_at {at} is outside PostgreSQL's range (4713 BC to 294276 AD)");
+            return Err(Error::invalid_option(&self.kind, reason));
+        }
+        match self.delay {
+            Some(d) if d > DELAY_MAX => {
+                Err(Error::invalid_option(&self.kind, format!("delay {d:?} is over the 100-year maximum")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// No NUL character in the args or the metadata, keys included.
+    fn validate_storable(&self, args: &str) -> Result<()> {
+        let unstorable = |what: &str| Error::Unstorable {
+            kind: self.kind.to_string(),
+            reason: format!(
+                "its {what} hold a NUL character (\\u0000), which PostgreSQL cannot store in jsonb; \
+                 remove it, or encode the data (e.g. base64)"
+            ),
+        };
+        if storable::json_has_nul(args) {
+            return Err(unstorable("args"));
+        }
+        match &self.metadata {
+            Some(m) if storable::json_has_nul(m) => Err(unstorable("metadata")),
             _ => Ok(()),
         }
     }

@@ -85,6 +85,11 @@ async fn undecodable_args_are_discarded_with_a_clear_error() {
     assert_eq!((row.state, row.attempt), (JobState::Discarded, 1));
     assert_eq!(row.errors[0].class, ErrorClass::Decode);
     assert!(row.errors[0].error.contains("args do not decode into"), "{}", row.errors[0].error);
+    assert!(
+        row.errors[0].error.contains("name: invalid type: integer `42`"),
+        "names the field: {}",
+        row.errors[0].error
+    );
     assert!(row.errors[0].error.contains("Typed"), "{}", row.errors[0].error);
     w.stop().await;
 }
@@ -141,4 +146,78 @@ async fn worker_on_an_unmigrated_schema_says_to_migrate() {
     assert!(err.to_string().contains("haul migrate up"), "{err}");
     let insert = db.client.insert(Noop { n: 1 }).await.unwrap_err();
     assert!(matches!(insert, Error::NotMigrated { .. }), "{insert:?}");
+}
+
+#[tokio::test]
+async fn what_postgres_cannot_store_is_refused_before_any_sql_and_the_transaction_survives() {
+    let db = TestDb::new().await;
+    let at =
+        |y: i32| chrono::NaiveDate::from_ymd_opt(y, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let cases = [
+        NewJob::raw("noop", serde_json::json!({"n": "a\u{0}b"})),
+        NewJob::raw("noop", serde_json::json!({"a\u{0}": 1})),
+        NewJob::new(&Noop { n: 1 }).with_metadata(serde_json::json!({"trace": "\u{0}"})),
+        NewJob::new(&Noop { n: 1 }).with_run_at(at(-5000)),
+        NewJob::new(&Noop { n: 1 }).with_delay(std::time::Duration::MAX),
+    ];
+    db.exec("CREATE TABLE {s}.orders (id int)").await;
+    for job in cases {
+        let mut tx = db.pool.begin().await.unwrap();
+        db.exec_in(&mut tx, "INSERT INTO {s}.orders VALUES (1)").await;
+        let err = db.client.insert_tx(&mut *tx, job).await.unwrap_err();
+        assert!(matches!(err, Error::Unstorable { .. } | Error::InvalidOption { .. }), "{err:?}");
+        db.exec_in(&mut tx, "INSERT INTO {s}.orders VALUES (2)").await; // the transaction is usable
+        tx.commit().await.unwrap();
+    }
+    let nul = db.client.insert(NewJob::raw("noop", serde_json::json!({"n": "\u{0}"}))).await.unwrap_err();
+    assert!(nul.to_string().contains("NUL"), "{nul}");
+    let many = db.client.insert_many([
+        NewJob::new(&Noop { n: 1 }),
+        NewJob::new(&Noop { n: 2 }).with_delay(std::time::Duration::MAX),
+    ]);
+    assert!(matches!(many.await, Err(Error::InvalidOption { .. })));
+    assert_eq!(db.scalar("SELECT count(*) FROM {s}.orders").await, 10, "every business row committed");
+    assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs").await, 0);
+    let escaped = db.client.insert(NewJob::raw("noop", serde_json::json!({"n": "a\\u0000"}))).await;
+    assert!(escaped.is_ok(), "a backslash followed by the text u0000 is no NUL: {escaped:?}");
+}
+
+#[tokio::test]
+async fn every_setting_is_range_checked_at_build_naming_the_setter() {
+    use haul::WorkerConfig;
+    use std::time::Duration;
+    let db = TestDb::new().await;
+    let max = Duration::MAX;
+    let cases: Vec<(WorkerConfig, &str)> = vec![
+        (WorkerConfig::default().with_heartbeat_interval(max), "WorkerConfig::with_heartbeat_interval"),
+        (WorkerConfig::default().with_statement_timeout(max), "WorkerConfig::with_statement_timeout"),
+        (
+            WorkerConfig::default().with_complete_batch_max(usize::MAX),
+            "WorkerConfig::with_complete_batch_max",
+        ),
+        (WorkerConfig::default().with_leader_ttl(Duration::from_nanos(2)), "WorkerConfig::with_leader_ttl"),
+        (WorkerConfig::default().with_lease(max), "WorkerConfig::with_lease"),
+        (
+            WorkerConfig::default().with_fetch_poll_interval(Duration::ZERO),
+            "WorkerConfig::with_fetch_poll_interval",
+        ),
+        (WorkerConfig::default().with_cleaner_interval(max), "WorkerConfig::with_cleaner_interval"),
+        (WorkerConfig::default().with_completed_retention(max), "WorkerConfig::with_completed_retention"),
+        (WorkerConfig::default().with_maintenance_batch(-1), "WorkerConfig::with_maintenance_batch"),
+        (WorkerConfig::default().with_fetch_concurrency(0), "WorkerConfig::with_fetch_concurrency"),
+        (WorkerConfig::default().with_error_max_bytes(0), "WorkerConfig::with_error_max_bytes"),
+    ];
+    for (config, setter) in cases {
+        let built = Worker::builder(db.client.clone(), ()).handler(noop).config(config).build();
+        match built {
+            Err(Error::InvalidConfig { setting, .. }) => assert_eq!(setting, setter),
+            other => panic!("{setter}: {:?}", other.err()),
+        }
+    }
+    let client = Client::with_config(db.pool.clone(), ClientConfig::default().with_max_payload_bytes(0));
+    let err = client.err().unwrap();
+    assert!(
+        matches!(err, Error::InvalidConfig { setting: "ClientConfig::with_max_payload_bytes", .. }),
+        "{err:?}"
+    );
 }

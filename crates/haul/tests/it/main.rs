@@ -13,6 +13,8 @@ mod insert;
 mod lease;
 mod lifecycle;
 mod migrate;
+mod outcome_props;
+mod outcomes;
 mod retry;
 mod shutdown;
 mod tx_complete;

@@ -89,6 +89,12 @@ impl TestDb {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await.expect("scalar")
     }
 
+    /// Runs `sql` (with `{s}` for the schema) inside the caller's transaction.
+    pub async fn exec_in(&self, tx: &mut sqlx::PgConnection, sql: &str) {
+        let sql = sql.replace("{s}", &format!("\"{}\"", self.schema));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(tx).await.expect("exec_in");
+    }
+
     pub async fn exec(&self, sql: &str) {
         let sql = sql.replace("{s}", &format!("\"{}\"", self.schema));
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await.expect("exec");
