@@ -6,11 +6,15 @@
 mod job;
 mod leader;
 mod migration;
+#[cfg(test)]
+mod testing;
 
 pub(crate) use job::{
     ClaimKey, ClaimedJob, CompletionBatch, DeadTuples, InsertBatch, JsonText, WORKER_SESSION,
 };
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
+#[cfg(test)]
+pub(crate) use testing::test_db;
 
 use crate::clock::Clock;
 use crate::error::{Error, map_db_error};
@@ -141,17 +145,4 @@ pub(crate) fn render(template: &str, schema: &str) -> Arc<str> {
         .replace("{channel}", &insert_channel(schema))
         .replace("{control}", &control_channel(schema))
         .into()
-}
-
-/// A pool on the test database (`DATABASE_URL`, else the local server) and a freshly migrated
-/// schema named `{prefix}_{random}`, for tests inside the crate.
-#[cfg(test)]
-pub(crate) async fn test_db(prefix: &str) -> (sqlx::PgPool, Db, String) {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await.unwrap();
-    let schema = format!("{prefix}_{:08x}", fastrand::u32(..));
-    let db = Db::new(pool.clone(), &schema, crate::Clock::database());
-    crate::migrate::up(&db).await.unwrap();
-    (pool, db, schema)
 }
