@@ -27,7 +27,6 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::{PgExecutor, Row};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
 /// table's statistics are always stale — it swings between empty and millions of rows between
@@ -246,44 +245,6 @@ WHERE j.id = ANY(ARRAY(
 ))
 "#;
 
-/// Dead and live row versions, and row versions ever made dead (updates + deletes), as the
-/// statistics last counted them.
-const DEAD_TUPLES: &str = r#"
-SELECT coalesce(n_dead_tup, 0), coalesce(n_live_tup, 0), coalesce(n_tup_upd + n_tup_del, 0),
-       pg_total_relation_size(relid)
-FROM pg_stat_user_tables
-WHERE relid = '{schema}.jobs'::regclass
-"#;
-
-/// The oldest snapshot another session holds (its xmin, as text), which no VACUUM can clean
-/// past; NULL when this role may not see every session's (it is not in `pg_read_all_stats`).
-const XMIN_HORIZON: &str = r#"
-SELECT CASE WHEN pg_has_role('pg_read_all_stats', 'MEMBER') THEN
-    (SELECT backend_xmin::text FROM pg_stat_activity
-     WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()
-     ORDER BY age(backend_xmin) DESC LIMIT 1)
-END
-"#;
-
-/// Run with the simple protocol: VACUUM cannot run inside a transaction block. ANALYZE too: a
-/// queue table's size swings, and its statistics are what the claim's plan is chosen by.
-const VACUUM: &str = "VACUUM (SKIP_LOCKED, ANALYZE) {schema}.jobs";
-
-/// Cancels the other vacuums of the jobs table that this role may cancel (its own; every one,
-/// autovacuum's too, for a superuser), so a compaction does not queue behind them.
-const CANCEL_VACUUMS: &str = r#"
-SELECT count(*) FILTER (WHERE pg_cancel_backend(v.pid))
-FROM pg_stat_progress_vacuum v JOIN pg_stat_activity a USING (pid)
-WHERE v.relid = '{schema}.jobs'::regclass AND v.pid <> pg_backend_pid()
-  AND (a.usename = current_user OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
-"#;
-
-/// Rewrites the jobs table and its indexes with the live rows only (ACCESS EXCLUSIVE lock).
-/// Without ANALYZE: statistics taken right after it would describe a nearly empty table that
-/// refills within seconds (the worker's sessions do not trust statistics anyway,
-/// [`WORKER_SESSION`]); the next plain vacuum analyzes.
-const COMPACT: &str = "VACUUM (FULL) {schema}.jobs";
-
 const GET: &str = "SELECT * FROM {schema}.jobs WHERE id = $2";
 
 const LIST: &str = r#"
@@ -341,11 +302,6 @@ pub(super) struct JobSql {
     schedule_due: Arc<str>,
     rescue_many: Arc<str>,
     delete_finalized_before: Arc<str>,
-    dead_tuples: Arc<str>,
-    xmin_horizon: Arc<str>,
-    vacuum: Arc<str>,
-    cancel_vacuums: Arc<str>,
-    compact: Arc<str>,
     get: Arc<str>,
     list: Arc<str>,
     count_by_queue_state: Arc<str>,
@@ -370,11 +326,6 @@ impl JobSql {
             schedule_due: r(SCHEDULE_DUE),
             rescue_many: r(RESCUE_MANY),
             delete_finalized_before: r(DELETE_FINALIZED_BEFORE),
-            dead_tuples: r(DEAD_TUPLES),
-            xmin_horizon: r(XMIN_HORIZON),
-            vacuum: r(VACUUM),
-            cancel_vacuums: r(CANCEL_VACUUMS),
-            compact: r(COMPACT),
             get: r(GET),
             list: r(LIST),
             count_by_queue_state: r(COUNT_BY_QUEUE_STATE),
@@ -446,20 +397,6 @@ pub(crate) struct ClaimKey {
     pub priority: i16,
     pub run_at: DateTime<Utc>,
     pub id: i64,
-}
-
-/// The jobs table's row versions per the statistics (which lag by up to a second).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DeadTuples {
-    /// Dead versions not yet vacuumed away.
-    pub dead: i64,
-    /// Live rows.
-    pub live: i64,
-    /// Versions ever made dead (updates plus deletes): the difference over an interval is how
-    /// many died in it.
-    pub churned: i64,
-    /// The table's size on disk, indexes and TOAST included (bytes).
-    pub bytes: i64,
 }
 
 /// Outcomes to write in one fenced statement, as columns.
@@ -662,55 +599,6 @@ impl Db {
             self.query(&self.inner.job.delete_finalized_before).bind(state.as_str()).bind(age_s).bind(limit);
         let done = self.with_conn(async |c| q.execute(c).await).await?;
         Ok(done.rows_affected())
-    }
-
-    /// Dead and live row versions in the jobs table, per the statistics.
-    pub(crate) async fn job_dead_tuples(&self) -> Result<DeadTuples> {
-        let q = self.query(&self.inner.job.dead_tuples);
-        let row = self.with_conn(async |c| q.fetch_one(c).await).await?;
-        let get = |i| row.try_get::<i64, _>(i).map_err(|e| self.err(e));
-        Ok(DeadTuples { dead: get(0)?, live: get(1)?, churned: get(2)?, bytes: get(3)? })
-    }
-
-    /// The oldest snapshot's xmin among other sessions, if this role may see them all.
-    pub(crate) async fn job_xmin_horizon(&self) -> Result<Option<String>> {
-        let q = sqlx::query_scalar(sqlx::AssertSqlSafe(self.inner.job.xmin_horizon.clone()));
-        self.with_conn(async |c| q.fetch_one(c).await).await
-    }
-
-    /// Vacuums and analyzes the jobs table (skipping it if another vacuum holds it), lifting
-    /// the session's statement timeout for it: a vacuum may take longer than a claim.
-    pub(crate) async fn job_vacuum(&self, limit: Duration) -> Result<()> {
-        let sql = sqlx::AssertSqlSafe(self.inner.job.vacuum.clone());
-        let run = async |c: &mut sqlx::PgConnection| {
-            sqlx::raw_sql("SET statement_timeout = 0").execute(&mut *c).await?;
-            let done = sqlx::raw_sql(sql).execute(&mut *c).await;
-            sqlx::raw_sql("RESET statement_timeout").execute(&mut *c).await?;
-            done.map(drop)
-        };
-        self.with_conn_limit(Some(limit), run).await
-    }
-
-    /// Compacts the jobs table: cancels the other vacuums of it this role may cancel, then
-    /// rewrites it with its live rows only, waiting at most `lock_wait` for its lock (every
-    /// statement on the table queues behind that wait, then behind the rewrite). Returns how
-    /// many vacuums it cancelled.
-    pub(crate) async fn job_compact(&self, limit: Duration, lock_wait: Duration) -> Result<i64> {
-        let cancel = sqlx::query_scalar(sqlx::AssertSqlSafe(self.inner.job.cancel_vacuums.clone()));
-        let compact = sqlx::AssertSqlSafe(self.inner.job.compact.clone());
-        let lock = format!("SET statement_timeout = 0; SET lock_timeout = {}", lock_wait.as_millis().max(1));
-        let run = async |c: &mut sqlx::PgConnection| {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(lock)).execute(&mut *c).await?;
-            let done = async {
-                let cancelled: i64 = cancel.fetch_one(&mut *c).await?;
-                sqlx::raw_sql(compact).execute(&mut *c).await?;
-                Ok(cancelled)
-            }
-            .await;
-            sqlx::raw_sql("RESET statement_timeout; RESET lock_timeout").execute(&mut *c).await?;
-            done
-        };
-        self.with_conn_limit(Some(limit), run).await
     }
 
     /// One job by id.

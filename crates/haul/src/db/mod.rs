@@ -1,5 +1,6 @@
 //! The only code that speaks SQL: one module per table, each holding every statement on its
-//! table, rendered once for the configured schema.
+//! table, plus `vacuum` for the jobs table's upkeep through the catalog; every statement
+//! rendered once for the configured schema.
 //!
 //! Every statement takes the clock shift as `$1`; `{now}` in a template reads that clock.
 
@@ -8,19 +9,19 @@ mod leader;
 mod migration;
 #[cfg(test)]
 mod testing;
+mod vacuum;
 
-pub(crate) use job::{
-    ClaimKey, ClaimedJob, CompletionBatch, DeadTuples, InsertBatch, JsonText, WORKER_SESSION,
-};
+pub(crate) use job::{ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, WORKER_SESSION};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 #[cfg(test)]
 pub(crate) use testing::test_db;
+pub(crate) use vacuum::DeadTuples;
 
 use crate::clock::Clock;
 use crate::error::{Error, map_db_error};
-use sqlx::postgres::{PgArguments, Postgres};
-use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::postgres::{PgArguments, PgRow, Postgres};
+use sqlx::query::{Query, QueryAs};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ struct DbInner {
     job: job::JobSql,
     leader: leader::LeaderSql,
     migration: migration::MigrationSql,
+    vacuum: vacuum::VacuumSql,
 }
 
 impl Db {
@@ -48,6 +50,7 @@ impl Db {
             job: job::JobSql::new(schema),
             leader: leader::LeaderSql::new(schema),
             migration: migration::MigrationSql::new(schema),
+            vacuum: vacuum::VacuumSql::new(schema),
             schema: schema.to_owned(),
             clock,
         };
@@ -120,6 +123,14 @@ impl Db {
     /// Starts a statement and binds the clock shift as `$1`.
     fn query<'q>(&self, sql: &Arc<str>) -> Query<'q, Postgres, PgArguments> {
         sqlx::query(AssertSqlSafe(sql.clone())).bind(self.inner.clock.shift_micros())
+    }
+
+    /// [`Db::query`] whose rows decode into `T` (by column name).
+    fn query_as<'q, T>(&self, sql: &Arc<str>) -> QueryAs<'q, Postgres, T, PgArguments>
+    where
+        T: for<'r> FromRow<'r, PgRow>,
+    {
+        sqlx::query_as(AssertSqlSafe(sql.clone())).bind(self.inner.clock.shift_micros())
     }
 
     fn err(&self, e: sqlx::Error) -> Error {
