@@ -1,6 +1,6 @@
 //! The only code that speaks SQL: one module per table, each holding every statement on its
-//! table, plus `vacuum` for the jobs table's upkeep through the catalog; every statement
-//! rendered once for the configured schema.
+//! table (`job` split by concern), plus `vacuum` for the jobs table's upkeep through the
+//! catalog; every statement rendered once for the configured schema.
 //!
 //! Every statement takes the clock shift as `$1`; `{now}` in a template reads that clock.
 
