@@ -40,6 +40,12 @@ impl LeaderSql {
     }
 }
 
+/// The lease's holder.
+#[derive(sqlx::FromRow)]
+struct Leader {
+    leader_id: String,
+}
+
 impl Db {
     /// Takes or renews the lease for `ttl_ms`; true when `id` holds it afterwards.
     pub(crate) async fn leader_attempt_elect(&self, id: &str, ttl_ms: i64) -> Result<bool> {
@@ -56,9 +62,7 @@ impl Db {
 
     /// The current leader, if its lease is live.
     pub(crate) async fn leader_get(&self) -> Result<Option<String>> {
-        use sqlx::Row;
-        let q = self.query(&self.inner.leader.get);
-        let row = self.with_conn(async |c| q.fetch_optional(c).await).await?;
-        row.map(|r| r.try_get(0).map_err(|e| self.err(e))).transpose()
+        let q = self.query_as::<Leader>(&self.inner.leader.get);
+        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.map(|l| l.leader_id))
     }
 }

@@ -4,7 +4,7 @@
 use super::{Db, render};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection};
 use std::sync::Arc;
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";
@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS {schema}.migrations (
 )"#;
 const APPLIED: &str = "SELECT version, applied_at FROM {schema}.migrations ORDER BY version";
 const RECORD: &str = "INSERT INTO {schema}.migrations (version, name) VALUES ($1, $2)";
-const TABLE_EXISTS: &str = "SELECT to_regclass('{schema}.migrations') IS NOT NULL";
+const TABLE_EXISTS: &str = "SELECT to_regclass('{schema}.migrations') IS NOT NULL AS present";
 
 /// The rendered statements on `migrations` for one schema.
 pub(super) struct MigrationSql {
@@ -55,10 +55,16 @@ pub(crate) fn migration_script_record(schema: &str, version: i32, name: &str) ->
 }
 
 /// One applied migration, as recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct MigrationStatus {
     pub version: i32,
     pub applied_at: DateTime<Utc>,
+}
+
+/// Whether the bookkeeping table exists.
+#[derive(sqlx::FromRow)]
+struct Table {
+    present: bool,
 }
 
 fn plain(sql: &Arc<str>) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
@@ -79,19 +85,12 @@ impl Db {
     /// Applied migrations, oldest first; empty when the bookkeeping table does not exist.
     pub(crate) async fn migration_applied(&self, conn: &mut PgConnection) -> Result<Vec<MigrationStatus>> {
         let sql = &self.inner.migration;
-        let exists: bool = plain(&sql.table_exists)
-            .fetch_one(&mut *conn)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(|e| self.err(e))?;
-        if !exists {
+        let table = sqlx::query_as::<_, Table>(AssertSqlSafe(sql.table_exists.clone()));
+        if !table.fetch_one(&mut *conn).await.map_err(|e| self.err(e))?.present {
             return Ok(Vec::new());
         }
-        let rows = plain(&sql.applied).fetch_all(&mut *conn).await.map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok(MigrationStatus { version: r.try_get(0)?, applied_at: r.try_get(1)? }))
-            .collect::<sqlx::Result<_>>()
-            .map_err(|e| self.err(e))
+        let applied = sqlx::query_as(AssertSqlSafe(sql.applied.clone()));
+        applied.fetch_all(&mut *conn).await.map_err(|e| self.err(e))
     }
 
     /// Runs one migration's SQL (many statements) and records it.

@@ -1,22 +1,27 @@
 //! The only code that speaks SQL: one module per table, each holding every statement on its
-//! table, rendered once for the configured schema.
+//! table (`job` split by concern), plus `vacuum` for the jobs table's upkeep through the
+//! catalog; every statement rendered once for the configured schema.
 //!
 //! Every statement takes the clock shift as `$1`; `{now}` in a template reads that clock.
 
 mod job;
 mod leader;
 mod migration;
+#[cfg(test)]
+mod testing;
+mod vacuum;
 
-pub(crate) use job::{
-    ClaimKey, ClaimedJob, CompletionBatch, DeadTuples, InsertBatch, JsonText, WORKER_SESSION,
-};
+pub(crate) use job::{ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, WORKER_SESSION};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
+#[cfg(test)]
+pub(crate) use testing::test_db;
+pub(crate) use vacuum::DeadTuples;
 
 use crate::clock::Clock;
 use crate::error::{Error, map_db_error};
-use sqlx::postgres::{PgArguments, Postgres};
-use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::postgres::{PgArguments, PgRow, Postgres};
+use sqlx::query::{Query, QueryAs};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +40,7 @@ struct DbInner {
     job: job::JobSql,
     leader: leader::LeaderSql,
     migration: migration::MigrationSql,
+    vacuum: vacuum::VacuumSql,
 }
 
 impl Db {
@@ -44,6 +50,7 @@ impl Db {
             job: job::JobSql::new(schema),
             leader: leader::LeaderSql::new(schema),
             migration: migration::MigrationSql::new(schema),
+            vacuum: vacuum::VacuumSql::new(schema),
             schema: schema.to_owned(),
             clock,
         };
@@ -118,6 +125,14 @@ impl Db {
         sqlx::query(AssertSqlSafe(sql.clone())).bind(self.inner.clock.shift_micros())
     }
 
+    /// [`Db::query`] whose rows decode into `T` (by column name).
+    fn query_as<'q, T>(&self, sql: &Arc<str>) -> QueryAs<'q, Postgres, T, PgArguments>
+    where
+        T: for<'r> FromRow<'r, PgRow>,
+    {
+        sqlx::query_as(AssertSqlSafe(sql.clone())).bind(self.inner.clock.shift_micros())
+    }
+
     fn err(&self, e: sqlx::Error) -> Error {
         map_db_error(e, &self.inner.schema)
     }
@@ -141,17 +156,4 @@ pub(crate) fn render(template: &str, schema: &str) -> Arc<str> {
         .replace("{channel}", &insert_channel(schema))
         .replace("{control}", &control_channel(schema))
         .into()
-}
-
-/// A pool on the test database (`DATABASE_URL`, else the local server) and a freshly migrated
-/// schema named `{prefix}_{random}`, for tests inside the crate.
-#[cfg(test)]
-pub(crate) async fn test_db(prefix: &str) -> (sqlx::PgPool, Db, String) {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await.unwrap();
-    let schema = format!("{prefix}_{:08x}", fastrand::u32(..));
-    let db = Db::new(pool.clone(), &schema, crate::Clock::database());
-    crate::migrate::up(&db).await.unwrap();
-    (pool, db, schema)
 }

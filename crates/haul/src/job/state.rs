@@ -1,5 +1,9 @@
 //! The states a job moves through (drawn in `docs/state_machine.md`).
 
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, PgValueRef};
+use sqlx::{Decode, Encode, Postgres, Type};
 use std::fmt;
 use std::str::FromStr;
 
@@ -79,5 +83,43 @@ impl FromStr for JobState {
             .into_iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| format!("unknown job state `{s}`"))
+    }
+}
+
+/// Bound and read as `text` (its [`as_str`](JobState::as_str) name), so a statement binding a
+/// state has the parameter types, and so the plans, it has when binding the name.
+impl Type<Postgres> for JobState {
+    fn type_info() -> PgTypeInfo {
+        <str as Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <str as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl PgHasArrayType for JobState {
+    fn array_type_info() -> PgTypeInfo {
+        <&str as PgHasArrayType>::array_type_info()
+    }
+
+    fn array_compatible(ty: &PgTypeInfo) -> bool {
+        <&str as PgHasArrayType>::array_compatible(ty)
+    }
+}
+
+impl Encode<'_, Postgres> for JobState {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <&str as Encode<Postgres>>::encode(self.as_str(), buf)
+    }
+
+    fn size_hint(&self) -> usize {
+        self.as_str().len()
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for JobState {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(<&str as Decode<Postgres>>::decode(value)?.parse()?)
     }
 }

@@ -1,0 +1,159 @@
+//! Operators' statements on jobs: reading them (one, a list, counts per queue and state) and
+//! controlling one (cancel, retry, delete).
+
+use super::columns::{IdState, append_error, quoted, statement};
+use crate::db::Db;
+use crate::error::Result;
+use crate::job::{AttemptError, ErrorClass, JobRow, JobState};
+use crate::stats::QueueDepth;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{FromRow, Row};
+use std::sync::Arc;
+
+const GET: &str = "SELECT * FROM {schema}.jobs WHERE id = $2";
+
+const LIST: &str = r#"
+SELECT * FROM {schema}.jobs
+WHERE ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR queue = $3)
+ORDER BY id DESC
+LIMIT $4
+"#;
+
+const COUNT_BY_QUEUE_STATE: &str = r#"
+SELECT queue, state, count(*) AS n FROM {schema}.jobs GROUP BY queue, state ORDER BY queue, state
+"#;
+
+/// A waiting job is cancelled at once; a running one gets a request, and its holder a NOTIFY.
+const CANCEL: &str = r#"
+WITH c AS (
+    UPDATE {schema}.jobs j SET
+        state = CASE WHEN state = {running} THEN state ELSE {cancelled} END,
+        finalized_at = CASE WHEN state = {running} THEN NULL ELSE {now} END,
+        cancel_requested_at = {now},
+        errors = CASE WHEN state = {running} THEN errors
+                      ELSE {append_error} END
+    WHERE id = $2 AND state IN ({pending}, {scheduled}, {available}, {retryable}, {running})
+    RETURNING id, state
+)
+SELECT id, state,
+       (SELECT count(pg_notify('{control}', 'cancel:' || id)) FROM c WHERE state = {running}) AS notified
+FROM c
+"#;
+
+const RETRY: &str = r#"
+WITH r AS (
+    UPDATE {schema}.jobs
+    SET state = {available}, run_at = {now}, finalized_at = NULL, cancel_requested_at = NULL,
+        max_attempts = greatest(max_attempts, attempt + 1)
+    WHERE id = $2 AND state IN ({scheduled}, {retryable}, {final})
+    RETURNING id, queue
+)
+SELECT r.id, pg_notify('{channel}', r.queue)::text FROM r
+"#;
+
+const DELETE: &str = "DELETE FROM {schema}.jobs WHERE id = $2 AND state <> {running} RETURNING id";
+
+/// The rendered operators' statements for one schema.
+pub(super) struct AdminSql {
+    pub(super) get: Arc<str>,
+    pub(super) list: Arc<str>,
+    pub(super) count_by_queue_state: Arc<str>,
+    pub(super) cancel: Arc<str>,
+    pub(super) retry: Arc<str>,
+    pub(super) delete: Arc<str>,
+}
+
+impl AdminSql {
+    pub(super) fn new(schema: &str) -> Self {
+        // an operator's cancel records no worker: none held the attempt it ends
+        let cancel = append_error(&quoted(ErrorClass::Cancel.as_str()), "$3::text", false);
+        AdminSql {
+            get: statement(GET, schema),
+            list: statement(LIST, schema),
+            count_by_queue_state: statement(COUNT_BY_QUEUE_STATE, schema),
+            cancel: statement(&CANCEL.replace("{append_error}", &cancel), schema),
+            retry: statement(RETRY, schema),
+            delete: statement(DELETE, schema),
+        }
+    }
+}
+
+/// Whole rows (`SELECT *`), read by column name.
+impl<'r> FromRow<'r, PgRow> for JobRow {
+    fn from_row(r: &'r PgRow) -> sqlx::Result<Self> {
+        let errors: Vec<Json<AttemptError>> = r.try_get("errors")?;
+        Ok(JobRow {
+            id: r.try_get("id")?,
+            kind: r.try_get("kind")?,
+            queue: r.try_get("queue")?,
+            args: r.try_get("args")?,
+            state: r.try_get("state")?,
+            priority: r.try_get("priority")?,
+            attempt: r.try_get("attempt")?,
+            max_attempts: r.try_get("max_attempts")?,
+            run_at: r.try_get("run_at")?,
+            created_at: r.try_get("created_at")?,
+            attempted_at: r.try_get("attempted_at")?,
+            finalized_at: r.try_get("finalized_at")?,
+            lease_expires_at: r.try_get("lease_expires_at")?,
+            attempted_by: r.try_get("attempted_by")?,
+            errors: errors.into_iter().map(|j| j.0).collect(),
+            metadata: r.try_get("metadata")?,
+            tags: r.try_get("tags")?,
+        })
+    }
+}
+
+/// One queue and state's row count.
+#[derive(sqlx::FromRow)]
+struct Counted {
+    queue: String,
+    state: JobState,
+    n: i64,
+}
+
+impl Db {
+    /// One job by id.
+    pub(crate) async fn job_get(&self, id: i64) -> Result<Option<JobRow>> {
+        let q = self.query_as(&self.inner.job.admin.get).bind(id);
+        self.with_conn(async |c| q.fetch_optional(c).await).await
+    }
+
+    /// Newest jobs first, optionally of one state and/or queue.
+    pub(crate) async fn job_list(
+        &self,
+        state: Option<JobState>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>> {
+        let q = self.query_as(&self.inner.job.admin.list).bind(state).bind(queue).bind(limit);
+        self.with_conn(async |c| q.fetch_all(c).await).await
+    }
+
+    /// Row counts per queue and state.
+    pub(crate) async fn job_count_by_queue_state(&self) -> Result<Vec<QueueDepth>> {
+        let q = self.query_as::<Counted>(&self.inner.job.admin.count_by_queue_state);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
+        Ok(rows.into_iter().map(|r| QueueDepth { queue: r.queue, state: r.state, count: r.n }).collect())
+    }
+
+    /// Cancels a waiting job, or requests cancellation of a running one (and notifies its
+    /// worker). Returns the job's state afterwards, `None` when no job could be cancelled.
+    pub(crate) async fn job_cancel(&self, id: i64, reason: &str) -> Result<Option<JobState>> {
+        let q = self.query_as::<IdState>(&self.inner.job.admin.cancel).bind(id).bind(reason);
+        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.map(|r| r.state))
+    }
+
+    /// Makes a waiting or finished job available now, allowing one more attempt if needed.
+    pub(crate) async fn job_retry(&self, id: i64) -> Result<bool> {
+        let q = self.query(&self.inner.job.admin.retry).bind(id);
+        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.is_some())
+    }
+
+    /// Deletes a job that is not running.
+    pub(crate) async fn job_delete(&self, id: i64) -> Result<bool> {
+        let q = self.query(&self.inner.job.admin.delete).bind(id);
+        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.is_some())
+    }
+}

@@ -1,0 +1,160 @@
+//! Claiming jobs: the next available jobs of a queue in fetch order, taken under a lease, and
+//! the keys that order them.
+
+use super::columns::statement;
+use crate::db::Db;
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// `{after}` is empty for a scan from the queue's first job, or a keyset condition resuming
+/// after the last claimed key (`fetch::cursor`): an index condition, so the scan starts there.
+/// The claimed ids come back as one array (an init plan), so the update reads `jobs` through
+/// the primary key for those ids whatever the statistics say (see the fenced statements).
+/// The claimed jobs come back as one row of arrays, a column each: one row to send and decode
+/// instead of one per job. (Measured for the completion statements, which did the same first:
+/// the CPU of a whole 600,000-job W3 run, load included, fell from 7.9 s to 6.4–6.8 s.)
+const GET_AVAILABLE: &str = r#"
+WITH claimed AS (
+    UPDATE {schema}.jobs j
+    SET state = {running}, attempt = j.attempt + 1, attempted_at = {now},
+        lease_expires_at = {now} + $4 * interval '1 millisecond', attempted_by = $5
+    WHERE j.id = ANY(ARRAY(
+        SELECT id FROM {schema}.jobs
+        WHERE state = {available} AND queue = $2 {after}
+        ORDER BY priority, run_at, id
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING j.id, j.kind, j.args, j.attempt, j.max_attempts, j.priority, j.timeout_ms,
+              j.metadata, j.created_at, j.run_at
+)
+SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(kind), '{}') AS kinds,
+       coalesce(array_agg(args::text), '{}') AS args, coalesce(array_agg(attempt), '{}') AS attempts,
+       coalesce(array_agg(max_attempts), '{}') AS max_attempts,
+       coalesce(array_agg(priority), '{}') AS priorities,
+       coalesce(array_agg(timeout_ms), '{}') AS timeouts_ms,
+       coalesce(array_agg(metadata::text), '{}') AS metadata,
+       coalesce(array_agg(created_at), '{}') AS created_at, coalesce(array_agg(run_at), '{}') AS run_at
+FROM claimed
+"#;
+const AFTER_KEY: &str = "AND (priority, run_at, id) > ($6, $7, $8)";
+
+/// The rendered claim statements for one schema.
+pub(super) struct ClaimSql {
+    /// From the queue's first job.
+    pub(super) first: Arc<str>,
+    /// After a key (`$6`, `$7`, `$8`).
+    pub(super) after: Arc<str>,
+}
+
+impl ClaimSql {
+    pub(super) fn new(schema: &str) -> Self {
+        ClaimSql {
+            first: statement(&GET_AVAILABLE.replace("{after}", ""), schema),
+            after: statement(&GET_AVAILABLE.replace("{after}", AFTER_KEY), schema),
+        }
+    }
+}
+
+/// A job just claimed by `job_get_available`.
+#[derive(Debug)]
+pub(crate) struct ClaimedJob {
+    pub id: i64,
+    pub kind: String,
+    pub args: JsonText,
+    pub attempt: i16,
+    pub max_attempts: i16,
+    pub priority: i16,
+    pub timeout_ms: Option<i32>,
+    pub metadata: JsonText,
+    pub created_at: DateTime<Utc>,
+    pub run_at: DateTime<Utc>,
+}
+
+impl ClaimedJob {
+    /// Its place in the fetch order.
+    pub(crate) fn key(&self) -> ClaimKey {
+        ClaimKey { priority: self.priority, run_at: self.run_at, id: self.id }
+    }
+}
+
+/// A job's place in the fetch order (`ORDER BY priority, run_at, id`): fields compare in
+/// that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ClaimKey {
+    pub priority: i16,
+    pub run_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+/// A `jsonb` value kept as its JSON text (the claim sends `args::text`), decoded once, later,
+/// into the handler's type.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JsonText(pub String);
+
+/// The claim's one row of arrays, a column each (all of one length).
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    ids: Vec<i64>,
+    kinds: Vec<String>,
+    args: Vec<String>,
+    attempts: Vec<i16>,
+    max_attempts: Vec<i16>,
+    priorities: Vec<i16>,
+    timeouts_ms: Vec<Option<i32>>,
+    metadata: Vec<String>,
+    created_at: Vec<DateTime<Utc>>,
+    run_at: Vec<DateTime<Utc>>,
+}
+
+impl Claimed {
+    /// The columns as jobs, one per id.
+    fn into_jobs(self) -> sqlx::Result<Vec<ClaimedJob>> {
+        let n = self.ids.len();
+        let lens = [self.kinds.len(), self.args.len(), self.attempts.len(), self.max_attempts.len()];
+        let more = [self.priorities.len(), self.timeouts_ms.len(), self.metadata.len()];
+        let times = [self.created_at.len(), self.run_at.len()];
+        if lens.iter().chain(&more).chain(&times).any(|l| *l != n) {
+            return Err(sqlx::Error::Decode("claimed columns of different lengths".into()));
+        }
+        let texts = self.kinds.into_iter().zip(self.args).zip(self.metadata);
+        Ok(texts
+            .enumerate()
+            .map(|(i, ((kind, args), metadata))| ClaimedJob {
+                id: self.ids[i],
+                kind,
+                args: JsonText(args),
+                attempt: self.attempts[i],
+                max_attempts: self.max_attempts[i],
+                priority: self.priorities[i],
+                timeout_ms: self.timeouts_ms[i],
+                metadata: JsonText(metadata),
+                created_at: self.created_at[i],
+                run_at: self.run_at[i],
+            })
+            .collect())
+    }
+}
+
+impl Db {
+    /// Claims up to `limit` available jobs of `queue` for `worker`, under a lease: the first
+    /// in fetch order, or the first after `after`.
+    pub(crate) async fn job_get_available(
+        &self,
+        queue: &str,
+        limit: i64,
+        lease_ms: i64,
+        worker: &str,
+        after: Option<ClaimKey>,
+    ) -> Result<Vec<ClaimedJob>> {
+        let sql = &self.inner.job.claim;
+        let sql = if after.is_some() { &sql.after } else { &sql.first };
+        let mut q = self.query_as::<Claimed>(sql).bind(queue).bind(limit).bind(lease_ms).bind(worker);
+        if let Some(k) = after {
+            q = q.bind(k.priority).bind(k.run_at).bind(k.id);
+        }
+        let claimed = self.with_conn(async |c| q.fetch_one(c).await).await?;
+        claimed.into_jobs().map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,163 @@
+//! Finishing attempts, fenced (see `columns`): successes deleted or kept as completed, and
+//! mixed outcomes (retry, snooze, cancel, discard, complete) written in one statement.
+
+use super::Query;
+use super::columns::{IdState, Ids, append_error, statement};
+use crate::db::Db;
+use crate::error::Result;
+use crate::job::JobState;
+use sqlx::PgExecutor;
+use std::sync::Arc;
+
+/// The completion statements return the applied ids as one array, in id order: one row to
+/// send and decode instead of one per job.
+const COMPLETE_DELETE_MANY: &str = r#"
+WITH done AS (
+    DELETE FROM {schema}.jobs j
+    USING {fence_batch}
+    WHERE {fence}
+    RETURNING j.id
+)
+SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM done
+"#;
+
+const COMPLETE_KEEP_MANY: &str = r#"
+WITH done AS (
+    UPDATE {schema}.jobs j
+    SET state = {completed}, finalized_at = {now}, lease_expires_at = NULL
+    FROM {fence_batch}
+    WHERE {fence}
+    RETURNING j.id
+)
+SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM done
+"#;
+
+/// A failure of an attempt whose cancellation was requested ends the job `cancelled`.
+const SET_STATE_IF_RUNNING_MANY: &str = r#"
+WITH d AS MATERIALIZED (
+    SELECT * FROM unnest($2::bigint[], $3::smallint[], $4::text[], $5::bigint[], $6::bool[],
+                         $7::text[], $8::text[], {running_column})
+      AS d(id, attempt, state, delay_us, refund, class, error, running)
+),
+del AS (
+    DELETE FROM {schema}.jobs j USING d
+    WHERE $9 AND d.state = {completed}
+      AND {fence}
+    RETURNING j.id
+),
+upd AS (
+    UPDATE {schema}.jobs j SET
+        state = CASE WHEN j.cancel_requested_at IS NOT NULL AND d.state IN ({retryable}, {scheduled})
+                     THEN {cancelled} ELSE d.state END,
+        attempt = CASE WHEN d.refund THEN j.attempt - 1 ELSE j.attempt END,
+        run_at = CASE WHEN d.delay_us IS NULL THEN j.run_at
+                      ELSE {now} + d.delay_us * interval '1 microsecond' END,
+        finalized_at = CASE WHEN d.state IN ({final})
+                              OR j.cancel_requested_at IS NOT NULL THEN {now} END,
+        lease_expires_at = NULL,
+        errors = CASE WHEN d.error IS NULL THEN j.errors
+                      ELSE {append_error} END
+    FROM d
+    WHERE NOT ($9 AND d.state = {completed})
+      AND {fence}
+    RETURNING j.id, j.state
+)
+SELECT id, {completed} AS state FROM del UNION ALL SELECT id, state FROM upd
+"#;
+
+/// The rendered completion statements for one schema.
+pub(super) struct CompleteSql {
+    pub(super) delete_many: Arc<str>,
+    pub(super) keep_many: Arc<str>,
+    pub(super) set_state_if_running_many: Arc<str>,
+}
+
+impl CompleteSql {
+    pub(super) fn new(schema: &str) -> Self {
+        let error = append_error("d.class", "d.error", true);
+        CompleteSql {
+            delete_many: statement(COMPLETE_DELETE_MANY, schema),
+            keep_many: statement(COMPLETE_KEEP_MANY, schema),
+            set_state_if_running_many: statement(
+                &SET_STATE_IF_RUNNING_MANY.replace("{append_error}", &error),
+                schema,
+            ),
+        }
+    }
+}
+
+/// Outcomes to write in one fenced statement, as columns.
+#[derive(Debug, Default)]
+pub(crate) struct CompletionBatch {
+    pub ids: Vec<i64>,
+    pub attempts: Vec<i16>,
+    pub states: Vec<&'static str>,
+    pub delays_us: Vec<Option<i64>>,
+    pub refunds: Vec<bool>,
+    pub classes: Vec<Option<&'static str>>,
+    pub errors: Vec<Option<String>>,
+}
+
+impl CompletionBatch {
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(crate) fn all_completed(&self) -> bool {
+        self.states.iter().all(|s| *s == JobState::Completed.as_str())
+    }
+}
+
+impl Db {
+    /// Finishes successful attempts (delete, or mark completed when `keep`), fenced, through
+    /// any executor (the handler's own transaction for transactional completion).
+    /// Returns the ids whose attempt was still the running one.
+    pub(crate) async fn job_complete_many<'c>(
+        &self,
+        ex: impl PgExecutor<'c>,
+        ids: &[i64],
+        attempts: &[i16],
+        keep: bool,
+    ) -> Result<Vec<i64>> {
+        let done = self.complete_query(ids, attempts, keep).fetch_one(ex).await.map_err(|e| self.err(e))?;
+        Ok(done.ids)
+    }
+
+    /// [`Db::job_complete_many`] on the pool, under the statement timeout.
+    pub(crate) async fn job_complete_many_pooled(
+        &self,
+        ids: &[i64],
+        attempts: &[i16],
+        keep: bool,
+    ) -> Result<Vec<i64>> {
+        let q = self.complete_query(ids, attempts, keep);
+        Ok(self.with_conn(async |c| q.fetch_one(c).await).await?.ids)
+    }
+
+    fn complete_query<'q>(&self, ids: &'q [i64], attempts: &'q [i16], keep: bool) -> Query<'q, Ids> {
+        let sql = &self.inner.job.complete;
+        let sql = if keep { &sql.keep_many } else { &sql.delete_many };
+        self.query_as(sql).bind(ids).bind(attempts)
+    }
+
+    /// Writes mixed outcomes in one fenced statement; returns the applied ids with the state
+    /// each row ended in.
+    pub(crate) async fn job_set_state_if_running_many(
+        &self,
+        b: &CompletionBatch,
+        keep_completed: bool,
+    ) -> Result<Vec<(i64, JobState)>> {
+        let q = self
+            .query_as::<IdState>(&self.inner.job.complete.set_state_if_running_many)
+            .bind(&b.ids)
+            .bind(&b.attempts)
+            .bind(&b.states)
+            .bind(&b.delays_us)
+            .bind(&b.refunds)
+            .bind(&b.classes)
+            .bind(&b.errors)
+            .bind(!keep_completed);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.state)).collect())
+    }
+}
