@@ -33,6 +33,10 @@ const LONG_WORK_MS: u64 = 8000;
 const IDLE_LIMIT: Duration = Duration::from_millis(500);
 /// How long a killed worker's backends may take to finish their statements and exit.
 const GONE_LIMIT: Duration = Duration::from_secs(5);
+/// Scenario (f): the longest a killed process's jobs may stay running, leader or not: its
+/// leases lapse within a lease, a new leader is elected within its lease (which follows the
+/// job lease) and rescues at once, and a rescuer tick and a little slack follow.
+const RESCUE_LIMIT: Duration = Duration::from_millis(2 * 1000 + 250 + 250);
 
 /// What the suite runs on, shared by every scenario.
 pub struct Env {
@@ -57,6 +61,8 @@ pub enum Chaos {
     Freeze,
     /// (e) SIGTERM every worker while long jobs run, then restart them.
     Shutdown,
+    /// (f) SIGKILL the leader mid-job, then a worker that does not lead.
+    KillLeader,
 }
 
 /// One scenario's settings.
@@ -127,6 +133,15 @@ pub fn all() -> Vec<Scenario> {
             2000,
             3,
             "attempts in flight at shutdown",
+        ),
+        s(
+            "f",
+            "(f) leader killed",
+            Mode::Plain,
+            Chaos::KillLeader,
+            2000,
+            5,
+            "attempts in flight on killed workers",
         ),
     ]
 }
@@ -222,6 +237,7 @@ impl Run<'_> {
             Chaos::Restart => self.restart_postgres().await?,
             Chaos::Freeze => self.freeze_past_lease().await?,
             Chaos::Shutdown => self.shut_down_mid_job().await?,
+            Chaos::KillLeader => self.kill_leader_then_worker().await?,
         }
         let mut known = feeder.await??;
         known.append(&mut self.known);
@@ -255,6 +271,9 @@ impl Run<'_> {
         say(&line);
         say(&format!("    faults: {}", faults.detail()));
         let mut problems = tally.problems(self.scenario.mode);
+        if self.scenario.chaos == Chaos::KillLeader {
+            problems.extend(slow_rescues(faults));
+        }
         problems.append(&mut self.problems);
         if !problems.is_empty() {
             bail!("{line}\nbroken: {}", problems.join("; "));
@@ -317,20 +336,43 @@ impl Run<'_> {
     async fn kill_nine(&mut self) -> Result<()> {
         for _ in 0..KILLS {
             tokio::time::sleep(KILL_EVERY).await;
-            let slot = fastrand::usize(..self.fleet.len());
-            let id = self.fleet.id(slot)?;
-            let at = Instant::now();
-            self.fleet.kill(slot).await?;
-            // once its backends are gone, the dead worker's running rows are final: exactly
-            // the attempts the kill caught in flight
-            self.store.wait_gone(&id, GONE_LIMIT).await?;
-            let in_flight = self.store.running(Some(std::slice::from_ref(&id))).await?;
-            self.tracker.record(format!("kill -9 {id}"), at, &in_flight);
-            self.killed.push(id.clone());
-            self.hit.insert(id);
-            self.fleet.spawn(slot)?;
+            self.kill_slot(fastrand::usize(..self.fleet.len()), "").await?;
         }
         Ok(())
+    }
+
+    /// SIGKILLs the worker in `slot`, records the attempts it caught, and replaces it.
+    async fn kill_slot(&mut self, slot: usize, role: &str) -> Result<()> {
+        let id = self.fleet.id(slot)?;
+        let at = Instant::now();
+        self.fleet.kill(slot).await?;
+        // once its backends are gone, the dead worker's running rows are final: exactly the
+        // attempts the kill caught in flight
+        self.store.wait_gone(&id, GONE_LIMIT).await?;
+        let in_flight = self.store.running(Some(std::slice::from_ref(&id))).await?;
+        self.tracker.record(format!("kill -9 {role}{id}"), at, &in_flight);
+        self.killed.push(id.clone());
+        self.hit.insert(id);
+        self.fleet.spawn(slot)
+    }
+
+    /// (f) The leader killed mid-job, then (once a new leader is elected) a worker that does
+    /// not lead: each one's jobs must stop running within [`RESCUE_LIMIT`] of its kill.
+    async fn kill_leader_then_worker(&mut self) -> Result<()> {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let leader = self.leader_slot().await?;
+        self.kill_slot(leader, "leader ").await?;
+        let fleet = &self.fleet;
+        let moved = async |s: &Store| Ok(s.leader().await?.and_then(|id| fleet.slot_of(&id)).is_some());
+        self.store.until("a new leader elected", moved).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let leader = self.leader_slot().await?;
+        self.kill_slot((leader + 1) % self.fleet.len(), "").await
+    }
+
+    async fn leader_slot(&self) -> Result<usize> {
+        let leader = self.store.leader().await?.and_then(|id| self.fleet.slot_of(&id));
+        leader.ok_or_else(|| anyhow!("no live worker leads"))
     }
 
     /// (b) Every [`TERMINATE_EVERY`], every backend of every worker is terminated.
@@ -504,4 +546,14 @@ impl Run<'_> {
         ));
         Ok(())
     }
+}
+
+/// Faults whose caught attempts stayed running past [`RESCUE_LIMIT`].
+fn slow_rescues(faults: &Faults) -> Vec<String> {
+    let slow = faults.list.iter().filter(|f| !f.attempts.is_empty());
+    let slow = slow.filter(|f| f.ended.is_none_or(|t| t > RESCUE_LIMIT));
+    slow.map(|f| {
+        format!("{}: its jobs stopped running only after {:?} (limit {RESCUE_LIMIT:?})", f.what, f.ended)
+    })
+    .collect()
 }

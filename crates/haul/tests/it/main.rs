@@ -10,6 +10,7 @@ mod concurrency;
 mod faults;
 mod fetch_order;
 mod insert;
+mod leadership;
 mod lease;
 mod lifecycle;
 mod migrate;

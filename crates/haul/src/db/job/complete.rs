@@ -91,7 +91,7 @@ impl CompleteSql {
 pub(crate) struct CompletionBatch {
     pub ids: Vec<i64>,
     pub attempts: Vec<i16>,
-    pub states: Vec<&'static str>,
+    pub states: Vec<JobState>,
     pub delays_us: Vec<Option<i64>>,
     pub refunds: Vec<bool>,
     pub classes: Vec<Option<&'static str>>,
@@ -104,7 +104,7 @@ impl CompletionBatch {
     }
 
     pub(crate) fn all_completed(&self) -> bool {
-        self.states.iter().all(|s| *s == JobState::Completed.as_str())
+        self.states.iter().all(|s| *s == JobState::Completed)
     }
 }
 
