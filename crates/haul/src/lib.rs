@@ -23,6 +23,8 @@ mod service;
 mod stats;
 mod worker;
 
+// Only under `--cfg haul_bench` (benches/hot_path.rs), so it is no part of the public API.
+#[cfg(haul_bench)]
 #[doc(hidden)]
 pub mod bench_support;
 
