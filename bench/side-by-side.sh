@@ -7,15 +7,22 @@
 #   - W1, W2 and W4 run once before the peers and once after each peer.
 # Then Haul's W5 alone (W5=0 skips it) at RATE jobs/s (default: SHARE % of this run's W3 median),
 # and bench/targets.py prints every target's ratio from this run's files.
-#   bash bench/side-by-side.sh          (after `peers.sh setup` and `cargo build --release -p haul-cli`)
-# env: W5 (1), SHARE (60), RATE (computed), W5_LOG (RUST_LOG of W5: info, each vacuum at debug), HAUL (target/release/haul), HAUL_PEERS_DIR (/tmp/haul-peers)
+#   bash bench/side-by-side.sh          (after `peers.sh setup` and `cargo build --release -p haul-bench`)
+#   PEERS=gw W5=0 bash bench/side-by-side.sh    (graphile-worker as the only peer, no limits, no W5)
+# env: PEERS (gw pgboss procr pgq apalis: the peers to run, in order),
+#      LIMITS (1 with the default PEERS, else 0: 1 runs peers.sh's `limits` after the peers),
+#      W5 (1), SHARE (60), RATE (computed), W5_LOG (RUST_LOG of W5: info, each vacuum at debug),
+#      HAUL (${CARGO_TARGET_DIR:-target}/release/haul-bench), HAUL_PEERS_DIR (/tmp/haul-peers)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$repo/../shared/bench" && pwd)
 export HAUL_PEERS_DIR=${HAUL_PEERS_DIR:-/tmp/haul-peers}
-haul=${HAUL:-$repo/target/release/haul}
+haul=${HAUL:-${CARGO_TARGET_DIR:-$repo/target}/release/haul-bench}
+all_peers="gw pgboss procr pgq apalis"
+peers=${PEERS:-$all_peers}
+if [ "$peers" = "$all_peers" ]; then limits=${LIMITS:-1}; else limits=${LIMITS:-0}; fi
 res=$HAUL_PEERS_DIR/results
-[ -x "$haul" ] || { echo "build first: cargo build --release -p haul-cli" >&2; exit 2; }
+[ -x "$haul" ] || { echo "build first: cargo build --release -p haul-bench (or set HAUL; looked at $haul)" >&2; exit 2; }
 [ -d "$HAUL_PEERS_DIR/_build" ] || { echo "install the peers first: bash $shared/peers/peers.sh setup" >&2; exit 2; }
 if [ -d "$res" ]; then mv "$res" "$res.$(date -u +%Y%m%dT%H%M%S)"; fi
 mkdir -p "$res"
@@ -27,20 +34,22 @@ bare() {
   (cd "$shared/limits" && SCRIPTS=claim_b1000_delete CLIENTS=2 \
     PGOPTIONS="-c plan_cache_mode=force_custom_plan" ./run.sh) | tee -a "$res/bare.jsonl"
 }
-bench() { "$haul" bench --runs "$1" --workloads "$2" "${@:3}"; }
+bench() { "$haul" --runs "$1" --workloads "$2" "${@:3}"; }
 
-log "start $(git -C "$repo" rev-parse --short HEAD)"
+log "start $(git -C "$repo" rev-parse --short HEAD) · peers: $peers · limits: $limits"
 for i in 1 2 3 4 5; do
   log "bare loop $i"; bare
   log "haul W3 $i"; bench 1 w3
 done
 log "haul W6"; bench 3 w6 --w6-backlogs 1000,1000000
 log "haul W1 W2 W4"; bench 1 w1,w2,w4
-for peer in gw pgboss procr pgq apalis; do
+for peer in $peers; do
   log "peer $peer"; bash "$shared/peers/peers.sh" run "$peer"
   log "haul W1 W2 W4"; bench 1 w1,w2,w4
 done
-log "limits"; bash "$shared/peers/peers.sh" run limits
+if [ "$limits" = 1 ]; then
+  log "limits"; bash "$shared/peers/peers.sh" run limits
+fi
 if [ "${W5:-1}" = 1 ]; then
   rate=${RATE:-$(python3 "$repo/bench/targets.py" "$res" --w5-rate "${SHARE:-60}")}
   log "haul W5 at $rate jobs/s"

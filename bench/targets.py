@@ -5,7 +5,8 @@ Usage: targets.py RESULTS            Markdown: Haul's and every peer's medians, 
        targets.py RESULTS --w5-rate SHARE   prints SHARE % of Haul's W3 median, rounded to 1,000
 
 Every figure is a median over the run's records (min–max and n beside it); a peer's W3–W4 are its
-medians, and "best peer" is the best of those medians. Records marked smoke or with problems are
+medians, and "best peer" is the best of those medians. A peer without a results file (a run with
+fewer PEERS) is left out of the table and named below it. Records marked smoke or with problems are
 refused, not skipped: a wrong count makes the whole run unusable.
 """
 import json
@@ -43,7 +44,8 @@ def med(vals):
 
 def table(res):
     rows = {"haul": load(res / "haul.jsonl")}
-    rows.update({p: load(res / f"{p}.jsonl") for p in PEERS})
+    ran = [p for p in PEERS if (res / f"{p}.jsonl").exists()]
+    rows.update({p: load(res / f"{p}.jsonl") for p in ran})
     print("| queue | W1 bulk jobs/s | W2 single jobs/s | W3 work jobs/s | W4 p50 ms | W4 p95 ms | W4 p99 ms |")
     print("|---|---|---|---|---|---|---|")
     for q, rs in rows.items():
@@ -52,6 +54,8 @@ def table(res):
         cells = [fmt(values(rs, w, "jobs_per_s")) for w in ("W1", "W2", "W3")]
         cells += [fmt(values(rs, "W4", f), 2 if q == "haul" else 1) for f in ("p50_ms", "p95_ms", "p99_ms")]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if missing := [p for p in PEERS if p not in ran]:
+        print(f"\nNot in this run (best peer is of the others): {', '.join(missing)}")
     return rows
 
 

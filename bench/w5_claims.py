@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Claims per second, jobs per claim and claim time per job over stretches of a W5 log.
 
-Usage: w5_claims.py W5_LOG   (the output of `haul bench --workloads w5`, e.g. results/w5.log)
+Usage: w5_claims.py W5_LOG   (the output of `haul-bench --workloads w5`, e.g. results/w5.log)
 The fetch mean of W5 is the mean time of one claim; it moves with the claims' size, so this
 prints it beside the jobs per claim, the time per job and the producer's insert calls per
 second (nan for logs from before the ins/s column), over the whole steady phase and over

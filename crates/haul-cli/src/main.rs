@@ -1,6 +1,5 @@
 //! The `haul` command: a thin shell over the library, one file per subcommand.
 
-mod bench;
 mod connect;
 mod demo;
 mod jobs;
@@ -30,8 +29,6 @@ enum Command {
     Demo(demo::Args),
     /// Look at jobs and act on them by id: list, get, dead, depth, retry, cancel, delete.
     Jobs(jobs::Args),
-    /// Measure Haul with the peer job queues' workloads (W1–W6); `--smoke` for a quick check.
-    Bench(Box<bench::Args>),
 }
 
 #[tokio::main]
@@ -41,7 +38,6 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
         Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
-        Command::Bench(args) => bench::run(&cli.database_url, *args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

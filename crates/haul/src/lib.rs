@@ -25,6 +25,8 @@ mod stats;
 mod storable;
 mod worker;
 
+// Only under `--cfg haul_bench` (benches/hot_path.rs), so it is no part of the public API.
+#[cfg(haul_bench)]
 #[doc(hidden)]
 pub mod bench_support;
 

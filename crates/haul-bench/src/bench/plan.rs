@@ -1,4 +1,4 @@
-//! What one `haul bench` invocation measures: its command-line options and the sizes they
+//! What one `haul-bench` invocation measures: its command-line options and the sizes they
 //! resolve to (the peers' full sizes, or tiny ones with `--smoke`).
 
 use anyhow::{Result, bail};

@@ -1,4 +1,4 @@
-//! `haul bench rss-worker` (hidden): W6's measured process. It runs a worker with the no-op
+//! `haul-bench rss-worker` (hidden): W6's measured process. It runs a worker with the no-op
 //! handler against a prepared backlog until it has processed its share or its time is up,
 //! reads its own peak and current RSS from /proc/self/status, stops, and prints one JSON line.
 

@@ -1,5 +1,5 @@
 //! W6 memory: the worker's RSS at a small and a large backlog. The backlog is filled with one
-//! server-side INSERT; the worker runs in a separate process (`haul bench rss-worker`) so
+//! server-side INSERT; the worker runs in a separate process (`haul-bench rss-worker`) so
 //! the bench's own allocations do not count; the target is a difference under 16 MiB.
 
 use super::Bench;
@@ -91,12 +91,12 @@ async fn measure_at(b: &Bench, backlog: u64) -> Result<Point> {
     Ok(Point { backlog, child, remaining })
 }
 
-/// Runs `haul bench rss-worker` on the bench schema and reads its report.
+/// Runs `haul-bench rss-worker` on the bench schema and reads its report.
 async fn run_child(b: &Bench, jobs: u64) -> Result<ChildReport> {
-    let exe = std::env::current_exe().context("finding the haul binary for W6's worker process")?;
+    let exe = std::env::current_exe().context("finding the haul-bench binary for W6's worker process")?;
     let seconds = b.plan.w6.seconds;
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(["bench", "rss-worker", "--schema", &b.db.schema])
+    cmd.args(["rss-worker", "--schema", &b.db.schema])
         .args(["--jobs", &jobs.to_string(), "--seconds", &seconds.to_string()])
         .args(b.tuning.child_flags())
         .env("DATABASE_URL", &b.db.url)

@@ -1,4 +1,4 @@
-//! Runs `haul bench --smoke --json` against the PostgreSQL at DATABASE_URL (default
+//! Runs `haul-bench --smoke --json` against the PostgreSQL at DATABASE_URL (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; the bench creates its own database there)
 //! and checks that it succeeds and records every workload, W1 to W6.
 
@@ -25,15 +25,15 @@ fn peers_dir() -> PathBuf {
 fn smoke_bench_records_every_workload() {
     let dir = peers_dir();
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_haul"))
-        .args(["--database-url", &database_url(), "bench", "--smoke", "--json"])
+    let out = Command::new(env!("CARGO_BIN_EXE_haul-bench"))
+        .args(["--database-url", &database_url(), "--smoke", "--json"])
         // a schema of its own, so a bench someone runs meanwhile in `haul` is left alone
         .args(["--schema", "haul_bench_smoke"])
         .env("HAUL_PEERS_DIR", &dir)
         .output()
-        .expect("the haul binary runs");
+        .expect("the haul-bench binary runs");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "haul bench --smoke failed ({}):\n{stdout}\n{stderr}", out.status);
+    assert!(out.status.success(), "haul-bench --smoke failed ({}):\n{stdout}\n{stderr}", out.status);
     let records: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))

@@ -1,4 +1,4 @@
-//! `haul bench`: measures Haul with the workloads the peer job queues were measured with
+//! `haul-bench`: measures Haul with the workloads the peer job queues were measured with
 //! (`/work/shared/bench/peers`: W1 bulk enqueue, W2 single enqueue, W3 work, W4 latency), plus
 //! W5 sustained load with a held xmin horizon and W6 worker memory. Results are printed and
 //! appended to `$HAUL_PEERS_DIR/results/haul.jsonl` in the peers' field names.
@@ -24,7 +24,7 @@ use record::{Outcome, Recorder, Sink};
 use serde_json::{Value, json};
 use tuning::{Tuning, TuningArgs};
 
-/// `haul bench` options.
+/// `haul-bench` options.
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
@@ -68,7 +68,7 @@ impl Bench {
     }
 }
 
-/// Runs `haul bench` (or its hidden helper) against the server of `url`.
+/// Runs `haul-bench` (or its hidden helper) against the server of `url`.
 pub async fn run(url: &str, args: Args) -> Result<()> {
     // sqlx warns of every slow statement, and CHECKPOINT or a 1M-row fill are slow on purpose
     crate::init_logging("warn,sqlx::query=error");
@@ -169,7 +169,7 @@ fn header(b: &Bench) {
         b.out.path(if p.sweep { Sink::Tuning } else { Sink::Results }).display()
     ));
     if cfg!(debug_assertions) && !p.smoke {
-        b.out.say("note: a debug build; measure with `cargo build --release -p haul-cli`");
+        b.out.say("note: a debug build; measure with `cargo build --release -p haul-bench`");
     }
     b.out.say("");
 }

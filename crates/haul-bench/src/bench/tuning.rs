@@ -80,7 +80,7 @@ impl Tuning {
             .with_fetch_cooldown(Duration::from_millis(self.fetch_cooldown_ms))
     }
 
-    /// The flags that give a child `haul bench rss-worker` these settings.
+    /// The flags that give a child `haul-bench rss-worker` these settings.
     pub fn child_flags(&self) -> Vec<String> {
         [
             ("--concurrency", self.queue_concurrency.to_string()),
