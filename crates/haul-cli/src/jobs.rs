@@ -6,6 +6,9 @@ use anyhow::Result;
 use clap::Subcommand;
 use haul::{CancelOutcome, Client, JobRow, JobState};
 
+/// The most rows one listing shows.
+const LIMIT_MAX: i64 = 10_000;
+
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -24,12 +27,13 @@ enum Action {
         /// Only this queue.
         #[arg(long)]
         queue: Option<String>,
-        /// How many.
-        #[arg(long, default_value_t = 20)]
+        /// How many (1 to 10000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=LIMIT_MAX))]
         limit: i64,
     },
     /// One job, with its error history.
     Get {
+        #[arg(value_parser = job_id())]
         id: i64,
         /// Print its args and metadata too.
         #[arg(long)]
@@ -37,17 +41,32 @@ enum Action {
     },
     /// The dead letters, each with every attempt's error.
     Dead {
-        #[arg(long, default_value_t = 20)]
+        /// How many (1 to 10000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=LIMIT_MAX))]
         limit: i64,
     },
     /// How many jobs each queue holds in each state.
     Depth,
     /// Run a waiting, failed or finished job again now.
-    Retry { id: i64 },
+    Retry {
+        #[arg(value_parser = job_id())]
+        id: i64,
+    },
     /// Cancel a waiting job, or ask the worker running it to stop.
-    Cancel { id: i64 },
+    Cancel {
+        #[arg(value_parser = job_id())]
+        id: i64,
+    },
     /// Delete a job that is not running.
-    Delete { id: i64 },
+    Delete {
+        #[arg(value_parser = job_id())]
+        id: i64,
+    },
+}
+
+/// Job ids start at 1.
+fn job_id() -> clap::builder::RangedI64ValueParser<i64> {
+    clap::value_parser!(i64).range(1..)
 }
 
 pub async fn run(url: &str, args: Args) -> Result<()> {

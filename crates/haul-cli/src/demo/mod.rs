@@ -18,8 +18,8 @@ pub struct Args {
     /// Schema for the demo's tables (dropped and recreated on each run).
     #[arg(long, default_value = "haul_demo")]
     schema: String,
-    /// Welcome emails to enqueue in bulk.
-    #[arg(long, default_value_t = 1000)]
+    /// Welcome emails to enqueue in bulk (0 to 1000000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     emails: u64,
 }
 
