@@ -4,8 +4,8 @@
 
 mod jobs;
 mod report;
+mod server;
 
-use crate::connect;
 use anyhow::{Context, Result};
 use haul::{Client, ClientConfig, EventOutcome, NewJob, Worker, WorkerConfig};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -32,7 +32,7 @@ pub struct Enqueued {
 
 pub async fn run(url: &str, args: Args) -> Result<()> {
     crate::init_logging("error");
-    let (pool, _server) = connect_or_throwaway(url).await?;
+    let (pool, _server) = server::connect_or_throwaway(url).await?;
     let client = Client::with_config(pool.clone(), ClientConfig::default().with_schema(&args.schema))?;
     reset_schema(&client, &args.schema).await?;
     println!("Haul demo · schema `{}` (reset on every run)\n", args.schema);
@@ -44,31 +44,6 @@ pub async fn run(url: &str, args: Args) -> Result<()> {
     let shop = Shop { pool, schema: args.schema.clone() };
     let (elapsed, stats) = work(&client, shop, enqueued.total).await?;
     report::print(&client, &args.schema, elapsed, &stats).await
-}
-
-async fn connect_or_throwaway(url: &str) -> Result<(sqlx::PgPool, Option<haul_pgtemp::Cluster>)> {
-    match connect::try_pool(url, 20).await {
-        Ok(pool) => Ok((pool, None)),
-        Err(e) if connect::is_unreachable(&e) => {
-            eprintln!(
-                "No PostgreSQL answers at {}; trying a throwaway server in a temporary folder...",
-                connect::redact(url)
-            );
-            let server = match haul_pgtemp::Cluster::create("haul-demo-pg-", &[]) {
-                Ok(s) => s,
-                Err(start) => {
-                    return Err(connect::no_server(url, e)
-                        .context(format!("(the throwaway server did not start either: {start:#})")));
-                }
-            };
-            eprintln!(
-                "Started a throwaway PostgreSQL at {} (stopped and deleted when the demo ends)\n",
-                server.url()
-            );
-            Ok((connect::pool(server.url(), 20).await?, Some(server)))
-        }
-        Err(e) => Err(connect::no_server(url, e)),
-    }
 }
 
 async fn reset_schema(client: &Client, schema: &str) -> Result<()> {
