@@ -74,7 +74,11 @@ async fn probe(url: &str, options: &PgConnectOptions) -> Result<(), ConnectError
     }
 }
 
-/// Runs `f` and adds which database it ran against to its error.
+/// Adds which database a call ran against to its error (not to "job N not found", which
+/// is the whole answer).
 pub fn with_url<T>(r: haul::Result<T>, url: &str) -> Result<T> {
-    r.with_context(|| format!("against {}", redact(url)))
+    match r {
+        Err(e @ haul::Error::JobNotFound { .. }) => Err(e.into()),
+        r => r.with_context(|| format!("against {}", redact(url))),
+    }
 }

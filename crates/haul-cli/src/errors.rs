@@ -1,9 +1,18 @@
-//! How a failed command ends: its error printed once (each distinct cause once) and exit 1.
+//! How a failed command ends: its error printed once (each distinct cause once) and an exit
+//! code scripts can trust (1, or 130 when interrupted).
 
+use crate::signals::Interrupted;
 use std::process::ExitCode;
+
+/// The exit code of a command stopped by SIGINT or SIGTERM, as shells report it.
+const INTERRUPTED: u8 = 130;
 
 /// Prints `e` to stderr and returns the exit code for it.
 pub fn exit(e: &anyhow::Error) -> ExitCode {
+    if e.is::<Interrupted>() {
+        eprintln!("interrupted");
+        return ExitCode::from(INTERRUPTED);
+    }
     eprintln!("error: {}", message(e));
     ExitCode::FAILURE
 }
