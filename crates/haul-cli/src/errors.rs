@@ -1,6 +1,7 @@
-//! How a failed command ends: its error printed once (each distinct cause once) and an exit
-//! code scripts can trust (1, or 130 when interrupted).
+//! How a failed command ends: its error printed once (each distinct cause once, control
+//! characters escaped) and an exit code scripts can trust (1, or 130 when interrupted).
 
+use crate::escape::escaped_lines;
 use crate::signals::Interrupted;
 use std::process::ExitCode;
 
@@ -13,7 +14,7 @@ pub fn exit(e: &anyhow::Error) -> ExitCode {
         eprintln!("interrupted");
         return ExitCode::from(INTERRUPTED);
     }
-    eprintln!("error: {}", message(e));
+    eprintln!("error: {}", escaped_lines(&message(e)));
     ExitCode::FAILURE
 }
 

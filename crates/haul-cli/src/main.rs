@@ -4,6 +4,7 @@ mod bench;
 mod connect;
 mod demo;
 mod errors;
+mod escape;
 mod jobs;
 mod migrate;
 mod redact;

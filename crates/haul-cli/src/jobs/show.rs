@@ -1,5 +1,7 @@
-//! How `haul jobs` prints jobs: one line each, or in detail with their errors.
+//! How `haul jobs` prints jobs: one line each, or in detail with their errors; every piece of
+//! job data escaped, since anyone who can write the table chooses it.
 
+use crate::escape::escaped;
 use haul::{JobRow, QueueDepth};
 
 /// One line per job (`detailed`: with tags and errors), or `empty` on stderr when none.
@@ -18,7 +20,7 @@ pub fn depths(depths: &[QueueDepth]) {
         eprintln!("no jobs");
     }
     for d in depths {
-        println!("{:<24} {:<10} {:>10}", d.queue, d.state, d.count);
+        println!("{:<24} {:<10} {:>10}", escaped(&d.queue), d.state, d.count);
     }
 }
 
@@ -26,8 +28,8 @@ pub fn line(j: &JobRow) {
     println!(
         "{:>10} {:<24} {:<16} {:<10} attempt {}/{}  run_at {}",
         j.id,
-        j.kind,
-        j.queue,
+        escaped(&j.kind),
+        escaped(&j.queue),
         j.state,
         j.attempt,
         j.max_attempts,
@@ -38,11 +40,11 @@ pub fn line(j: &JobRow) {
 pub fn detail(j: &JobRow, show_args: bool) {
     line(j);
     if show_args {
-        println!("    args     {}", j.args);
-        println!("    metadata {}", j.metadata);
+        println!("    args     {}", escaped(&j.args.to_string()));
+        println!("    metadata {}", escaped(&j.metadata.to_string()));
     }
     if !j.tags.is_empty() {
-        println!("    tags     {}", j.tags.join(", "));
+        println!("    tags     {}", escaped(&j.tags.join(", ")));
     }
     for e in &j.errors {
         println!(
@@ -50,7 +52,7 @@ pub fn detail(j: &JobRow, show_args: bool) {
             e.attempt,
             e.at.format("%F %T%.3f"),
             e.class.as_str(),
-            e.error
+            escaped(&e.error)
         );
     }
 }
