@@ -4,20 +4,25 @@
 
 mod jobs;
 mod report;
+mod schema;
 mod server;
 mod work;
 
 use crate::signals::interruptible;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use haul::{Client, ClientConfig, NewJob};
 use jobs::*;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Schema for the demo's tables (dropped and recreated on each run).
+    /// Schema for the demo's tables (dropped and recreated on each run; one the demo created).
     #[arg(long, default_value = "haul_demo")]
     schema: String,
+    /// Drop and recreate --schema even though the demo did not create it (never `public`, nor
+    /// a schema holding a jobs table: a real queue's).
+    #[arg(long)]
+    force: bool,
     /// Welcome emails to enqueue in bulk (0 to 1000000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     emails: u64,
@@ -40,6 +45,7 @@ struct Prepared {
 }
 
 pub async fn run(url: &str, args: Args) -> Result<()> {
+    schema::check_name(&args.schema)?;
     crate::init_logging("error");
     let signals = crate::signals::listen();
     let demo = interruptible(&signals, prepare(url, &args)).await?;
@@ -51,7 +57,7 @@ pub async fn run(url: &str, args: Args) -> Result<()> {
 async fn prepare(url: &str, args: &Args) -> Result<Prepared> {
     let (pool, server) = server::connect_or_throwaway(url).await?;
     let client = Client::with_config(pool.clone(), ClientConfig::default().with_schema(&args.schema))?;
-    reset_schema(&client, &args.schema).await?;
+    schema::reset(&client, &args.schema, args.force).await?;
     println!("Haul demo · schema `{}` (reset on every run)\n", args.schema);
     let enqueued = enqueue(&client, args).await?;
     for line in &enqueued.lines {
@@ -60,20 +66,6 @@ async fn prepare(url: &str, args: &Args) -> Result<Prepared> {
     println!("  ({} jobs in {:.0?})\n", enqueued.total, enqueued.took);
     let shop = Shop { pool, schema: args.schema.clone() };
     Ok(Prepared { client, shop, enqueued, _server: server })
-}
-
-async fn reset_schema(client: &Client, schema: &str) -> Result<()> {
-    let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-        .execute(client.pool())
-        .await
-        .context("resetting the demo schema")?;
-    client.migrate().await.context("migrating the demo schema")?;
-    let orders = format!(
-        "CREATE TABLE \"{schema}\".orders (id bigint PRIMARY KEY, total_cents int NOT NULL, confirmed_at timestamptz)"
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(orders)).execute(client.pool()).await?;
-    Ok(())
 }
 
 async fn enqueue(client: &Client, args: &Args) -> Result<Enqueued> {
