@@ -1,9 +1,18 @@
-//! Connecting to PostgreSQL, with an error that says how to get a server when none answers.
+//! Connecting to PostgreSQL: one probe connection first, so a failure says which one it was
+//! (refused, authentication, unknown database, not a PostgreSQL URL) and what to do about it.
 
-use anyhow::{Context, Result, anyhow};
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+mod failure;
+
+pub use crate::redact::redact;
+use anyhow::{Context, Result};
+pub use failure::{ConnectError, Failure};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use std::str::FromStr;
 use std::time::Duration;
+
+/// How long the probe connection may take before the server counts as unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `--schema` flag of the subcommands that work on Haul's tables.
 #[derive(clap::Args)]
@@ -22,53 +31,54 @@ impl SchemaArg {
 
 /// A pool of `size` connections to `url`.
 pub async fn pool(url: &str, size: u32) -> Result<PgPool> {
-    try_pool(url, size).await.map_err(|e| no_server(url, e))
+    Ok(connect(url, size).await?)
 }
 
-/// Like [`pool`], but returns the driver error for callers that have a fallback.
+/// Like [`pool`], with the failure kept typed for callers that have a fallback.
 ///
 /// Without sqlx's ping on every acquire (a round trip before each statement, as Haul's worker
 /// pool does too): a connection that broke while idle fails its next statement instead, with
 /// an error the caller sees.
-pub async fn try_pool(url: &str, size: u32) -> sqlx::Result<PgPool> {
-    PgPoolOptions::new()
+pub async fn connect(url: &str, size: u32) -> Result<PgPool, ConnectError> {
+    let options = options(url)?;
+    probe(url, &options).await?;
+    Ok(PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(5))
         .test_before_acquire(false)
-        .connect(url)
-        .await
+        .connect_lazy_with(options))
 }
 
-/// True when the error means nothing listens at the address (as opposed to bad credentials).
-pub fn is_unreachable(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+/// The connection options of a `postgres://` or `postgresql://` URL.
+fn options(url: &str) -> Result<PgConnectOptions, ConnectError> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
+        let why = scheme.map_or("it has no scheme".to_owned(), |s| format!("its scheme is `{s}`"));
+        return Err(ConnectError::new(url, Failure::NotPostgres, why));
+    }
+    PgConnectOptions::from_str(url).map_err(|e| ConnectError::from_sqlx(url, &e))
 }
 
-/// The error to show when the server cannot be reached: what failed and how to start one.
-pub fn no_server(url: &str, e: sqlx::Error) -> anyhow::Error {
-    let shown = redact(url);
-    anyhow!(e).context(format!(
-        "could not connect to PostgreSQL at {shown}\n\n\
-         Haul keeps its jobs in PostgreSQL; start a server and run this again:\n  \
-         - Debian/Ubuntu packages:  sudo pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n  \
-         - Homebrew:                brew services start postgresql\n  \
-         - Docker:                  docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:16\n\
-         or point DATABASE_URL (or --database-url) at a server you have"
-    ))
-}
-
-/// The URL with any password replaced by `***`.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
+/// Opens and closes one connection, for an error that names the cause (a pool would only
+/// say that it timed out).
+async fn probe(url: &str, options: &PgConnectOptions) -> Result<(), ConnectError> {
+    match tokio::time::timeout(PROBE_TIMEOUT, options.connect()).await {
+        Ok(Ok(conn)) => {
+            let _ = sqlx::Connection::close(conn).await;
+            Ok(())
         }
-        _ => url.to_owned(),
+        Ok(Err(e)) => Err(ConnectError::from_sqlx(url, &e)),
+        Err(_) => {
+            Err(ConnectError::new(url, Failure::Unreachable, format!("no answer within {PROBE_TIMEOUT:?}")))
+        }
     }
 }
 
-/// Runs `f` and adds which database it ran against to its error.
+/// Adds which database a call ran against to its error (not to "job N not found", which
+/// is the whole answer).
 pub fn with_url<T>(r: haul::Result<T>, url: &str) -> Result<T> {
-    r.with_context(|| format!("against {}", redact(url)))
+    match r {
+        Err(e @ haul::Error::JobNotFound { .. }) => Err(e.into()),
+        r => r.with_context(|| format!("against {}", redact(url))),
+    }
 }

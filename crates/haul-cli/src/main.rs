@@ -2,8 +2,11 @@
 
 mod connect;
 mod demo;
+mod errors;
+mod escape;
 mod jobs;
 mod migrate;
+mod redact;
 mod signals;
 
 use clap::{Parser, Subcommand};
@@ -15,7 +18,7 @@ pub const DATABASE_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postg
 #[command(name = "haul", version, about = "Haul: durable background jobs in PostgreSQL")]
 struct Cli {
     /// PostgreSQL to use.
-    #[arg(long, global = true, env = "DATABASE_URL", default_value = DATABASE_URL_DEFAULT)]
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true, default_value = DATABASE_URL_DEFAULT)]
     database_url: String,
     #[command(subcommand)]
     command: Command,
@@ -41,10 +44,7 @@ async fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => errors::exit(&e),
     }
 }
 

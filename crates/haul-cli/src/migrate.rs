@@ -24,8 +24,9 @@ enum Action {
 
 pub async fn run(url: &str, args: Args) -> Result<()> {
     if let Action::Print = args.action {
-        // no connection needed: build a client on a lazy pool that never connects
-        let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(url)?;
+        // no connection needed, nor a valid URL: a client on a lazy pool that never connects
+        let never = sqlx::postgres::PgConnectOptions::new();
+        let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy_with(never);
         print!("{}", args.schema.client(pool)?.migration_script());
         return Ok(());
     }

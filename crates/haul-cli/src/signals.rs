@@ -39,3 +39,28 @@ async fn next_signal() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
 }
+
+/// The error of a command stopped by SIGINT or SIGTERM; `main` prints "interrupted" and
+/// exits 130 for it.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Runs `work` to its end unless the first signal comes first; then `work` is dropped (a
+/// transaction it held rolls back) and the result is [`Interrupted`].
+pub async fn interruptible<T>(
+    signals: &Signals,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        r = work => r,
+        () = signals.graceful.cancelled() => Err(Interrupted.into()),
+    }
+}

@@ -42,3 +42,10 @@ pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
 pub use stats::{QueueDepth, StatsSnapshot, WorkerStats};
 pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};
+
+/// The JSON library of Haul's args and metadata ([`NewJob::raw`] takes a
+/// `serde_json::Value`), re-exported so its version is always the one Haul uses.
+pub use serde_json;
+/// The token that stops a worker ([`Worker::run`]) and that a running job's context watches
+/// ([`JobContext::cancellation`]), re-exported from `tokio-util` so you need not depend on it.
+pub use tokio_util::sync::CancellationToken;

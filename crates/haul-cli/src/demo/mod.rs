@@ -4,22 +4,27 @@
 
 mod jobs;
 mod report;
+mod schema;
+mod server;
+mod work;
 
-use crate::connect;
-use anyhow::{Context, Result};
-use haul::{Client, ClientConfig, EventOutcome, NewJob, Worker, WorkerConfig};
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::signals::interruptible;
+use anyhow::Result;
+use haul::{Client, ClientConfig, NewJob};
 use jobs::*;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Schema for the demo's tables (dropped and recreated on each run).
+    /// Schema for the demo's tables (dropped and recreated on each run; one the demo created).
     #[arg(long, default_value = "haul_demo")]
     schema: String,
-    /// Welcome emails to enqueue in bulk.
-    #[arg(long, default_value_t = 1000)]
+    /// Drop and recreate --schema even though the demo did not create it (never `public`, nor
+    /// a schema holding a jobs table: a real queue's).
+    #[arg(long)]
+    force: bool,
+    /// Welcome emails to enqueue in bulk (0 to 1000000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     emails: u64,
 }
 
@@ -30,59 +35,37 @@ pub struct Enqueued {
     pub took: Duration,
 }
 
+/// The demo, ready to work: its client, the handlers' state, what it enqueued, and the
+/// throwaway server it runs on, if any (stopped and deleted when dropped).
+struct Prepared {
+    client: Client,
+    shop: Shop,
+    enqueued: Enqueued,
+    _server: Option<haul_pgtemp::Cluster>,
+}
+
 pub async fn run(url: &str, args: Args) -> Result<()> {
+    schema::check_name(&args.schema)?;
     crate::init_logging("error");
-    let (pool, _server) = connect_or_throwaway(url).await?;
+    let signals = crate::signals::listen();
+    let demo = interruptible(&signals, prepare(url, &args)).await?;
+    let (elapsed, stats) = work::work(&demo.client, demo.shop, demo.enqueued.total, &signals).await?;
+    interruptible(&signals, report::print(&demo.client, &args.schema, elapsed, &stats)).await
+}
+
+/// Connects, resets the demo's schema and enqueues the jobs.
+async fn prepare(url: &str, args: &Args) -> Result<Prepared> {
+    let (pool, server) = server::connect_or_throwaway(url).await?;
     let client = Client::with_config(pool.clone(), ClientConfig::default().with_schema(&args.schema))?;
-    reset_schema(&client, &args.schema).await?;
+    schema::reset(&client, &args.schema, args.force).await?;
     println!("Haul demo · schema `{}` (reset on every run)\n", args.schema);
-    let enqueued = enqueue(&client, &args).await?;
+    let enqueued = enqueue(&client, args).await?;
     for line in &enqueued.lines {
         println!("  enqueued {line}");
     }
     println!("  ({} jobs in {:.0?})\n", enqueued.total, enqueued.took);
     let shop = Shop { pool, schema: args.schema.clone() };
-    let (elapsed, stats) = work(&client, shop, enqueued.total).await?;
-    report::print(&client, &args.schema, elapsed, &stats).await
-}
-
-async fn connect_or_throwaway(url: &str) -> Result<(sqlx::PgPool, Option<haul_pgtemp::Cluster>)> {
-    match connect::try_pool(url, 20).await {
-        Ok(pool) => Ok((pool, None)),
-        Err(e) if connect::is_unreachable(&e) => {
-            eprintln!(
-                "No PostgreSQL answers at {}; trying a throwaway server in a temporary folder...",
-                connect::redact(url)
-            );
-            let server = match haul_pgtemp::Cluster::create("haul-demo-pg-", &[]) {
-                Ok(s) => s,
-                Err(start) => {
-                    return Err(connect::no_server(url, e)
-                        .context(format!("(the throwaway server did not start either: {start:#})")));
-                }
-            };
-            eprintln!(
-                "Started a throwaway PostgreSQL at {} (stopped and deleted when the demo ends)\n",
-                server.url()
-            );
-            Ok((connect::pool(server.url(), 20).await?, Some(server)))
-        }
-        Err(e) => Err(connect::no_server(url, e)),
-    }
-}
-
-async fn reset_schema(client: &Client, schema: &str) -> Result<()> {
-    let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-        .execute(client.pool())
-        .await
-        .context("resetting the demo schema")?;
-    client.migrate().await.context("migrating the demo schema")?;
-    let orders = format!(
-        "CREATE TABLE \"{schema}\".orders (id bigint PRIMARY KEY, total_cents int NOT NULL, confirmed_at timestamptz)"
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(orders)).execute(client.pool()).await?;
-    Ok(())
+    Ok(Prepared { client, shop, enqueued, _server: server })
 }
 
 async fn enqueue(client: &Client, args: &Args) -> Result<Enqueued> {
@@ -126,66 +109,4 @@ async fn transactional_orders(client: &Client, args: &Args) -> Result<u64> {
         }
     }
     Ok(20)
-}
-
-async fn work(client: &Client, shop: Shop, total: u64) -> Result<(Duration, haul::StatsSnapshot)> {
-    let config = WorkerConfig::default()
-        .with_scheduler_interval(Duration::from_millis(100))
-        .with_fetch_poll_interval(Duration::from_millis(250));
-    let worker = Worker::builder(client.clone(), shop)
-        .queue("mail", 40)
-        .queue("images", 8)
-        .queue("reports", 1)
-        .queue("webhooks", 10)
-        .queue("default", 5)
-        .handler(send_welcome_email)
-        .handler(confirm_order)
-        .handler(resize_image)
-        .handler(build_monthly_report)
-        .handler(notify_partner)
-        .handler(import_customers)
-        .config(config)
-        .build()?;
-    let (stats, mut events) = (worker.stats(), worker.subscribe());
-    let signals = crate::signals::listen();
-    let stop = CancellationToken::new();
-    let started = Instant::now();
-    let running = tokio::spawn(worker.run_until(stop.clone(), signals.force.clone()));
-    let bar = progress_bar(total);
-    let (mut finished, mut retried, mut dead) = (0u64, 0u64, 0u64);
-    while finished < total {
-        let next = tokio::time::timeout(Duration::from_secs(30), events.recv());
-        let event = tokio::select! {
-            e = next => e.context("no job finished for 30 s")??,
-            () = signals.graceful.cancelled() => break,
-        };
-        match event.outcome {
-            EventOutcome::Retrying { .. } => retried += 1,
-            EventOutcome::Discarded => (dead, finished) = (dead + 1, finished + 1),
-            EventOutcome::Snoozed(_) => {}
-            _ => finished += 1,
-        }
-        bar.set_position(finished);
-        bar.set_message(format!("retried {retried} · dead letters {dead}"));
-    }
-    let elapsed = started.elapsed();
-    bar.finish();
-    stop.cancel();
-    let report = running.await??;
-    if report.released > 0 {
-        println!("  stopped early: {} unfinished jobs released for the next worker", report.released);
-    }
-    Ok((elapsed, stats.snapshot()))
-}
-
-fn progress_bar(total: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template(
-        "  working {bar:36.green/white} {pos:>5}/{len} jobs  {msg}  [{elapsed}]",
-    )
-    .expect("valid template")
-    .progress_chars("█▉▊▋▌▍▎▏ ");
-    bar.set_style(style);
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
 }

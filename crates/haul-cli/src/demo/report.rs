@@ -1,6 +1,7 @@
 //! The demo's closing summary: outcomes, throughput, run-time percentiles, and every dead
 //! letter with its error history.
 
+use crate::escape::escaped;
 use anyhow::Result;
 use haul::{Client, JobState, StatsSnapshot};
 use std::time::Duration;
@@ -30,14 +31,15 @@ pub async fn print(client: &Client, schema: &str, elapsed: Duration, s: &StatsSn
 async fn print_dead_letters(client: &Client) -> Result<()> {
     println!("\nDead letters (each keeps every attempt's error; `haul` can retry them):");
     for job in client.dead_letters(10).await? {
-        println!("  job {} · {} · queue {} · {} attempt(s)", job.id, job.kind, job.queue, job.attempt);
+        let (kind, queue) = (escaped(&job.kind), escaped(&job.queue));
+        println!("  job {} · {kind} · queue {queue} · {} attempt(s)", job.id, job.attempt);
         for e in &job.errors {
             println!(
                 "    attempt {} at {} [{}]: {}",
                 e.attempt,
                 e.at.format("%H:%M:%S%.3f"),
                 class(e.class),
-                e.error
+                escaped(&e.error)
             );
         }
     }
@@ -49,7 +51,7 @@ async fn print_depths(client: &Client) -> Result<()> {
     let left: Vec<String> = depths
         .iter()
         .filter(|d| d.state != JobState::Discarded)
-        .map(|d| format!("{}/{}: {}", d.queue, d.state, d.count))
+        .map(|d| format!("{}/{}: {}", escaped(&d.queue), d.state, d.count))
         .collect();
     let rows = if left.is_empty() {
         "none (completed jobs are deleted; dead letters are kept)".to_owned()
