@@ -52,13 +52,10 @@ pub struct Tuning {
 }
 
 impl Tuning {
-    /// The settings the workloads use unless told otherwise. Fetch 1000 × 2 and one completion
-    /// statement at a time come from the sweep of 2026-11-28 recorded in
-    /// docs/benchmarks-history.md (40k jobs/s against 32–35k with fetch 500 × 2 and two
-    /// completion statements, on the AMD machine): fewer statements in flight, in bigger
-    /// batches, leave PostgreSQL less contention on two cores. Three claims in flight were tried
-    /// on the Intel machine (docs/benchmarks.md): ahead in the sweeps of 18:33, behind in those
-    /// of 19:55, so two stay.
+    /// The settings the workloads use unless told otherwise: fetch 1000 × 2 and one completion
+    /// statement at a time. Fewer statements in flight, in bigger batches, leave PostgreSQL
+    /// less contention on two cores (the sweeps behind this are in git's history of
+    /// docs/benchmarks.md).
     pub const DEFAULT: Tuning = Tuning {
         queue_concurrency: 3000,
         fetch_batch_max: 1000,

@@ -86,49 +86,23 @@ pub(crate) struct Producer<S> {
 impl<S: Clone + Send + Sync + 'static> Producer<S> {
     /// Claims and starts jobs for `q` until `stop` fires.
     pub(crate) async fn run(self: Arc<Self>, q: Arc<QueueHandle>, stop: CancellationToken) {
-        let min_batch = (q.concurrency.min(self.batch_max) / 4).max(1);
         let mut poll = tokio::time::interval(self.poll_interval);
         poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
+        let mut retry = (Backoff::default(), Throttle::default());
         let mut backlog = true;
         // When to look before the cursor again after a keyset claim came back short.
         let mut recheck: Option<Instant> = None;
         while !stop.is_cancelled() {
             if backlog && q.free() > 0 {
-                gather_slots(&q, min_batch, self.cooldown, &stop).await;
-                let want = q.reserve(self.batch_max);
-                if want == 0 {
-                    continue; // another producer of this queue took the slots
-                }
-                recheck = None;
-                match self.claim(&q, want).await {
-                    Ok((jobs, scan)) => {
-                        backoff.reset();
-                        let filled = jobs.len() == want;
-                        q.unreserve(want - jobs.len());
-                        self.start_jobs(&q, jobs);
-                        if filled {
-                            continue;
-                        }
-                        // Came back short: the queue is drained, or (after a keyset claim) only
-                        // up to the cursor; a full scan then runs now if due, else when it is.
-                        recheck = match scan {
-                            Scan::Full => None,
-                            Scan::After(_) => q.cursor.full_due_after(Instant::now()),
-                        };
-                        backlog = matches!(scan, Scan::After(_)) && recheck.is_none();
-                        if backlog {
-                            continue;
-                        }
-                    }
-                    Err(e) => {
-                        q.unreserve(want);
-                        throttle.warn(
-                            || tracing::warn!(queue = %q.name, error = %e, "fetch failed; retrying with backoff"),
-                        );
-                        tokio::select! { () = backoff.wait() => {}, () = stop.cancelled() => {} }
+                match self.fill(&q, &stop, &mut retry).await {
+                    Fill::Again => {
+                        recheck = None;
                         continue;
                     }
+                    Fill::Wait { backlog: b, recheck: r } => (backlog, recheck) = (b, r),
+                }
+                if backlog {
+                    continue;
                 }
             }
             tokio::select! {
@@ -141,6 +115,47 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
                     recheck = None;
                     backlog = true;
                 }
+            }
+        }
+    }
+
+    /// One claim into the free slots, its jobs started: claim again at once, or wait.
+    async fn fill(
+        self: &Arc<Self>,
+        q: &Arc<QueueHandle>,
+        stop: &CancellationToken,
+        (backoff, throttle): &mut (Backoff, Throttle),
+    ) -> Fill {
+        let min_batch = (q.concurrency.min(self.batch_max) / 4).max(1);
+        gather_slots(q, min_batch, self.cooldown, stop).await;
+        let want = q.reserve(self.batch_max);
+        if want == 0 {
+            return Fill::Again; // another producer of this queue took the slots
+        }
+        match self.claim(q, want).await {
+            Ok((jobs, scan)) => {
+                backoff.reset();
+                let filled = jobs.len() == want;
+                q.unreserve(want - jobs.len());
+                self.start_jobs(q, jobs);
+                if filled {
+                    return Fill::Again;
+                }
+                // Came back short: the queue is drained, or (after a keyset claim) only up to
+                // the cursor; a full scan then runs now if due, else when it is.
+                let recheck = match scan {
+                    Scan::Full => None,
+                    Scan::After(_) => q.cursor.full_due_after(Instant::now()),
+                };
+                Fill::Wait { backlog: matches!(scan, Scan::After(_)) && recheck.is_none(), recheck }
+            }
+            Err(e) => {
+                q.unreserve(want);
+                throttle.warn(
+                    || tracing::warn!(queue = %q.name, error = %e, "fetch failed; retrying with backoff"),
+                );
+                tokio::select! { () = backoff.wait() => {}, () = stop.cancelled() => {} }
+                Fill::Again
             }
         }
     }
@@ -182,6 +197,14 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
             task.abort_handle()
         });
     }
+}
+
+/// What a producer does after a claim.
+enum Fill {
+    /// Claim again now.
+    Again,
+    /// Wait for a wake, freed slots (while `backlog`), a poll tick, or the `recheck` time.
+    Wait { backlog: bool, recheck: Option<Instant> },
 }
 
 /// With only a few free slots, waits up to `cooldown` for more, so a busy queue fetches in

@@ -20,13 +20,20 @@ pub(crate) const FULL_EVERY: u32 = 10;
 
 /// The rescuer stage, with where the next round starts and rounds since the last full one.
 pub(crate) struct Rescuer {
-    pub db: Db,
-    pub interval: Duration,
+    db: Db,
+    interval: Duration,
     /// Rows one statement rescues at most.
-    pub batch: i64,
-    pub throttle: Throttle,
-    pub floor: Option<DateTime<Utc>>,
-    pub since_full: u32,
+    batch: i64,
+    throttle: Throttle,
+    floor: Option<DateTime<Utc>>,
+    since_full: u32,
+}
+
+impl Rescuer {
+    /// A rescuer whose first round scans every expired lease.
+    pub(crate) fn new(db: Db, interval: Duration, batch: i64) -> Self {
+        Rescuer { db, interval, batch, throttle: Throttle::default(), floor: None, since_full: 0 }
+    }
 }
 
 impl Round for Rescuer {

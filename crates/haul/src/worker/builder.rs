@@ -1,25 +1,19 @@
 //! Building a [`Worker`]: queues with their concurrency, one handler per kind, shared state and
 //! configuration, checked once in [`WorkerBuilder::build`].
 
+use super::wiring::Common;
 use super::{EVENTS_CAPACITY, Worker};
-use crate::attempts::Running;
 use crate::client::Client;
-use crate::complete::Completer;
 use crate::config::{QUEUE_CONCURRENCY_DEFAULT, WorkerConfig};
-use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::execute::{Executor, Handler, Heartbeat, Registry};
-use crate::fetch::{Producer, QueueHandle};
-use crate::job::{Job, JobState, QUEUE_DEFAULT};
-use crate::maintenance::{Cleaner, Elector, Maintenance, Rescuer, Scheduler, VacuumState, Vacuumer};
+use crate::execute::{Executor, Handler, Registry};
+use crate::fetch::QueueHandle;
+use crate::job::{Job, QUEUE_DEFAULT};
 use crate::names;
 use crate::notify::Notifier;
-use crate::service::Throttle;
-use crate::stats::WorkerStats;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-use tokio_util::sync::CancellationToken;
 
 /// How long past the server's statement timeout the worker waits before it gives up on a
 /// connection itself (the server should have answered with a cancellation by then).
@@ -98,117 +92,41 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             self.client.db().for_worker(pool.clone(), cfg.statement_timeout + STATEMENT_TIMEOUT_BACKSTOP);
         // a heartbeat that cannot get through within half a lease gives up and tries again
         let beat_db = self.client.db().for_worker(pool, cfg.statement_timeout.min(cfg.lease / 2));
-        let id: Arc<str> = self.id.unwrap_or_else(default_id).into();
-        let keep = !cfg.completed_retention.is_zero();
-        let (running, stats) = (Arc::new(Running::default()), Arc::new(WorkerStats::default()));
-        let mut notifier = Notifier::new(db.clone(), cfg.statement_timeout, cfg.listener_check_interval);
+        let common = Common::new(db, self.id.unwrap_or_else(default_id).into(), &cfg);
+        let mut notifier =
+            Notifier::new(common.db.clone(), cfg.statement_timeout, cfg.listener_check_interval);
         let queues = queues
             .into_iter()
             .map(|(name, n)| Arc::new(QueueHandle::new(name.clone(), n, notifier.subscribe_queue(&name))))
             .collect();
         let cancels = notifier.subscribe_cancels();
         let (tx, completions) = mpsc::channel(cfg.complete_batch_max * 4);
-        let executor = Arc::new(Executor {
+        let executor = Executor {
             state: self.state,
             client: self.client,
             registry: self.registry,
-            worker_id: id.clone(),
+            worker_id: common.id.clone(),
             timeout_grace: cfg.timeout_grace,
-            keep_completed: keep,
+            keep_completed: common.keep,
             error_max_bytes: cfg.error_max_bytes,
-        });
-        let producer = Arc::new(Producer {
-            db: db.clone(),
-            worker_id: id.clone(),
-            stats: stats.clone(),
-            running: running.clone(),
-            executor,
-            completer: tx,
-            batch_max: cfg.fetch_batch_max,
-            poll_interval: cfg.fetch_poll_interval,
-            cooldown: cfg.fetch_cooldown,
-            lease: cfg.lease,
-        });
-        let events = broadcast::channel(EVENTS_CAPACITY).0;
-        let completer = Arc::new(Completer {
-            db: db.clone(),
-            running: running.clone(),
-            stats: stats.clone(),
-            events: events.clone(),
-            abandon: CancellationToken::new(),
-            batch_max: cfg.complete_batch_max,
-            concurrency: cfg.complete_concurrency,
-            keep_completed: keep,
-        });
-        let heartbeat = Heartbeat {
-            db: beat_db,
-            running: running.clone(),
-            interval: cfg.heartbeat_interval,
-            lease: cfg.lease,
         };
-        let maintenance = cfg.maintenance.then(|| maintenance(&db, &id, &cfg));
+        let events = broadcast::channel(EVENTS_CAPACITY).0;
         Ok(Worker {
-            id,
-            db,
+            producer: common.producer(executor, tx, &cfg),
+            completer: common.completer(events.clone(), &cfg),
+            heartbeat: common.heartbeat(beat_db, &cfg),
+            maintenance: cfg.maintenance.then(|| common.maintenance(&cfg)),
+            id: common.id,
+            db: common.db,
+            running: common.running,
+            stats: common.stats,
             config: cfg,
-            running,
-            stats,
             events,
             notifier,
             cancels,
             queues,
-            producer,
-            completer,
             completions,
-            heartbeat,
-            maintenance,
         })
-    }
-}
-
-/// The leader's services, each with only the settings it reads.
-fn maintenance(db: &Db, id: &Arc<str>, cfg: &WorkerConfig) -> Maintenance {
-    let batch = cfg.maintenance_batch;
-    let retention = [
-        (JobState::Completed, cfg.completed_retention),
-        (JobState::Cancelled, cfg.cancelled_retention),
-        (JobState::Discarded, cfg.discarded_retention),
-    ];
-    Maintenance {
-        elector: Elector {
-            db: db.clone(),
-            worker_id: id.clone(),
-            ttl: cfg.leader_ttl(),
-            heartbeat: cfg.heartbeat_interval,
-        },
-        scheduler: Scheduler {
-            db: db.clone(),
-            interval: cfg.scheduler_interval,
-            batch,
-            throttle: Throttle::default(),
-        },
-        rescuer: Rescuer {
-            db: db.clone(),
-            interval: cfg.rescuer_interval,
-            batch,
-            throttle: Throttle::default(),
-            floor: None,
-            since_full: 0,
-        },
-        cleaner: Cleaner {
-            db: db.clone(),
-            interval: cfg.cleaner_interval,
-            retention,
-            batch,
-            throttle: Throttle::default(),
-        },
-        vacuumer: Vacuumer {
-            db: db.clone(),
-            interval: cfg.vacuum_interval,
-            compaction: cfg.compaction,
-            state: VacuumState::default(),
-            throttle: Throttle::default(),
-        },
     }
 }
 

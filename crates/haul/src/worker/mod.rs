@@ -4,6 +4,7 @@
 
 mod builder;
 mod shutdown;
+mod wiring;
 
 pub use builder::WorkerBuilder;
 pub use shutdown::ShutdownReport;
@@ -113,16 +114,15 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         let w = self;
         let services = CancellationToken::new();
         let completer = tokio::spawn(w.completer.clone().run(w.completions));
-        let mut background = vec![
-            tokio::spawn(w.heartbeat.run(services.clone())),
-            tokio::spawn(forward_cancels(w.cancels, w.running.clone(), services.clone())),
-        ];
-        if !w.config.poll_only {
-            background.push(tokio::spawn(w.notifier.run(services.clone())));
-        }
-        if let Some(m) = w.maintenance {
-            background.extend(m.spawn(&services));
-        }
+        let background = spawn_services(
+            w.heartbeat,
+            w.notifier,
+            w.cancels,
+            w.maintenance,
+            &w.running,
+            &w.config,
+            &services,
+        );
         let fetching = CancellationToken::new();
         let producers = spawn_producers(&w.producer, &w.queues, w.config.fetch_concurrency, &fetching);
         tokio::select! {
@@ -148,6 +148,30 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         let _ = tokio::time::timeout(w.config.shutdown_hard_timeout, w.db.pool().close()).await;
         Ok(report)
     }
+}
+
+/// Starts the heartbeat, the cancel forwarding, the notifier (unless polling only) and the
+/// maintenance services (if this worker takes part), all stopped by `stop`.
+fn spawn_services(
+    heartbeat: Heartbeat,
+    notifier: Notifier,
+    cancels: mpsc::UnboundedReceiver<i64>,
+    maintenance: Option<Maintenance>,
+    running: &Arc<Running>,
+    config: &WorkerConfig,
+    stop: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![
+        tokio::spawn(heartbeat.run(stop.clone())),
+        tokio::spawn(forward_cancels(cancels, running.clone(), stop.clone())),
+    ];
+    if !config.poll_only {
+        tasks.push(tokio::spawn(notifier.run(stop.clone())));
+    }
+    if let Some(m) = maintenance {
+        tasks.extend(m.spawn(stop));
+    }
+    tasks
 }
 
 /// Stops the attempts whose cancellation the notifier heard requested, until `stop` fires.

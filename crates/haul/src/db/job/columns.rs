@@ -6,14 +6,12 @@
 //! (`j.state = d.running`, `d.running` all running) instead of a constant. With a constant,
 //! statistics taken while nothing ran estimate ~0 running rows, and the planner drives the
 //! join from a scan of `jobs` (the lease index, or the whole table) with the batch as the
-//! inner side: 1,000 × running rows comparisons, seconds per statement. As a join clause the
-//! state puts no restriction on `jobs` to misjudge: generic plans probe the primary key once
-//! per batch row (1 ms for 1,000), and custom plans do that or, on small tables, hash the
-//! batch. They also say `j.id = ANY($2)`: whatever the plan, `jobs` is then read through the
-//! primary key for the batch's ids only. Without it, statistics taken by a vacuum right after
-//! a held xmin horizon ended (a 600 MiB table nearly empty) once made the planner walk the
-//! whole primary key as the outer side of a nested loop over the batch: 9.6 s per completion
-//! with 300,000 rows queued (W5).
+//! inner side: batch × running rows comparisons. As a join clause the state puts no
+//! restriction on `jobs` to misjudge: generic plans probe the primary key once per batch row,
+//! and custom plans do that or, on small tables, hash the batch. They also say
+//! `j.id = ANY($2)`: whatever the plan, `jobs` is then read through the primary key for the
+//! batch's ids only, even on statistics that call a large table nearly empty (as a vacuum
+//! right after a held xmin horizon leaves them).
 
 use crate::db::render;
 use crate::job::JobState;

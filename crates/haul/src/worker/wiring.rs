@@ -1,0 +1,121 @@
+//! Wiring a worker's stages: each is built from the pieces several of them share (the worker's
+//! pool, id, running attempts and counters) plus only the settings it reads.
+
+use crate::attempts::Running;
+use crate::complete::{Completer, JobEvent};
+use crate::config::WorkerConfig;
+use crate::db::Db;
+use crate::execute::{Attempt, Executor, Heartbeat};
+use crate::fetch::Producer;
+use crate::job::JobState;
+use crate::maintenance::{Cleaner, Elector, Maintenance, Rescuer, Scheduler, VacuumState, Vacuumer};
+use crate::service::Throttle;
+use crate::stats::WorkerStats;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// What several stages share.
+pub(super) struct Common {
+    /// The worker's own pool, with its statement timeout.
+    pub db: Db,
+    pub id: Arc<str>,
+    pub running: Arc<Running>,
+    pub stats: Arc<WorkerStats>,
+    /// Whether completed rows are kept.
+    pub keep: bool,
+}
+
+impl Common {
+    pub(super) fn new(db: Db, id: Arc<str>, cfg: &WorkerConfig) -> Self {
+        let keep = !cfg.completed_retention.is_zero();
+        Common { db, id, running: Arc::default(), stats: Arc::default(), keep }
+    }
+
+    pub(super) fn producer<S>(
+        &self,
+        executor: Executor<S>,
+        completer: mpsc::Sender<Attempt>,
+        cfg: &WorkerConfig,
+    ) -> Arc<Producer<S>> {
+        Arc::new(Producer {
+            db: self.db.clone(),
+            worker_id: self.id.clone(),
+            stats: self.stats.clone(),
+            running: self.running.clone(),
+            executor: Arc::new(executor),
+            completer,
+            batch_max: cfg.fetch_batch_max,
+            poll_interval: cfg.fetch_poll_interval,
+            cooldown: cfg.fetch_cooldown,
+            lease: cfg.lease,
+        })
+    }
+
+    pub(super) fn completer(
+        &self,
+        events: broadcast::Sender<JobEvent>,
+        cfg: &WorkerConfig,
+    ) -> Arc<Completer> {
+        Arc::new(Completer {
+            db: self.db.clone(),
+            running: self.running.clone(),
+            stats: self.stats.clone(),
+            events,
+            abandon: CancellationToken::new(),
+            batch_max: cfg.complete_batch_max,
+            concurrency: cfg.complete_concurrency,
+            keep_completed: self.keep,
+        })
+    }
+
+    /// The heartbeat, on `beat_db`: the same pool with a deadline under half a lease.
+    pub(super) fn heartbeat(&self, beat_db: Db, cfg: &WorkerConfig) -> Heartbeat {
+        Heartbeat {
+            db: beat_db,
+            running: self.running.clone(),
+            interval: cfg.heartbeat_interval,
+            lease: cfg.lease,
+        }
+    }
+
+    /// The leader's services.
+    pub(super) fn maintenance(&self, cfg: &WorkerConfig) -> Maintenance {
+        let (db, batch) = (&self.db, cfg.maintenance_batch);
+        let retention = [
+            (JobState::Completed, cfg.completed_retention),
+            (JobState::Cancelled, cfg.cancelled_retention),
+            (JobState::Discarded, cfg.discarded_retention),
+        ];
+        let throttle = Throttle::default;
+        Maintenance {
+            elector: Elector {
+                db: db.clone(),
+                worker_id: self.id.clone(),
+                ttl: cfg.leader_ttl(),
+                heartbeat: cfg.heartbeat_interval,
+            },
+            scheduler: Scheduler {
+                db: db.clone(),
+                interval: cfg.scheduler_interval,
+                batch,
+                throttle: throttle(),
+            },
+            rescuer: Rescuer::new(db.clone(), cfg.rescuer_interval, batch),
+            cleaner: Cleaner {
+                db: db.clone(),
+                interval: cfg.cleaner_interval,
+                retention,
+                batch,
+                throttle: throttle(),
+            },
+            vacuumer: Vacuumer {
+                db: db.clone(),
+                interval: cfg.vacuum_interval,
+                compaction: cfg.compaction,
+                state: VacuumState::default(),
+                throttle: throttle(),
+            },
+        }
+    }
+}
