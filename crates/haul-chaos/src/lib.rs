@@ -21,8 +21,6 @@ pub const HEARTBEAT: Duration = Duration::from_millis(200);
 pub const RESCUER: Duration = Duration::from_millis(250);
 /// How often the leader makes due retryable jobs available.
 pub const SCHEDULER: Duration = Duration::from_millis(100);
-/// The maintenance leader's lease.
-pub const LEADER_TTL: Duration = Duration::from_secs(1);
 /// Limit on each statement a worker runs.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Silence after which the LISTEN connection is checked.
@@ -36,14 +34,14 @@ pub const SHUTDOWN_HARD: Duration = Duration::from_secs(1);
 /// Completed rows are kept this long so the harness can check them.
 pub const COMPLETED_RETENTION: Duration = Duration::from_secs(3600);
 
-/// The worker settings of the suite: everything short, so faults heal within seconds.
+/// The worker settings of the suite: everything short, so faults heal within seconds. The
+/// leader lease is left to its default, which follows the job lease (scenario (f) relies on it).
 pub fn worker_config() -> WorkerConfig {
     WorkerConfig::default()
         .with_heartbeat_interval(HEARTBEAT)
         .with_lease(LEASE)
         .with_rescuer_interval(RESCUER)
         .with_scheduler_interval(SCHEDULER)
-        .with_leader_ttl(LEADER_TTL)
         .with_statement_timeout(STATEMENT_TIMEOUT)
         .with_listener_check_interval(LISTENER_CHECK)
         .with_fetch_poll_interval(FETCH_POLL)
