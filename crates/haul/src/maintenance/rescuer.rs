@@ -41,6 +41,10 @@ impl Round for Rescuer {
         self.interval
     }
 
+    fn at_once(&self) -> bool {
+        true
+    }
+
     /// Rescues expired leases, in batches while batches come back full; nothing while the
     /// elector says to hold off.
     async fn round(&mut self, lead: Lead) {

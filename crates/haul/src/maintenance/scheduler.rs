@@ -20,6 +20,10 @@ impl Round for Scheduler {
         self.interval
     }
 
+    fn at_once(&self) -> bool {
+        true
+    }
+
     async fn round(&mut self, _: Lead) {
         for _ in 0..ROUNDS_MAX {
             match self.db.job_schedule_due(self.batch).await {
