@@ -53,7 +53,8 @@ fi
 if [ "${W5:-1}" = 1 ]; then
   rate=${RATE:-$(python3 "$repo/bench/targets.py" "$res" --w5-rate "${SHARE:-60}")}
   log "haul W5 at $rate jobs/s"
-  RUST_LOG=${W5_LOG:-haul=info,haul::maintenance::vacuumer=debug} bench 1 w5 --w5-rate "$rate" --w5-minutes 10 --w5-hold-seconds 30 2>&1 \
+  # W5 opts in to compaction (the library's default is off), so the table can come back after the hold
+  RUST_LOG=${W5_LOG:-haul=info,haul::maintenance::vacuumer=debug} bench 1 w5 --w5-rate "$rate" --w5-minutes 10 --w5-hold-seconds 30 --compaction 2>&1 \
     | tee "$res/w5.log"
 fi
 log "done"

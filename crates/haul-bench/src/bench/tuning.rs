@@ -2,7 +2,7 @@
 //! `--sweep`, and how they become a `WorkerConfig`, a pool, JSON and child-process flags.
 
 use anyhow::{Result, bail};
-use haul::WorkerConfig;
+use haul::{Compaction, WorkerConfig};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -30,6 +30,10 @@ pub struct TuningArgs {
     /// Connections in the worker's own pool (LISTEN takes one more) [default: 10].
     #[arg(long, value_delimiter = ',')]
     pub pool: Vec<u32>,
+    /// Let the leader compact the jobs table after a held xmin horizon
+    /// (`with_compaction(Compaction::VacuumFull)`; the library's default is off).
+    #[arg(long)]
+    pub compaction: bool,
 }
 
 /// One set of worker settings.
@@ -49,6 +53,8 @@ pub struct Tuning {
     pub fetch_cooldown_ms: u64,
     /// `WorkerConfig::with_pool_size`: the worker's own pool.
     pub pool_max: u32,
+    /// `WorkerConfig::with_compaction(Compaction::VacuumFull)` when set.
+    pub compaction: bool,
 }
 
 impl Tuning {
@@ -64,6 +70,7 @@ impl Tuning {
         complete_concurrency: 1,
         fetch_cooldown_ms: 2,
         pool_max: 10,
+        compaction: false,
     };
 
     /// The library's configuration for these settings (everything else at its default).
@@ -75,6 +82,7 @@ impl Tuning {
             .with_complete_batch_max(self.complete_batch_max)
             .with_complete_concurrency(self.complete_concurrency)
             .with_fetch_cooldown(Duration::from_millis(self.fetch_cooldown_ms))
+            .with_compaction(if self.compaction { Compaction::VacuumFull } else { Compaction::Off })
     }
 
     /// The flags that give a child `haul-bench rss-worker` these settings.
@@ -90,6 +98,7 @@ impl Tuning {
         ]
         .into_iter()
         .flat_map(|(flag, value)| [flag.to_owned(), value])
+        .chain(self.compaction.then(|| "--compaction".to_owned()))
         .collect()
     }
 
@@ -143,7 +152,7 @@ impl TuningArgs {
         } else {
             self.fetch_cooldown_ms.clone()
         };
-        let mut grid = vec![d];
+        let mut grid = vec![Tuning { compaction: self.compaction, ..d }];
         grid = expand(grid, &conc, |t, v| t.queue_concurrency = v);
         grid = expand(grid, &fetch, |t, v| t.fetch_batch_max = v);
         grid = expand(grid, &fetch_conc, |t, v| t.fetch_concurrency = v);
