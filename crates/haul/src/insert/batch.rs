@@ -10,6 +10,7 @@ pub(crate) fn build_batch(jobs: Vec<NewJob>, max_payload: usize) -> Result<Inser
     for mut j in jobs {
         let args = j.take_args()?;
         j.validate(&args, max_payload)?;
+        let unique = j.unique_spec(&args)?;
         b.kinds.push(j.kind.into_owned());
         b.queues.push(j.queue.into_owned());
         b.args.push(args);
@@ -20,6 +21,9 @@ pub(crate) fn build_batch(jobs: Vec<NewJob>, max_payload: usize) -> Result<Inser
         b.timeouts_ms.push(j.timeout.map(|t| t.as_millis() as i32));
         b.metadata.push(j.metadata);
         b.tags.push((!j.tags.is_empty()).then(|| j.tags.join(",")));
+        b.unique_periods_s.push(unique.as_ref().and_then(|u| u.period));
+        b.unique_states.push(unique.as_ref().map(|u| u.states));
+        b.unique_keys.push(unique.map(|u| u.key));
     }
     Ok(b)
 }
