@@ -21,9 +21,10 @@ pub(crate) fn build_batch(jobs: Vec<NewJob>, max_payload: usize) -> Result<Inser
         b.timeouts_ms.push(j.timeout.map(|t| t.as_millis() as i32));
         b.metadata.push(j.metadata);
         b.tags.push((!j.tags.is_empty()).then(|| j.tags.join(",")));
-        b.unique_periods_s.push(unique.as_ref().and_then(|u| u.period));
-        b.unique_states.push(unique.as_ref().map(|u| u.states));
-        b.unique_keys.push(unique.map(|u| u.key));
+        if let Some(u) = unique {
+            b.set_unique(b.kinds.len() - 1, u.key, u.period, u.states);
+        }
     }
+    b.finish_unique();
     Ok(b)
 }

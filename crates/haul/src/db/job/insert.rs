@@ -141,15 +141,37 @@ impl InsertBatch {
             timeouts_ms: Vec::with_capacity(n),
             metadata: Vec::with_capacity(n),
             tags: Vec::with_capacity(n),
-            unique_keys: Vec::with_capacity(n),
-            unique_periods_s: Vec::with_capacity(n),
-            unique_states: Vec::with_capacity(n),
+            unique_keys: Vec::new(),
+            unique_periods_s: Vec::new(),
+            unique_states: Vec::new(),
         }
     }
 
-    /// Whether some job carries a unique key.
+    /// Whether some job carries a unique key (the unique columns are filled only then, so a
+    /// plain batch allocates nothing for them).
     pub(crate) fn has_unique(&self) -> bool {
-        self.unique_keys.iter().any(Option::is_some)
+        !self.unique_keys.is_empty()
+    }
+
+    /// Gives row `row` (the last one pushed) a unique key, period and states.
+    pub(crate) fn set_unique(&mut self, row: usize, key: String, period: Option<i64>, states: i32) {
+        self.pad_unique_to(row);
+        self.unique_keys.push(Some(key));
+        self.unique_periods_s.push(period);
+        self.unique_states.push(Some(states));
+    }
+
+    /// After the last row: the unique columns as long as the others, if some row has a key.
+    pub(crate) fn finish_unique(&mut self) {
+        if self.has_unique() {
+            self.pad_unique_to(self.kinds.len());
+        }
+    }
+
+    fn pad_unique_to(&mut self, len: usize) {
+        self.unique_keys.resize(len, None);
+        self.unique_periods_s.resize(len, None);
+        self.unique_states.resize(len, None);
     }
 
     pub(crate) fn len(&self) -> usize {
