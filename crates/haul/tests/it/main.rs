@@ -19,5 +19,4 @@ mod outcomes;
 mod retry;
 mod shutdown;
 mod tx_complete;
-mod unique;
 mod vacuum;
