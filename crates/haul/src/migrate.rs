@@ -5,28 +5,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 
-/// One embedded migration.
-#[derive(Debug, Clone, Copy)]
-pub struct Migration {
-    /// Its number; migrations apply in ascending order.
-    pub version: i32,
-    /// A short name.
-    pub name: &'static str,
-    /// The SQL, with `{schema}` standing for Haul's schema.
-    pub sql: &'static str,
-}
-
-/// Every migration this build knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "jobs", sql: include_str!("../migrations/0001_jobs.sql") },
-    Migration {
-        version: 2,
-        name: "cancel_requests",
-        sql: include_str!("../migrations/0002_cancel_requests.sql"),
-    },
-    Migration { version: 3, name: "vacuum", sql: include_str!("../migrations/0003_vacuum.sql") },
-    Migration { version: 4, name: "no_truncate", sql: include_str!("../migrations/0004_no_truncate.sql") },
-];
+pub use crate::db::{MIGRATIONS, Migration};
 
 /// What [`Client::migrate`](crate::Client::migrate) did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,11 +1,35 @@
-//! Every statement on Haul's own bookkeeping table, `migrations` (never the application's
-//! `_sqlx_migrations`), plus the lock that makes concurrent migrators safe.
+//! The embedded migrations (numbered SQL files) and every statement on Haul's own bookkeeping
+//! table, `migrations` (never the application's `_sqlx_migrations`), plus the lock that makes
+//! concurrent migrators safe.
 
 use super::{Db, render};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection};
 use std::sync::Arc;
+
+/// One embedded migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Its number; migrations apply in ascending order.
+    pub version: i32,
+    /// A short name.
+    pub name: &'static str,
+    /// The SQL, with `{schema}` standing for Haul's schema.
+    pub sql: &'static str,
+}
+
+/// Every migration this build knows, oldest first.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "jobs", sql: include_str!("../../migrations/0001_jobs.sql") },
+    Migration {
+        version: 2,
+        name: "cancel_requests",
+        sql: include_str!("../../migrations/0002_cancel_requests.sql"),
+    },
+    Migration { version: 3, name: "vacuum", sql: include_str!("../../migrations/0003_vacuum.sql") },
+    Migration { version: 4, name: "no_truncate", sql: include_str!("../../migrations/0004_no_truncate.sql") },
+];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";
 const CREATE_SCHEMA: &str = "CREATE SCHEMA IF NOT EXISTS {schema}";

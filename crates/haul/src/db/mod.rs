@@ -12,6 +12,7 @@ mod testing;
 mod vacuum;
 
 pub(crate) use job::{ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, WORKER_SESSION};
+pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 #[cfg(test)]
 pub(crate) use testing::test_db;

@@ -1,8 +1,7 @@
 //! The fixture of the crate's database tests: a pool on the test database and a freshly
-//! migrated schema, built from the migration files with `db`'s own statements (so `db` needs
-//! nothing from `migrate`).
+//! migrated schema, built with `db`'s own statements (so `db` needs nothing from `migrate`).
 
-use super::Db;
+use super::{Db, MIGRATIONS};
 use crate::Clock;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -19,20 +18,12 @@ pub(crate) async fn test_db(prefix: &str) -> (PgPool, Db, String) {
     (pool, db, schema)
 }
 
-/// Applies every file of `migrations/` in name order (`0001_jobs.sql`: version 1, `jobs`) in
-/// one transaction, as `migrate::up` applies its embedded copies (whose tests check that they
-/// are these files, in this order).
+/// Applies every embedded migration in one transaction, as `migrate::up` does on a new schema.
 async fn migrate(db: &Db) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
     let mut tx = db.pool().begin().await.unwrap();
     db.migration_lock_and_prepare(&mut tx).await.unwrap();
-    for path in files {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap();
-        let (version, name) = stem.split_once('_').unwrap();
-        let sql = std::fs::read_to_string(&path).unwrap();
-        db.migration_apply(&mut tx, version.parse().unwrap(), name, &sql).await.unwrap();
+    for m in MIGRATIONS {
+        db.migration_apply(&mut tx, m.version, m.name, m.sql).await.unwrap();
     }
     tx.commit().await.unwrap();
 }
