@@ -2,6 +2,7 @@
 
 mod connect;
 mod demo;
+mod enqueue;
 mod errors;
 mod escape;
 mod jobs;
@@ -32,6 +33,8 @@ enum Command {
     Demo(demo::Args),
     /// Look at jobs and act on them by id: list, get, dead, depth, retry, cancel, delete.
     Jobs(jobs::Args),
+    /// Insert one job by kind name: `haul enqueue send_email --args '{"to":"a@b.c"}'`.
+    Enqueue(enqueue::Args),
 }
 
 #[tokio::main]
@@ -41,6 +44,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
         Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
+        Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -4,8 +4,9 @@
 use crate::clock::Clock;
 use crate::config::ClientConfig;
 use crate::db::Db;
+use crate::db::InsertBatch;
 use crate::error::{Error, Result};
-use crate::insert::{IntoNewJob, build_batch};
+use crate::insert::{Inserted, IntoNewJob, build_batch, plan_unique};
 use crate::job::{JobRow, JobState};
 use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::stats::QueueDepth;
@@ -111,8 +112,13 @@ impl Client {
 
     /// Inserts one job through `executor`: pass `&mut *tx` to enqueue inside your transaction
     /// (rolled back, no job; committed, the job runs).
+    /// A unique job whose key is taken inserts nothing; its id is then the existing job's
+    /// ([`Client::insert_many_checked`] says which it was).
     pub async fn insert_tx<'c>(&self, executor: impl PgExecutor<'c>, job: impl IntoNewJob) -> Result<i64> {
         let batch = build_batch(vec![job.into_new_job()], self.max_payload)?;
+        if batch.has_unique() {
+            return Ok(self.insert_unique(executor, batch).await?[0].id);
+        }
         self.db.job_insert_one(executor, &batch).await
     }
 
@@ -137,7 +143,55 @@ impl Client {
             return Ok(Vec::new());
         }
         let batch = build_batch(jobs, self.max_payload)?;
+        if batch.has_unique() {
+            return Ok(self.insert_unique(executor, batch).await?.into_iter().map(|i| i.id).collect());
+        }
         self.db.job_insert_many(executor, &batch).await
+    }
+
+    /// Like [`Client::insert_many_tx`], saying for each job whether it was inserted or its
+    /// unique key was taken (then with the existing job's id). Pass `client.pool()` to insert
+    /// outside a transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::NewJob;
+    /// let job = || NewJob::raw("charge", serde_json::json!({"order": 42})).with_unique_key("charge:42");
+    /// let first = client.insert_many_checked(client.pool(), [job()]).await?;
+    /// let again = client.insert_many_checked(client.pool(), [job()]).await?;
+    /// assert!(!first[0].duplicate && again[0].duplicate && again[0].id == first[0].id);
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert_many_checked<'c, I>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        jobs: I,
+    ) -> Result<Vec<Inserted>>
+    where
+        I: IntoIterator,
+        I::Item: IntoNewJob,
+    {
+        let jobs: Vec<_> = jobs.into_iter().map(IntoNewJob::into_new_job).collect();
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = build_batch(jobs, self.max_payload)?;
+        if batch.has_unique() {
+            return self.insert_unique(executor, batch).await;
+        }
+        let ids = self.db.job_insert_many(executor, &batch).await?;
+        Ok(ids.into_iter().map(|id| Inserted { id, duplicate: false }).collect())
+    }
+
+    /// One statement for a batch with unique keys (see `insert::unique`).
+    async fn insert_unique<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        batch: InsertBatch,
+    ) -> Result<Vec<Inserted>> {
+        let plan = plan_unique(batch);
+        let result = self.db.job_insert_unique_many(executor, &plan.sent).await?;
+        plan.outcomes(result)
     }
 
     /// One job by id.

@@ -7,7 +7,7 @@ use super::probe::Noop;
 use super::record::Outcome;
 use super::stats::{rate, thousands};
 use anyhow::Result;
-use haul::Client;
+use haul::{Client, NewJob};
 use serde_json::json;
 use std::time::Instant;
 
@@ -37,6 +37,7 @@ pub async fn w1(b: &Bench) -> Result<Outcome> {
         let seconds = started.elapsed().as_secs_f64();
         runs.push(BulkRun { chunk, seconds, rows: b.db.count_jobs().await? });
     }
+    let unique = unique_run(b, jobs).await?;
     let main = &runs[0];
     let best = runs.iter().max_by(|x, y| x.jobs_per_s(jobs).total_cmp(&y.jobs_per_s(jobs))).expect("a run");
     let mut lines: Vec<String> = runs.iter().map(|r| w1_line(r, jobs)).collect();
@@ -44,6 +45,12 @@ pub async fn w1(b: &Bench) -> Result<Outcome> {
         "W1 best batch size: {}/call ({} jobs/s)",
         thousands(best.chunk as u64),
         rate(best.jobs_per_s(jobs))
+    ));
+    let ratio = unique.jobs_per_s(jobs) / main.jobs_per_s(jobs);
+    lines.push(format!(
+        "W1 with unique keys ({}/call, every key new): {} jobs/s ({ratio:.3} × plain)",
+        thousands(unique.chunk as u64),
+        rate(unique.jobs_per_s(jobs))
     ));
     let sweep: Vec<_> = runs
         .iter()
@@ -53,14 +60,32 @@ pub async fn w1(b: &Bench) -> Result<Outcome> {
         "jobs": jobs, "seconds": main.seconds, "jobs_per_s": main.jobs_per_s(jobs), "verified_rows": main.rows,
         "settings": {"bulk_chunk": main.chunk, "api": "Client::insert_many", "clients": 1},
         "batch_sweep": sweep, "best_bulk_chunk": best.chunk, "best_jobs_per_s": best.jobs_per_s(jobs),
+        "unique_jobs_per_s": unique.jobs_per_s(jobs), "unique_vs_plain": ratio,
     });
     let mut outcome = Outcome::new(Workload::W1, fields, lines);
-    for r in &runs {
+    for r in runs.iter().chain([&unique]) {
         outcome.check(r.rows == jobs as i64, || {
             format!("W1 ({}/call): {} rows in the table, expected {jobs}", r.chunk, r.rows)
         });
     }
     Ok(outcome)
+}
+
+/// W1's jobs again in calls of 1,000, each job with a unique key of its own: what checking
+/// uniqueness costs a bulk insert.
+async fn unique_run(b: &Bench, jobs: u64) -> Result<BulkRun> {
+    let chunk = b.plan.w1_chunks()[0];
+    b.db.reset().await?;
+    let started = Instant::now();
+    let mut i = 0;
+    while i < jobs {
+        let end = (i + chunk as u64).min(jobs);
+        let batch = (i..end).map(|n| NewJob::new(&Noop { n }).with_unique_key(format!("w1-{n}")));
+        b.db.client.insert_many(batch).await?;
+        i = end;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(BulkRun { chunk, seconds, rows: b.db.count_jobs().await? })
 }
 
 /// One W1 batch size's human-readable line.

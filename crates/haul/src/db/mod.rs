@@ -11,7 +11,9 @@ mod migration;
 mod testing;
 mod vacuum;
 
-pub(crate) use job::{ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, WORKER_SESSION};
+pub(crate) use job::{
+    ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, UniqueIds, WORKER_SESSION,
+};
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub(crate) fn build_batch(jobs: Vec<NewJob>, max_payload: usize) -> Result<Inser
     for mut j in jobs {
         let args = j.take_args()?;
         j.validate(&args, max_payload)?;
+        let unique = j.unique_spec(&args)?;
         b.kinds.push(j.kind.into_owned());
         b.queues.push(j.queue.into_owned());
         b.args.push(args);
@@ -20,6 +21,10 @@ pub(crate) fn build_batch(jobs: Vec<NewJob>, max_payload: usize) -> Result<Inser
         b.timeouts_ms.push(j.timeout.map(|t| t.as_millis() as i32));
         b.metadata.push(j.metadata);
         b.tags.push((!j.tags.is_empty()).then(|| j.tags.join(",")));
+        if let Some(u) = unique {
+            b.set_unique(b.kinds.len() - 1, u.key, u.period, u.states);
+        }
     }
+    b.finish_unique();
     Ok(b)
 }

@@ -2,11 +2,16 @@
 //! any SQL. The statement itself is `job_insert_many` in `db/job.rs`.
 
 mod batch;
+mod unique;
 
 pub(crate) use batch::build_batch;
+pub use unique::Inserted;
+pub(crate) use unique::plan as plan_unique;
 
 use crate::error::{Error, Result};
-use crate::job::{Job, MAX_ATTEMPTS_DEFAULT, PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, QUEUE_DEFAULT};
+use crate::job::{
+    Job, MAX_ATTEMPTS_DEFAULT, PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, QUEUE_DEFAULT, Unique,
+};
 use crate::names;
 use crate::storable::{self, DELAY_MAX};
 use chrono::Datelike;
@@ -16,6 +21,18 @@ use std::time::Duration;
 
 /// Most tags one job may carry.
 pub const TAGS_MAX: usize = 20;
+/// Longest unique key, in bytes.
+pub const UNIQUE_KEY_MAX: usize = 512;
+
+/// What makes a job unique, resolved for the insert statement.
+#[derive(Debug)]
+pub(crate) struct UniqueSpec {
+    pub key: String,
+    /// The period in whole seconds; the database appends the current period's number.
+    pub period: Option<i64>,
+    /// [`UniqueStates`](crate::UniqueStates) bits.
+    pub states: i32,
+}
 
 /// A job ready to insert: kind, JSON args and options.
 ///
@@ -52,6 +69,8 @@ pub struct NewJob {
     timeout: Option<Duration>,
     metadata: Option<String>,
     tags: Vec<String>,
+    unique: Option<Unique>,
+    unique_key: Option<String>,
 }
 
 impl NewJob {
@@ -63,6 +82,7 @@ impl NewJob {
             args: serde_json::to_string(job),
             priority: J::PRIORITY,
             max_attempts: J::MAX_ATTEMPTS,
+            unique: J::UNIQUE,
             ..Self::blank()
         }
     }
@@ -85,7 +105,48 @@ impl NewJob {
             timeout: None,
             metadata: None,
             tags: Vec::new(),
+            unique: None,
+            unique_key: None,
         }
+    }
+
+    /// Unique as `unique` says, instead of as its kind says (see [`Unique`]).
+    pub fn with_unique(mut self, unique: Unique) -> Self {
+        self.unique = Some(unique);
+        self
+    }
+
+    /// Unique by this key, given rather than derived (an idempotency key from a request, say).
+    /// The key holds in the states and period of the kind's (or [`Self::with_unique`]'s)
+    /// [`Unique`], else in [`UniqueStates::DEFAULT`](crate::UniqueStates::DEFAULT) for ever.
+    ///
+    /// ```
+    /// let job = haul::NewJob::raw("charge", serde_json::json!({"order": 42}))
+    ///     .with_unique_key("charge:order-42");
+    /// assert_eq!(job.kind(), "charge");
+    /// ```
+    pub fn with_unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    /// The unique key, period (whole seconds) and states this job is inserted with, if any.
+    pub(crate) fn unique_spec(&self, args: &str) -> Result<Option<UniqueSpec>> {
+        let unique = self.unique.unwrap_or_else(Unique::by_kind);
+        let key = match (&self.unique_key, &self.unique) {
+            (Some(key), _) => key.clone(),
+            (None, Some(u)) => u.key(&self.kind, args).unwrap_or_default(),
+            (None, None) => return Ok(None),
+        };
+        if key.is_empty() || key.len() > UNIQUE_KEY_MAX {
+            let reason = format!("unique key of {} bytes: give 1..={UNIQUE_KEY_MAX}", key.len());
+            return Err(Error::invalid_option(&self.kind, reason));
+        }
+        let period = match unique.period.map(|p| p.as_secs()) {
+            Some(0) => return Err(Error::invalid_option(&self.kind, "unique period under one second")),
+            p => p.map(|s| s.min(DELAY_MAX.as_secs()) as i64),
+        };
+        Ok(Some(UniqueSpec { key, period, states: unique.states.bits() }))
     }
 
     /// Runs on this queue instead of the kind's.

@@ -4,10 +4,12 @@
 mod retry;
 mod row;
 mod state;
+mod unique;
 
 pub use retry::RetryPolicy;
 pub use row::{AttemptError, ErrorClass, JobRow};
 pub use state::JobState;
+pub use unique::{Unique, UniqueStates};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -58,4 +60,7 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     const TIMEOUT: Duration = JOB_TIMEOUT_DEFAULT;
     /// Backoff between attempts. Defaults to [`RetryPolicy::DEFAULT`].
     const RETRY: RetryPolicy = RetryPolicy::DEFAULT;
+    /// Whether and how the kind's jobs are unique (see [`Unique`]). Defaults to `None`: every
+    /// insert makes a job.
+    const UNIQUE: Option<Unique> = None;
 }

@@ -19,4 +19,5 @@ mod outcomes;
 mod retry;
 mod shutdown;
 mod tx_complete;
+mod unique;
 mod vacuum;

@@ -27,6 +27,49 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
        {notify_queues} AS notified
 "#;
 
+/// A batch of which some jobs carry a unique key: the rows `INSERT_MANY` builds, with the key
+/// (its period's number appended, by the database's clock) and the states it holds in. A taken
+/// key inserts nothing: `DO UPDATE` (of nothing) locks and returns the existing job, even one
+/// committed after this statement's snapshot, waiting for an insert in flight to commit or roll
+/// back. Rows go in the given order (the caller sorts them by key, so concurrent batches take
+/// the keys in one order and cannot deadlock) and no two rows of a batch share a key.
+const INSERT_UNIQUE_MANY: &str = r#"
+WITH ins AS (
+    INSERT INTO {schema}.jobs AS j (kind, queue, args, state, priority, max_attempts, run_at,
+                                    created_at, timeout_ms, metadata, tags, unique_key, unique_states)
+    SELECT t.kind, t.queue, t.args::jsonb,
+           CASE WHEN t.due > {now} THEN {scheduled} ELSE {available} END,
+           t.priority, t.max_attempts, t.due, {now}, t.timeout_ms,
+           coalesce(t.metadata::jsonb, '{}'), coalesce(string_to_array(t.tags, ','), '{}'),
+           CASE WHEN t.period_s IS NULL THEN t.unique_key
+                ELSE t.unique_key || '@' || t.period_s || ':'
+                     || floor(extract(epoch FROM {now}) / t.period_s)::bigint END,
+           t.unique_states
+    FROM (SELECT u.*, coalesce(u.run_at, {now} + coalesce(u.delay_us, 0) * interval '1 microsecond') AS due
+          FROM unnest($2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
+                      $7::timestamptz[], $8::bigint[], $9::int[], $10::text[], $11::text[],
+                      $12::text[], $13::bigint[], $14::int[]) WITH ORDINALITY
+            AS u(kind, queue, args, priority, max_attempts, run_at, delay_us, timeout_ms, metadata, tags,
+                 unique_key, period_s, unique_states, ord)
+         ) t
+    ORDER BY t.ord
+    ON CONFLICT (unique_key) WHERE {unique_held}
+    DO UPDATE SET unique_key = EXCLUDED.unique_key
+    RETURNING j.id, j.queue, j.state, j.unique_key, j.xmax <> 0 AS duplicate
+)
+SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins WHERE NOT duplicate), '{}') AS ids,
+       coalesce((SELECT array_agg(id ORDER BY id) FROM ins WHERE duplicate), '{}') AS duplicates,
+       coalesce((SELECT array_agg(unique_key ORDER BY id) FROM ins WHERE duplicate), '{}') AS duplicate_keys,
+       {notify_queues} AS notified
+"#;
+
+/// The index predicate of `jobs_unique` (migration 0005), word for word, so `ON CONFLICT`
+/// infers that index.
+const UNIQUE_HELD: &str = "unique_key IS NOT NULL AND (unique_states & CASE state
+        WHEN 'pending' THEN 1 WHEN 'scheduled' THEN 2 WHEN 'available' THEN 4 WHEN 'running' THEN 8
+        WHEN 'retryable' THEN 16 WHEN 'completed' THEN 32 WHEN 'cancelled' THEN 64
+        WHEN 'discarded' THEN 128 ELSE 0 END) <> 0";
+
 /// One job: the same row as `INSERT_MANY` builds, without the arrays.
 const INSERT_ONE: &str = r#"
 WITH ins AS (
@@ -45,6 +88,7 @@ FROM ins
 pub(super) struct InsertSql {
     pub(super) one: Arc<str>,
     pub(super) many: Arc<str>,
+    pub(super) unique_many: Arc<str>,
 }
 
 impl InsertSql {
@@ -53,6 +97,15 @@ impl InsertSql {
         InsertSql {
             one: statement(INSERT_ONE, schema),
             many: statement(&INSERT_MANY.replace("{notify_queues}", &notify), schema),
+            unique_many: statement(
+                &INSERT_UNIQUE_MANY
+                    .replace(
+                        "{notify_queues}",
+                        &notify_each_queue("ins WHERE state = {available} AND NOT duplicate"),
+                    )
+                    .replace("{unique_held}", UNIQUE_HELD),
+                schema,
+            ),
         }
     }
 }
@@ -70,6 +123,9 @@ pub(crate) struct InsertBatch {
     pub timeouts_ms: Vec<Option<i32>>,
     pub metadata: Vec<Option<String>>,
     pub tags: Vec<Option<String>>,
+    pub unique_keys: Vec<Option<String>>,
+    pub unique_periods_s: Vec<Option<i64>>,
+    pub unique_states: Vec<Option<i32>>,
 }
 
 impl InsertBatch {
@@ -85,8 +141,73 @@ impl InsertBatch {
             timeouts_ms: Vec::with_capacity(n),
             metadata: Vec::with_capacity(n),
             tags: Vec::with_capacity(n),
+            unique_keys: Vec::new(),
+            unique_periods_s: Vec::new(),
+            unique_states: Vec::new(),
         }
     }
+
+    /// Whether some job carries a unique key (the unique columns are filled only then, so a
+    /// plain batch allocates nothing for them).
+    pub(crate) fn has_unique(&self) -> bool {
+        !self.unique_keys.is_empty()
+    }
+
+    /// Gives row `row` (the last one pushed) a unique key, period and states.
+    pub(crate) fn set_unique(&mut self, row: usize, key: String, period: Option<i64>, states: i32) {
+        self.pad_unique_to(row);
+        self.unique_keys.push(Some(key));
+        self.unique_periods_s.push(period);
+        self.unique_states.push(Some(states));
+    }
+
+    /// After the last row: the unique columns as long as the others, if some row has a key.
+    pub(crate) fn finish_unique(&mut self) {
+        if self.has_unique() {
+            self.pad_unique_to(self.kinds.len());
+        }
+    }
+
+    fn pad_unique_to(&mut self, len: usize) {
+        self.unique_keys.resize(len, None);
+        self.unique_periods_s.resize(len, None);
+        self.unique_states.resize(len, None);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// A batch of these rows, in this order, moved out of this one (left with empty values).
+    pub(crate) fn take_rows(&mut self, rows: &[usize]) -> InsertBatch {
+        fn take<T: Default>(v: &mut [T], rows: &[usize]) -> Vec<T> {
+            rows.iter().map(|&i| std::mem::take(&mut v[i])).collect()
+        }
+        InsertBatch {
+            kinds: take(&mut self.kinds, rows),
+            queues: take(&mut self.queues, rows),
+            args: take(&mut self.args, rows),
+            priorities: take(&mut self.priorities, rows),
+            max_attempts: take(&mut self.max_attempts, rows),
+            run_at: take(&mut self.run_at, rows),
+            delays_us: take(&mut self.delays_us, rows),
+            timeouts_ms: take(&mut self.timeouts_ms, rows),
+            metadata: take(&mut self.metadata, rows),
+            tags: take(&mut self.tags, rows),
+            unique_keys: take(&mut self.unique_keys, rows),
+            unique_periods_s: take(&mut self.unique_periods_s, rows),
+            unique_states: take(&mut self.unique_states, rows),
+        }
+    }
+}
+
+/// The unique statement's result: ids of the inserted rows in id order (their order in the
+/// batch), and the jobs that held a taken key with that key as stored.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UniqueIds {
+    pub ids: Vec<i64>,
+    pub duplicates: Vec<i64>,
+    pub duplicate_keys: Vec<String>,
 }
 
 /// The inserted job's id.
@@ -115,6 +236,30 @@ impl Db {
             .bind(&b.metadata)
             .bind(&b.tags);
         Ok(q.fetch_one(ex).await.map_err(|e| self.err(e))?.ids)
+    }
+
+    /// Inserts a batch with unique keys in one statement (see `INSERT_UNIQUE_MANY`).
+    pub(crate) async fn job_insert_unique_many<'c>(
+        &self,
+        ex: impl PgExecutor<'c>,
+        b: &InsertBatch,
+    ) -> Result<UniqueIds> {
+        let q = self
+            .query_as::<UniqueIds>(&self.inner.job.insert.unique_many)
+            .bind(&b.kinds)
+            .bind(&b.queues)
+            .bind(&b.args)
+            .bind(&b.priorities)
+            .bind(&b.max_attempts)
+            .bind(&b.run_at)
+            .bind(&b.delays_us)
+            .bind(&b.timeouts_ms)
+            .bind(&b.metadata)
+            .bind(&b.tags)
+            .bind(&b.unique_keys)
+            .bind(&b.unique_periods_s)
+            .bind(&b.unique_states);
+        q.fetch_one(ex).await.map_err(|e| self.err(e))
     }
 
     /// Inserts the first job of `b` alone, notifying its queue if it is available now.

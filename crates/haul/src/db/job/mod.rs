@@ -20,7 +20,7 @@ mod plan_tests;
 
 pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
 pub(crate) use complete::CompletionBatch;
-pub(crate) use insert::InsertBatch;
+pub(crate) use insert::{InsertBatch, UniqueIds};
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
 /// table's statistics are always stale — it swings between empty and millions of rows between
