@@ -11,6 +11,8 @@ use crate::job::{JobRow, JobState};
 use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::stats::QueueDepth;
 use sqlx::{PgExecutor, PgPool};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Haul's handle on one schema of one database. Cheap to clone; share it.
 ///
@@ -37,6 +39,8 @@ use sqlx::{PgExecutor, PgPool};
 pub struct Client {
     db: Db,
     max_payload: usize,
+    /// Whether the last unique insert on the pool met a taken key (see `insert_unique_on_pool`).
+    met_taken_key: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Client {
@@ -55,7 +59,7 @@ impl Client {
     pub fn with_config(pool: PgPool, config: ClientConfig) -> Result<Self> {
         config.validate()?;
         let db = Db::new(pool, config.schema(), config.clock().clone());
-        Ok(Client { db, max_payload: config.max_payload_bytes() })
+        Ok(Client { db, max_payload: config.max_payload_bytes(), met_taken_key: Arc::default() })
     }
 
     /// Connects a pool of 10 connections to `url` and wraps it. The pool skips sqlx's ping
@@ -107,7 +111,11 @@ impl Client {
 
     /// Inserts one job on the client's pool; returns its id.
     pub async fn insert(&self, job: impl IntoNewJob) -> Result<i64> {
-        self.insert_tx(self.db.pool(), job).await
+        let batch = build_batch(vec![job.into_new_job()], self.max_payload)?;
+        if batch.has_unique() {
+            return Ok(self.insert_unique_on_pool(batch).await?[0].id);
+        }
+        self.db.job_insert_one(self.db.pool(), &batch).await
     }
 
     /// Inserts one job through `executor`: pass `&mut *tx` to enqueue inside your transaction
@@ -128,7 +136,15 @@ impl Client {
         I: IntoIterator,
         I::Item: IntoNewJob,
     {
-        self.insert_many_tx(self.db.pool(), jobs).await
+        let jobs: Vec<_> = jobs.into_iter().map(IntoNewJob::into_new_job).collect();
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = build_batch(jobs, self.max_payload)?;
+        if batch.has_unique() {
+            return Ok(self.insert_unique_on_pool(batch).await?.into_iter().map(|i| i.id).collect());
+        }
+        self.db.job_insert_many(self.db.pool(), &batch).await
     }
 
     /// Inserts many jobs in one statement through `executor` (e.g. `&mut *tx`). All or none.
@@ -191,6 +207,23 @@ impl Client {
     ) -> Result<Vec<Inserted>> {
         let plan = plan_unique(batch);
         let result = self.db.job_insert_unique_many(executor, &plan.sent).await?;
+        plan.outcomes(result)
+    }
+
+    /// A batch with unique keys in a transaction of Haul's own: first as a plain `INSERT`
+    /// (the unique index still guards every key, waiting on an insert in flight), which is
+    /// cheaper than `ON CONFLICT`; only when a key is taken, so that statement failed and
+    /// inserted nothing, again with `ON CONFLICT`. After a taken key the next batch goes
+    /// straight to `ON CONFLICT`, so repeated duplicates pay one statement, not two.
+    async fn insert_unique_on_pool(&self, batch: InsertBatch) -> Result<Vec<Inserted>> {
+        let plan = plan_unique(batch);
+        if !self.met_taken_key.load(Ordering::Relaxed) {
+            if let Some(result) = self.db.job_insert_unique_plain(self.db.pool(), &plan.sent).await? {
+                return plan.outcomes(result);
+            }
+        }
+        let result = self.db.job_insert_unique_many(self.db.pool(), &plan.sent).await?;
+        self.met_taken_key.store(!result.duplicates.is_empty(), Ordering::Relaxed);
         plan.outcomes(result)
     }
 

@@ -117,3 +117,56 @@ async fn concurrent_inserters_with_rollbacks_leave_exactly_one_job_per_key() {
     );
     assert_eq!(db.scalar(&missing).await, 0, "every id answered (inserted or duplicate) is a committed job");
 }
+
+/// On the client's own pool a unique batch is tried as a plain insert first; a taken key fails
+/// that statement whole, and the batch is sent again with `ON CONFLICT`.
+#[tokio::test]
+async fn on_the_pool_a_batch_with_a_taken_key_still_inserts_the_rest() {
+    let db = TestDb::new().await;
+    let job = |k: u32| NewJob::raw("noop", serde_json::json!({"k": k})).with_unique_key(format!("k{k}"));
+    let held = db.client.insert(job(2)).await.unwrap();
+    let ids = db.client.insert_many([job(1), job(2), job(3)]).await.unwrap();
+    assert_eq!(ids[1], held, "the taken key answers with its holder");
+    assert!(ids[0] != held && ids[2] != held && ids[0] != ids[2], "{ids:?}");
+    let fresh = db.client.insert_many([job(4), job(5)]).await.unwrap();
+    assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs").await, 5, "{fresh:?}");
+    let again = db.client.insert_many([job(4), job(5)]).await.unwrap();
+    assert_eq!(again, fresh, "a repeated batch answers with the jobs it inserted before");
+    assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs").await, 5);
+}
+
+#[tokio::test]
+async fn concurrent_inserters_on_the_pool_leave_exactly_one_job_per_key() {
+    const KEYS: u64 = 500;
+    let db = TestDb::new().await;
+    let client = db.other_client(10).await;
+    let mut inserters = Vec::new();
+    for inserter in 0..6u64 {
+        let client = client.clone();
+        inserters.push(tokio::spawn(async move {
+            let mut answered = Vec::new();
+            for round in 0..3u64 {
+                let mut keys: Vec<u64> = (0..KEYS).collect();
+                fastrand::Rng::with_seed(inserter * 10 + round).shuffle(&mut keys);
+                let jobs: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        NewJob::raw("noop", serde_json::json!({"k": k})).with_unique_key(format!("k{k}"))
+                    })
+                    .collect();
+                let ids = client.insert_many(jobs).await.unwrap();
+                answered.extend(keys.into_iter().zip(ids));
+            }
+            answered
+        }));
+    }
+    let mut by_key = std::collections::HashMap::new();
+    for task in inserters {
+        let done = tokio::time::timeout(Duration::from_secs(60), task).await.expect("no inserter stuck");
+        for (key, id) in done.expect("no inserter failed") {
+            assert_eq!(*by_key.entry(key).or_insert(id), id, "key k{key} answered with two jobs");
+        }
+    }
+    assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs").await, KEYS as i64);
+    assert_eq!(by_key.len() as u64, KEYS);
+}

@@ -53,8 +53,7 @@ WITH ins AS (
                  unique_key, period_s, unique_states, ord)
          ) t
     ORDER BY t.ord
-    ON CONFLICT (unique_key) WHERE {unique_held}
-    DO UPDATE SET unique_key = EXCLUDED.unique_key
+    {on_conflict}
     RETURNING j.id, j.queue, j.state, j.unique_key, j.xmax <> 0 AS duplicate
 )
 SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins WHERE NOT duplicate), '{}') AS ids,
@@ -62,6 +61,10 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins WHERE NOT duplicate),
        coalesce((SELECT array_agg(unique_key ORDER BY id) FROM ins WHERE duplicate), '{}') AS duplicate_keys,
        {notify_queues} AS notified
 "#;
+
+/// How `INSERT_UNIQUE_MANY` meets a taken key: `DO UPDATE` returns the holder.
+const ON_CONFLICT: &str = "ON CONFLICT (unique_key) WHERE {unique_held}
+    DO UPDATE SET unique_key = EXCLUDED.unique_key";
 
 /// The index predicate of `jobs_unique` (migration 0005), word for word, so `ON CONFLICT`
 /// infers that index.
@@ -89,6 +92,17 @@ pub(super) struct InsertSql {
     pub(super) one: Arc<str>,
     pub(super) many: Arc<str>,
     pub(super) unique_many: Arc<str>,
+    /// `INSERT_UNIQUE_MANY` without `ON CONFLICT`: a taken key fails the whole statement.
+    pub(super) unique_plain: Arc<str>,
+}
+
+/// `INSERT_UNIQUE_MANY` meeting a taken key with `on_conflict`.
+fn unique_statement(on_conflict: &str, schema: &str) -> Arc<str> {
+    let notify = notify_each_queue("ins WHERE state = {available} AND NOT duplicate");
+    let sql = INSERT_UNIQUE_MANY
+        .replace("{on_conflict}", &on_conflict.replace("{unique_held}", UNIQUE_HELD))
+        .replace("{notify_queues}", &notify);
+    statement(&sql, schema)
 }
 
 impl InsertSql {
@@ -97,15 +111,8 @@ impl InsertSql {
         InsertSql {
             one: statement(INSERT_ONE, schema),
             many: statement(&INSERT_MANY.replace("{notify_queues}", &notify), schema),
-            unique_many: statement(
-                &INSERT_UNIQUE_MANY
-                    .replace(
-                        "{notify_queues}",
-                        &notify_each_queue("ins WHERE state = {available} AND NOT duplicate"),
-                    )
-                    .replace("{unique_held}", UNIQUE_HELD),
-                schema,
-            ),
+            unique_many: unique_statement(ON_CONFLICT, schema),
+            unique_plain: unique_statement("", schema),
         }
     }
 }
@@ -244,8 +251,32 @@ impl Db {
         ex: impl PgExecutor<'c>,
         b: &InsertBatch,
     ) -> Result<UniqueIds> {
-        let q = self
-            .query_as::<UniqueIds>(&self.inner.job.insert.unique_many)
+        let sql = &self.inner.job.insert.unique_many;
+        self.unique_query(sql, b).fetch_one(ex).await.map_err(|e| self.err(e))
+    }
+
+    /// Inserts a batch with unique keys as a plain `INSERT`, which skips `ON CONFLICT`'s
+    /// speculative insertion. `None` when a key was taken: the statement failed whole (its
+    /// transaction is aborted) and inserted nothing.
+    pub(crate) async fn job_insert_unique_plain<'c>(
+        &self,
+        ex: impl PgExecutor<'c>,
+        b: &InsertBatch,
+    ) -> Result<Option<UniqueIds>> {
+        let sql = &self.inner.job.insert.unique_plain;
+        match self.unique_query(sql, b).fetch_one(ex).await {
+            Ok(ids) => Ok(Some(ids)),
+            Err(e) if is_key_taken(&e) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn unique_query<'q>(
+        &self,
+        sql: &Arc<str>,
+        b: &'q InsertBatch,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, UniqueIds, sqlx::postgres::PgArguments> {
+        self.query_as::<UniqueIds>(sql)
             .bind(&b.kinds)
             .bind(&b.queues)
             .bind(&b.args)
@@ -258,8 +289,7 @@ impl Db {
             .bind(&b.tags)
             .bind(&b.unique_keys)
             .bind(&b.unique_periods_s)
-            .bind(&b.unique_states);
-        q.fetch_one(ex).await.map_err(|e| self.err(e))
+            .bind(&b.unique_states)
     }
 
     /// Inserts the first job of `b` alone, notifying its queue if it is available now.
@@ -278,4 +308,10 @@ impl Db {
             .bind(&b.tags[0]);
         Ok(q.fetch_one(ex).await.map_err(|e| self.err(e))?.id)
     }
+}
+
+/// Whether `e` is a violation of `jobs_unique`: a unique key already held.
+fn is_key_taken(e: &sqlx::Error) -> bool {
+    let db = e.as_database_error();
+    db.is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some("jobs_unique"))
 }
