@@ -217,10 +217,10 @@ impl Client {
     /// straight to `ON CONFLICT`, so repeated duplicates pay one statement, not two.
     async fn insert_unique_on_pool(&self, batch: InsertBatch) -> Result<Vec<Inserted>> {
         let plan = plan_unique(batch);
-        if !self.met_taken_key.load(Ordering::Relaxed) {
-            if let Some(result) = self.db.job_insert_unique_plain(self.db.pool(), &plan.sent).await? {
-                return plan.outcomes(result);
-            }
+        if !self.met_taken_key.load(Ordering::Relaxed)
+            && let Some(result) = self.db.job_insert_unique_plain(self.db.pool(), &plan.sent).await?
+        {
+            return plan.outcomes(result);
         }
         let result = self.db.job_insert_unique_many(self.db.pool(), &plan.sent).await?;
         self.met_taken_key.store(!result.duplicates.is_empty(), Ordering::Relaxed);
