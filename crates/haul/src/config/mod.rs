@@ -31,8 +31,8 @@ pub const COMPLETE_BATCH_MAX_DEFAULT: usize = 2000;
 pub const COMPLETE_CONCURRENCY_DEFAULT: usize = 2;
 /// How long completed jobs are kept; zero deletes them on completion. Defaults to zero.
 pub const COMPLETED_RETENTION_DEFAULT: Duration = Duration::ZERO;
-/// How long cancelled jobs are kept. Defaults to 24 h.
-pub const CANCELLED_RETENTION_DEFAULT: Duration = Duration::from_secs(24 * 3600);
+/// How long cancelled jobs are kept. Defaults to 7 days, like dead letters.
+pub const CANCELLED_RETENTION_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long dead letters (discarded jobs) are kept. Defaults to 7 days.
 pub const DISCARDED_RETENTION_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// On shutdown, how long running jobs may finish before they are cancelled. Defaults to 10 s.
