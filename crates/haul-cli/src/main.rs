@@ -1,7 +1,9 @@
 //! The `haul` command: a thin shell over the library, one file per subcommand.
 
+mod completions;
 mod connect;
 mod demo;
+mod doctor;
 mod enqueue;
 mod errors;
 mod escape;
@@ -17,7 +19,7 @@ pub const DATABASE_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postg
 
 #[derive(Parser)]
 #[command(name = "haul", version, about = "Haul: durable background jobs in PostgreSQL")]
-struct Cli {
+pub struct Cli {
     /// PostgreSQL to use.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true, default_value = DATABASE_URL_DEFAULT)]
     database_url: String,
@@ -33,6 +35,10 @@ enum Command {
     Demo(demo::Args),
     /// Look at jobs and act on them by id: list, get, dead, depth, retry, cancel, delete.
     Jobs(jobs::Args),
+    /// Check the database a queue runs on, with what to fix (exit 1 when a check fails).
+    Doctor(doctor::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
     /// Insert one job by kind name: `haul enqueue send_email --args '{"to":"a@b.c"}'`.
     Enqueue(enqueue::Args),
 }
@@ -44,6 +50,8 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
         Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
+        Command::Doctor(args) => doctor::run(&cli.database_url, args).await,
+        Command::Completions(args) => completions::run(args),
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
     };
     match result {

@@ -257,6 +257,24 @@ impl Client {
         self.db.leader_get().await
     }
 
+    /// Checks the database this client's queue runs on: the server, the schema's migrations
+    /// and indexes, the jobs table's dead rows, the maintenance leader, the settings a queue
+    /// depends on, the oldest open transaction and connections in use; each finding with
+    /// what to fix. An error only when the server cannot be asked at all.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::doctor::Health;
+    /// let checkup = client.doctor().await?;
+    /// for check in checkup.checks.iter().filter(|c| c.health != Health::Ok) {
+    ///     println!("{}: {} (fix: {:?})", check.name, check.detail, check.fix);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn doctor(&self) -> Result<crate::doctor::Checkup> {
+        crate::doctor::checkup(&self.db).await
+    }
+
     /// Cancels a job. A waiting one (pending, scheduled, available, retryable) is cancelled
     /// at once. For a running one the request is recorded on the row and its worker is
     /// notified: the handler's cancellation token fires, and the job ends `cancelled` (a

@@ -16,6 +16,7 @@ mod client;
 mod clock;
 pub mod config;
 mod db;
+pub mod doctor;
 mod error;
 pub mod job;
 mod migrate;

@@ -1,9 +1,11 @@
 //! The only code that speaks SQL: one module per table, each holding every statement on its
 //! table (`job` split by concern), plus `vacuum` for the jobs table's upkeep through the
-//! catalog; every statement rendered once for the configured schema.
+//! catalog and `catalog` for what `doctor` reads there; every statement rendered once for the
+//! configured schema.
 //!
 //! Every statement takes the clock shift as `$1`; `{now}` in a template reads that clock.
 
+mod catalog;
 mod job;
 mod leader;
 mod migration;
@@ -11,6 +13,7 @@ mod migration;
 mod testing;
 mod vacuum;
 
+pub(crate) use catalog::Setting;
 pub(crate) use job::{
     ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, UniqueIds, WORKER_SESSION,
 };
@@ -40,6 +43,7 @@ pub(crate) struct Db {
 struct DbInner {
     schema: String,
     clock: Clock,
+    catalog: catalog::CatalogSql,
     job: job::JobSql,
     leader: leader::LeaderSql,
     migration: migration::MigrationSql,
@@ -50,6 +54,7 @@ impl Db {
     /// Renders every statement for `schema`, which must already be validated.
     pub(crate) fn new(pool: PgPool, schema: &str, clock: Clock) -> Self {
         let inner = DbInner {
+            catalog: catalog::CatalogSql::new(schema),
             job: job::JobSql::new(schema),
             leader: leader::LeaderSql::new(schema),
             migration: migration::MigrationSql::new(schema),
