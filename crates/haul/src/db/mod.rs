@@ -7,6 +7,7 @@
 mod job;
 mod leader;
 mod migration;
+mod periodic;
 #[cfg(test)]
 mod testing;
 mod vacuum;
@@ -15,6 +16,7 @@ pub(crate) use job::{
     ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, UniqueIds, WORKER_SESSION,
 };
 pub use migration::{MIGRATIONS, Migration};
+pub(crate) use periodic::{Seen, Tick};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 #[cfg(test)]
 pub(crate) use testing::test_db;
@@ -43,6 +45,7 @@ struct DbInner {
     job: job::JobSql,
     leader: leader::LeaderSql,
     migration: migration::MigrationSql,
+    periodic: periodic::PeriodicSql,
     vacuum: vacuum::VacuumSql,
 }
 
@@ -53,6 +56,7 @@ impl Db {
             job: job::JobSql::new(schema),
             leader: leader::LeaderSql::new(schema),
             migration: migration::MigrationSql::new(schema),
+            periodic: periodic::PeriodicSql::new(schema),
             vacuum: vacuum::VacuumSql::new(schema),
             schema: schema.to_owned(),
             clock,

@@ -244,8 +244,12 @@ impl Db {
         ex: impl PgExecutor<'c>,
         b: &InsertBatch,
     ) -> Result<UniqueIds> {
-        let q = self
-            .query_as::<UniqueIds>(&self.inner.job.insert.unique_many)
+        self.job_insert_unique_query(b).fetch_one(ex).await.map_err(|e| self.err(e))
+    }
+
+    /// `INSERT_UNIQUE_MANY` bound to `b`, for a statement in a transaction of `db`'s own.
+    pub(in crate::db) fn job_insert_unique_query<'q>(&self, b: &'q InsertBatch) -> super::Query<'q, UniqueIds> {
+        self.query_as::<UniqueIds>(&self.inner.job.insert.unique_many)
             .bind(&b.kinds)
             .bind(&b.queues)
             .bind(&b.args)
@@ -258,8 +262,7 @@ impl Db {
             .bind(&b.tags)
             .bind(&b.unique_keys)
             .bind(&b.unique_periods_s)
-            .bind(&b.unique_states);
-        q.fetch_one(ex).await.map_err(|e| self.err(e))
+            .bind(&b.unique_states)
     }
 
     /// Inserts the first job of `b` alone, notifying its queue if it is available now.
