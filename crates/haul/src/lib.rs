@@ -40,17 +40,19 @@ pub use execute::{BoxError, Handler, JobContext, JobError, JobResultExt};
 pub use insert::{Inserted, IntoNewJob, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy, Unique, UniqueStates};
 pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
-pub use periodic::{MISSED_AFTER_DEFAULT, Missed, PERIODIC_EVERY_MIN, PERIODIC_NAME_MAX, Periodic, PeriodicRecord};
+pub use periodic::{
+    MISSED_AFTER_DEFAULT, Missed, PERIODIC_EVERY_MIN, PERIODIC_NAME_MAX, Periodic, PeriodicRecord,
+};
 pub use stats::{QueueDepth, StatsSnapshot, WorkerStats};
 pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};
 
-/// The JSON library of Haul's args and metadata ([`NewJob::raw`] takes a
-/// `serde_json::Value`), re-exported so its version is always the one Haul uses.
-pub use serde_json;
 /// The time-zone database [`Periodic::in_tz`] takes its zones from (`chrono_tz::Europe::Paris`),
 /// re-exported so its version is always the one Haul uses.
 pub use chrono_tz;
+/// The JSON library of Haul's args and metadata ([`NewJob::raw`] takes a
+/// `serde_json::Value`), re-exported so its version is always the one Haul uses.
+pub use serde_json;
 /// The token that stops a worker ([`Worker::run`]) and that a running job's context watches
 /// ([`JobContext::cancellation`]), re-exported from `tokio-util` so you need not depend on it.
 pub use tokio_util::sync::CancellationToken;

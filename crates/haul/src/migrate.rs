@@ -119,7 +119,7 @@ mod tests {
         let embedded: Vec<String> =
             MIGRATIONS.iter().map(|m| format!("{:04}_{}.sql", m.version, m.name)).collect();
         assert_eq!(files, embedded);
-        // numbers are reserved per feature, so one may be missing on a branch: ascending only
+        // versions ascend; a number reserved for another feature may be absent
         assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
     }
 

@@ -16,8 +16,8 @@ pub(crate) use job::{
     ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, UniqueIds, WORKER_SESSION,
 };
 pub use migration::{MIGRATIONS, Migration};
-pub(crate) use periodic::{Seen, Tick};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
+pub(crate) use periodic::{Seen, Tick};
 #[cfg(test)]
 pub(crate) use testing::test_db;
 pub(crate) use vacuum::DeadTuples;

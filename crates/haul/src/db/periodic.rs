@@ -138,7 +138,8 @@ impl Db {
     pub(crate) async fn periodic_list(&self) -> Result<Vec<PeriodicRecord>> {
         let q = self.query_as::<Listed>(&self.inner.periodic.list);
         let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
-        let record = |r: Listed| PeriodicRecord { name: r.name, last_tick: r.last_tick, updated_at: r.updated_at };
+        let record =
+            |r: Listed| PeriodicRecord { name: r.name, last_tick: r.last_tick, updated_at: r.updated_at };
         Ok(rows.into_iter().map(record).collect())
     }
 }
@@ -160,7 +161,8 @@ mod tests {
 
         let tick = first + TimeDelta::seconds(10);
         let (x, y) = tokio::join!(db.periodic_advance("a", tick, None), db.periodic_advance("a", tick, None));
-        let advanced = [x.unwrap(), y.unwrap()].iter().filter(|t| matches!(t, super::Tick::Advanced(_))).count();
+        let advanced =
+            [x.unwrap(), y.unwrap()].iter().filter(|t| matches!(t, super::Tick::Advanced(_))).count();
         assert_eq!(advanced, 1, "one of two concurrent leaders records the tick");
         let earlier = db.periodic_advance("a", tick - TimeDelta::seconds(5), None).await.unwrap();
         assert!(matches!(earlier, super::Tick::Passed), "a tick before the record is never recorded");

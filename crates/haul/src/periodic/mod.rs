@@ -146,9 +146,13 @@ impl Periodic {
     /// Checks the schedule and its `name`; the error names what to fix.
     pub(crate) fn validate(&self, name: &str) -> Result<()> {
         let invalid = |reason: String| Error::InvalidPeriodic { schedule: self.expression.clone(), reason };
-        self.schedule.as_ref().map_err(|e| invalid(e.clone()))?;
+        let schedule = self.schedule.as_ref().map_err(|e| invalid(e.clone()))?;
+        if schedule.next_after(Utc::now()).is_none() {
+            return Err(invalid("it never ticks (no such date, e.g. 30 February)".into()));
+        }
         if name.is_empty() || name.len() > PERIODIC_NAME_MAX || name.chars().any(char::is_control) {
-            let reason = format!("name of {} bytes: give 1..={PERIODIC_NAME_MAX}, no control characters", name.len());
+            let reason =
+                format!("name of {} bytes: give 1..={PERIODIC_NAME_MAX}, no control characters", name.len());
             return Err(invalid(reason));
         }
         if self.missed_after < PERIODIC_EVERY_MIN || self.missed_after > crate::storable::DELAY_MAX {

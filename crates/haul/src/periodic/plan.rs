@@ -32,7 +32,13 @@ impl Periodic {
 }
 
 /// Pushes every tick in (`from`, `now`] while `steps` holds fewer than `max`.
-fn on_time(schedule: &Schedule, mut from: DateTime<Utc>, now: DateTime<Utc>, max: usize, steps: &mut Vec<Step>) {
+fn on_time(
+    schedule: &Schedule,
+    mut from: DateTime<Utc>,
+    now: DateTime<Utc>,
+    max: usize,
+    steps: &mut Vec<Step>,
+) {
     while steps.len() < max {
         match schedule.next_after(from) {
             Some(tick) if tick <= now => {
@@ -80,7 +86,18 @@ mod tests {
         // an hour without a worker: ticks before now - 60 s are missed
         let p = every_10s();
         let steps = p.steps(at(0), at(3605), 100);
-        assert_eq!(ticks(&steps), vec![(3540, false), (3550, true), (3560, true), (3570, true), (3580, true), (3590, true), (3600, true)]);
+        assert_eq!(
+            ticks(&steps),
+            vec![
+                (3540, false),
+                (3550, true),
+                (3560, true),
+                (3570, true),
+                (3580, true),
+                (3590, true),
+                (3600, true)
+            ]
+        );
     }
 
     #[test]
@@ -88,7 +105,10 @@ mod tests {
         let p = every_10s().on_missed(Missed::RunOnce);
         let steps = ticks(&p.steps(at(0), at(3605), 100));
         assert_eq!(steps[0], (3540, true), "the ticks before 3545 collapse into their latest");
-        assert_eq!(steps[1..], [(3550, true), (3560, true), (3570, true), (3580, true), (3590, true), (3600, true)]);
+        assert_eq!(
+            steps[1..],
+            [(3550, true), (3560, true), (3570, true), (3580, true), (3590, true), (3600, true)]
+        );
         let short = p.missed_after(Duration::from_secs(5));
         assert_eq!(ticks(&short.steps(at(0), at(3607), 100)), vec![(3600, true)]);
         assert_eq!(ticks(&short.steps(at(3600), at(3607), 100)), vec![], "nothing missed since 3600");

@@ -62,20 +62,25 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
     /// worker has its queue and handler. See [`Periodic`] for names and missed ticks.
     ///
     /// ```no_run
-    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
-    /// use haul::{Periodic, Worker};
+    /// use haul::{JobContext, JobError, Periodic, Worker};
     /// use std::time::Duration;
     ///
     /// #[derive(serde::Serialize, serde::Deserialize)]
     /// struct Report { full: bool }
     /// impl haul::Job for Report { const KIND: &'static str = "report"; }
     ///
+    /// async fn report(_ctx: JobContext<()>, _job: Report) -> Result<(), JobError> {
+    ///     Ok(())
+    /// }
+    ///
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let paris = haul::chrono_tz::Europe::Paris;
     /// let worker = Worker::builder(client, ())
-    ///     .periodic(Periodic::cron("0 0 6 * * MON-FRI")?.in_tz(haul::chrono_tz::Europe::Paris), || Report { full: true })
+    ///     .periodic(Periodic::cron("0 0 6 * * MON-FRI")?.in_tz(paris), || Report { full: true })
     ///     .periodic(Periodic::every(Duration::from_secs(300)), || Report { full: false })
-    ///     .handler(|_ctx: haul::JobContext<()>, _r: Report| async { Ok(()) })
+    ///     .handler(report)
     ///     .build()?;
-    /// # Ok(()) }
+    /// # let _ = worker; Ok(()) }
     /// ```
     pub fn periodic<J, F>(mut self, schedule: Periodic, job: F) -> Self
     where
@@ -123,7 +128,9 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         let max_payload = self.client.max_payload();
         let periodic = super::periodic::check(self.periodic, max_payload)?;
         if !periodic.is_empty() && !self.config.maintenance {
-            tracing::warn!("this worker takes no part in maintenance: only the leader enqueues periodic jobs");
+            tracing::warn!(
+                "this worker takes no part in maintenance: only the leader enqueues periodic jobs"
+            );
         }
         let cfg = self.config;
         let pool = worker_pool(&self.client, &cfg, queues.len());

@@ -82,7 +82,12 @@ impl Common {
     }
 
     /// The leader's services; the periodic enqueuer checks as often as the scheduler.
-    pub(super) fn maintenance(&self, cfg: &WorkerConfig, periodic: Vec<PeriodicJob>, max_payload: usize) -> Maintenance {
+    pub(super) fn maintenance(
+        &self,
+        cfg: &WorkerConfig,
+        periodic: Vec<PeriodicJob>,
+        max_payload: usize,
+    ) -> Maintenance {
         let (db, batch) = (&self.db, cfg.maintenance_batch);
         let retention = [
             (JobState::Completed, cfg.completed_retention),

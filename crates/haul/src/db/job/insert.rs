@@ -248,7 +248,10 @@ impl Db {
     }
 
     /// `INSERT_UNIQUE_MANY` bound to `b`, for a statement in a transaction of `db`'s own.
-    pub(in crate::db) fn job_insert_unique_query<'q>(&self, b: &'q InsertBatch) -> super::Query<'q, UniqueIds> {
+    pub(in crate::db) fn job_insert_unique_query<'q>(
+        &self,
+        b: &'q InsertBatch,
+    ) -> super::Query<'q, UniqueIds> {
         self.query_as::<UniqueIds>(&self.inner.job.insert.unique_many)
             .bind(&b.kinds)
             .bind(&b.queues)
