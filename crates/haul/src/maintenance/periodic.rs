@@ -4,7 +4,7 @@
 
 use super::{Lead, Round};
 use crate::db::{Db, Seen, Tick};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::insert::{NewJob, build_batch, plan_unique};
 use crate::periodic::{Periodic, Step, tick_key};
 use crate::service::Throttle;
@@ -43,26 +43,37 @@ impl Round for Enqueuer {
         true
     }
 
+    /// Each schedule on its own: one whose tick fails does not hold up the others.
     async fn round(&mut self, _: Lead) {
-        if let Err(e) = self.enqueue_due().await {
-            self.throttle.warn(|| tracing::warn!(error = %e, "periodic enqueuer failed"));
+        let names: Vec<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
+        let mut failed = match self.db.periodic_seen(&names).await {
+            Ok(seen) => self.enqueue_due(&seen).await,
+            Err(e) => vec![("every schedule".to_owned(), e)],
+        };
+        if let Some((schedule, e)) = failed.pop() {
+            self.throttle.warn(|| tracing::warn!(%schedule, error = %e, "periodic enqueuer failed"));
         }
     }
 }
 
 impl Enqueuer {
-    async fn enqueue_due(&self) -> Result<()> {
-        let names: Vec<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
-        let seen: Seen = self.db.periodic_seen(&names).await?;
+    /// Records every schedule's due ticks; returns the schedules that failed.
+    async fn enqueue_due(&self, seen: &Seen) -> Vec<(String, Error)> {
+        let mut failed = Vec::new();
         for job in &self.jobs {
             let Some(last) = seen.last_tick(&job.name) else { continue };
             for step in job.periodic.steps(last, seen.now, STEPS_MAX) {
-                if !self.record(job, step).await? {
-                    break;
+                match self.record(job, step).await {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(e) => {
+                        failed.push((job.name.clone(), e));
+                        break;
+                    }
                 }
             }
         }
-        Ok(())
+        failed
     }
 
     /// Records one tick (with its job unless skipped); false when the record was already
