@@ -1,5 +1,6 @@
 //! What the chaos worker (`chaos-worker`) and the chaos harness (`tests/chaos.rs`) share: the
-//! job kind, the worker's short settings, the `executions` table and the worker's exit report.
+//! job kind, the worker's short settings, the `executions` table and the worker's exit report;
+//! and what the periodic worker (`periodic-worker`) and its test (`tests/periodic.rs`) share.
 //!
 //! The suite itself is the integration test: `cargo test -p haul-chaos -- --nocapture`.
 
@@ -68,6 +69,19 @@ impl Job for ChaosJob {
     /// Retry at once: the suite measures recovery, not backoff.
     const RETRY: RetryPolicy = RetryPolicy::constant(Duration::from_millis(100));
     const TIMEOUT: Duration = Duration::from_secs(60);
+}
+
+/// The periodic worker's schedule name.
+pub const PERIODIC_NAME: &str = "tick";
+/// The periodic worker's interval.
+pub const PERIODIC_EVERY: Duration = Duration::from_secs(10);
+
+/// The periodic worker's job: one per tick.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeriodicTick {}
+
+impl Job for PeriodicTick {
+    const KIND: &'static str = "periodic_tick";
 }
 
 /// How the handler records its execution.

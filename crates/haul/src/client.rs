@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::insert::{Inserted, IntoNewJob, build_batch, plan_unique};
 use crate::job::{JobRow, JobState};
 use crate::migrate::{self, MigrateReport, MigrationState};
+use crate::periodic::PeriodicRecord;
 use crate::stats::QueueDepth;
 use sqlx::{PgExecutor, PgPool};
 use std::sync::Arc;
@@ -92,6 +93,11 @@ impl Client {
 
     pub(crate) fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The cap on args + metadata per job.
+    pub(crate) fn max_payload(&self) -> usize {
+        self.max_payload
     }
 
     /// Applies missing migrations (safe to run from many processes at once; a no-op when current).
@@ -250,6 +256,12 @@ impl Client {
     /// How many jobs each queue holds in each state.
     pub async fn queue_depths(&self) -> Result<Vec<QueueDepth>> {
         self.db.job_count_by_queue_state().await
+    }
+
+    /// Every periodic schedule's record (its last tick done), by name: what the leader has
+    /// enqueued or skipped so far. A schedule appears once a leader has seen it.
+    pub async fn periodic(&self) -> Result<Vec<PeriodicRecord>> {
+        self.db.periodic_list().await
     }
 
     /// The worker currently elected to run maintenance, if any.

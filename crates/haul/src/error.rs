@@ -80,6 +80,16 @@ pub enum Error {
     #[error("invalid worker configuration: {0}")]
     InvalidWorker(String),
 
+    /// A periodic schedule is not acceptable (a bad cron expression, an interval under a
+    /// second, a bad name); the worker was not built.
+    #[error("invalid periodic schedule `{schedule}`: {reason}")]
+    InvalidPeriodic {
+        /// The cron expression or interval, as given.
+        schedule: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+
     /// No job has this id (or it is not in a state the operation applies to).
     #[error("job {id} not found{detail}")]
     JobNotFound {

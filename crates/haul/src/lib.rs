@@ -21,6 +21,7 @@ mod error;
 pub mod job;
 mod migrate;
 pub mod names;
+mod periodic;
 mod service;
 mod stats;
 mod storable;
@@ -40,10 +41,16 @@ pub use execute::{BoxError, Handler, JobContext, JobError, JobResultExt};
 pub use insert::{Inserted, IntoNewJob, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy, Unique, UniqueStates};
 pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
+pub use periodic::{
+    MISSED_AFTER_DEFAULT, Missed, PERIODIC_EVERY_MIN, PERIODIC_NAME_MAX, Periodic, PeriodicRecord,
+};
 pub use stats::{QueueDepth, StatsSnapshot, WorkerStats};
 pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};
 
+/// The time-zone database [`Periodic::in_tz`] takes its zones from (`chrono_tz::Europe::Paris`),
+/// re-exported so its version is always the one Haul uses.
+pub use chrono_tz;
 /// The JSON library of Haul's args and metadata ([`NewJob::raw`] takes a
 /// `serde_json::Value`), re-exported so its version is always the one Haul uses.
 pub use serde_json;

@@ -119,9 +119,8 @@ mod tests {
         let embedded: Vec<String> =
             MIGRATIONS.iter().map(|m| format!("{:04}_{}.sql", m.version, m.name)).collect();
         assert_eq!(files, embedded);
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version, i as i32 + 1);
-        }
+        // versions ascend; a number reserved for another feature may be absent
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
     }
 
     #[test]

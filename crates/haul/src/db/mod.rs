@@ -9,6 +9,7 @@ mod catalog;
 mod job;
 mod leader;
 mod migration;
+mod periodic;
 #[cfg(test)]
 mod testing;
 mod vacuum;
@@ -19,6 +20,7 @@ pub(crate) use job::{
 };
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
+pub(crate) use periodic::{Seen, Tick};
 #[cfg(test)]
 pub(crate) use testing::test_db;
 pub(crate) use vacuum::DeadTuples;
@@ -47,6 +49,7 @@ struct DbInner {
     job: job::JobSql,
     leader: leader::LeaderSql,
     migration: migration::MigrationSql,
+    periodic: periodic::PeriodicSql,
     vacuum: vacuum::VacuumSql,
 }
 
@@ -58,6 +61,7 @@ impl Db {
             job: job::JobSql::new(schema),
             leader: leader::LeaderSql::new(schema),
             migration: migration::MigrationSql::new(schema),
+            periodic: periodic::PeriodicSql::new(schema),
             vacuum: vacuum::VacuumSql::new(schema),
             schema: schema.to_owned(),
             clock,

@@ -1,6 +1,6 @@
 //! Stage 6, maintenance: the services that run only on the elected leader: the scheduler
 //! (due jobs become available), the rescuer (expired leases), the cleaner (old final rows),
-//! the vacuumer (dead row versions). The elector publishes leadership on a `watch`; each
+//! the vacuumer (dead row versions), the periodic enqueuer (each schedule's due ticks). The elector publishes leadership on a `watch`; each
 //! service runs in its own task gated on it ([`gate`]), so a slow round never delays the
 //! leader's lease renewal. Every statement is batched and bounded; a service repeats while its
 //! batch came back full.
@@ -8,6 +8,7 @@
 mod cleaner;
 mod elector;
 mod gate;
+mod periodic;
 mod rescuer;
 mod scheduler;
 mod vacuumer;
@@ -15,6 +16,7 @@ mod vacuumer;
 pub(crate) use cleaner::Cleaner;
 pub(crate) use elector::{Elector, Lead};
 pub(crate) use gate::Round;
+pub(crate) use periodic::{Enqueuer, MakeJob, PeriodicJob};
 pub(crate) use rescuer::Rescuer;
 pub(crate) use scheduler::Scheduler;
 pub(crate) use vacuumer::{State as VacuumState, Vacuumer};
@@ -33,6 +35,8 @@ pub(crate) struct Maintenance {
     pub rescuer: Rescuer,
     pub cleaner: Cleaner,
     pub vacuumer: Vacuumer,
+    /// Only when the worker has periodic schedules.
+    pub periodic: Option<Enqueuer>,
 }
 
 impl Maintenance {
@@ -40,12 +44,16 @@ impl Maintenance {
     /// (the elector then resigns).
     pub(crate) fn spawn(self, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         let (lead, follow) = watch::channel(Lead::default());
-        vec![
+        let mut tasks = vec![
             tokio::spawn(self.elector.run(lead, stop.clone())),
             tokio::spawn(gate::run(self.scheduler, follow.clone(), stop.clone())),
             tokio::spawn(gate::run(self.rescuer, follow.clone(), stop.clone())),
             tokio::spawn(gate::run(self.cleaner, follow.clone(), stop.clone())),
-            tokio::spawn(gate::run(self.vacuumer, follow, stop.clone())),
-        ]
+            tokio::spawn(gate::run(self.vacuumer, follow.clone(), stop.clone())),
+        ];
+        if let Some(periodic) = self.periodic {
+            tasks.push(tokio::spawn(gate::run(periodic, follow, stop.clone())));
+        }
+        tasks
     }
 }

@@ -1,5 +1,5 @@
-//! Building a [`Worker`]: queues with their concurrency, one handler per kind, shared state and
-//! configuration, checked once in [`WorkerBuilder::build`].
+//! Building a [`Worker`]: queues with their concurrency, one handler per kind, periodic
+//! schedules, shared state and configuration, checked once in [`WorkerBuilder::build`].
 
 use super::wiring::Common;
 use super::{EVENTS_CAPACITY, Worker};
@@ -8,9 +8,12 @@ use crate::config::{QUEUE_CONCURRENCY_DEFAULT, WorkerConfig};
 use crate::error::{Error, Result};
 use crate::execute::{Executor, Handler, Registry};
 use crate::fetch::QueueHandle;
+use crate::insert::IntoNewJob;
 use crate::job::{Job, QUEUE_DEFAULT};
+use crate::maintenance::MakeJob;
 use crate::names;
 use crate::notify::Notifier;
+use crate::periodic::Periodic;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -27,6 +30,7 @@ pub struct WorkerBuilder<S> {
     queues: Vec<(String, usize)>,
     config: WorkerConfig,
     id: Option<String>,
+    periodic: Vec<(Periodic, MakeJob)>,
     errors: Vec<Error>,
 }
 
@@ -39,6 +43,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             queues: Vec::new(),
             config: WorkerConfig::default(),
             id: None,
+            periodic: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -48,6 +53,41 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         if let Err(e) = self.registry.insert::<J, H>(handler) {
             self.errors.push(e);
         }
+        self
+    }
+
+    /// Enqueues the job `job` builds at each tick of `schedule`. The elected maintenance
+    /// leader enqueues each tick exactly once across every worker process, so register the
+    /// same schedules on every worker that takes part in maintenance; the job runs on whichever
+    /// worker has its queue and handler. See [`Periodic`] for names and missed ticks.
+    ///
+    /// ```no_run
+    /// use haul::{JobContext, JobError, Periodic, Worker};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Report { full: bool }
+    /// impl haul::Job for Report { const KIND: &'static str = "report"; }
+    ///
+    /// async fn report(_ctx: JobContext<()>, _job: Report) -> Result<(), JobError> {
+    ///     Ok(())
+    /// }
+    ///
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let paris = haul::chrono_tz::Europe::Paris;
+    /// let worker = Worker::builder(client, ())
+    ///     .periodic(Periodic::cron("0 0 6 * * MON-FRI")?.in_tz(paris), || Report { full: true })
+    ///     .periodic(Periodic::every(Duration::from_secs(300)), || Report { full: false })
+    ///     .handler(report)
+    ///     .build()?;
+    /// # let _ = worker; Ok(()) }
+    /// ```
+    pub fn periodic<J, F>(mut self, schedule: Periodic, job: F) -> Self
+    where
+        J: IntoNewJob,
+        F: Fn() -> J + Send + Sync + 'static,
+    {
+        self.periodic.push((schedule, Box::new(move || job().into_new_job())));
         self
     }
 
@@ -72,7 +112,8 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
     /// Checks everything and builds the worker.
     ///
     /// Fails on a duplicate handler, a bad queue name, a queue listed twice, zero
-    /// concurrency, or settings that contradict each other. With no queue listed, runs
+    /// concurrency, a bad periodic schedule or job, a schedule name registered twice, or
+    /// settings that contradict each other. With no queue listed, runs
     /// `default` with [`QUEUE_CONCURRENCY_DEFAULT`].
     pub fn build(mut self) -> Result<Worker<S>> {
         if let Some(e) = self.errors.into_iter().next() {
@@ -84,6 +125,13 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         }
         let queues = check_queues(&self.queues)?;
         warn_unserved_kinds(&self.registry, &self.queues);
+        let max_payload = self.client.max_payload();
+        let periodic = super::periodic::check(self.periodic, max_payload)?;
+        if !periodic.is_empty() && !self.config.maintenance {
+            tracing::warn!(
+                "this worker takes no part in maintenance: only the leader enqueues periodic jobs"
+            );
+        }
         let cfg = self.config;
         let pool = worker_pool(&self.client, &cfg, queues.len());
         // the server cancels at statement_timeout; the client's own limit is the backstop for
@@ -115,7 +163,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             producer: common.producer(executor, tx, &cfg),
             completer: common.completer(events.clone(), &cfg),
             heartbeat: common.heartbeat(beat_db, &cfg),
-            maintenance: cfg.maintenance.then(|| common.maintenance(&cfg)),
+            maintenance: cfg.maintenance.then(|| common.maintenance(&cfg, periodic, max_payload)),
             id: common.id,
             db: common.db,
             running: common.running,

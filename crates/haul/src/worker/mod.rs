@@ -3,6 +3,7 @@
 //! fires, then shuts down in order (stop fetching → soft wait → cancel → hard wait → release).
 
 mod builder;
+mod periodic;
 mod shutdown;
 mod wiring;
 

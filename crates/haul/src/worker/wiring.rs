@@ -8,7 +8,9 @@ use crate::db::Db;
 use crate::execute::{Attempt, Executor, Heartbeat};
 use crate::fetch::Producer;
 use crate::job::JobState;
-use crate::maintenance::{Cleaner, Elector, Maintenance, Rescuer, Scheduler, VacuumState, Vacuumer};
+use crate::maintenance::{
+    Cleaner, Elector, Enqueuer, Maintenance, PeriodicJob, Rescuer, Scheduler, VacuumState, Vacuumer,
+};
 use crate::service::Throttle;
 use crate::stats::WorkerStats;
 use std::sync::Arc;
@@ -79,8 +81,13 @@ impl Common {
         }
     }
 
-    /// The leader's services.
-    pub(super) fn maintenance(&self, cfg: &WorkerConfig) -> Maintenance {
+    /// The leader's services; the periodic enqueuer checks as often as the scheduler.
+    pub(super) fn maintenance(
+        &self,
+        cfg: &WorkerConfig,
+        periodic: Vec<PeriodicJob>,
+        max_payload: usize,
+    ) -> Maintenance {
         let (db, batch) = (&self.db, cfg.maintenance_batch);
         let retention = [
             (JobState::Completed, cfg.completed_retention),
@@ -116,6 +123,13 @@ impl Common {
                 state: VacuumState::default(),
                 throttle: throttle(),
             },
+            periodic: (!periodic.is_empty()).then(|| Enqueuer {
+                db: db.clone(),
+                interval: cfg.scheduler_interval,
+                jobs: periodic,
+                max_payload,
+                throttle: throttle(),
+            }),
         }
     }
 }

@@ -16,6 +16,7 @@ mod lifecycle;
 mod migrate;
 mod outcome_props;
 mod outcomes;
+mod periodic;
 mod retention;
 mod retry;
 mod shutdown;

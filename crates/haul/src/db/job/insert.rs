@@ -271,11 +271,15 @@ impl Db {
         }
     }
 
-    fn unique_query<'q>(
+    /// `INSERT_UNIQUE_MANY` bound to `b`, for a statement in a transaction of `db`'s own.
+    pub(in crate::db) fn job_insert_unique_query<'q>(
         &self,
-        sql: &Arc<str>,
         b: &'q InsertBatch,
-    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, UniqueIds, sqlx::postgres::PgArguments> {
+    ) -> super::Query<'q, UniqueIds> {
+        self.unique_query(&self.inner.job.insert.unique_many, b)
+    }
+
+    fn unique_query<'q>(&self, sql: &Arc<str>, b: &'q InsertBatch) -> super::Query<'q, UniqueIds> {
         self.query_as::<UniqueIds>(sql)
             .bind(&b.kinds)
             .bind(&b.queues)
