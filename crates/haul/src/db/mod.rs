@@ -7,6 +7,7 @@
 mod job;
 mod leader;
 mod migration;
+mod queue;
 #[cfg(test)]
 mod testing;
 mod vacuum;
@@ -43,6 +44,7 @@ struct DbInner {
     job: job::JobSql,
     leader: leader::LeaderSql,
     migration: migration::MigrationSql,
+    queue: queue::QueueSql,
     vacuum: vacuum::VacuumSql,
 }
 
@@ -53,6 +55,7 @@ impl Db {
             job: job::JobSql::new(schema),
             leader: leader::LeaderSql::new(schema),
             migration: migration::MigrationSql::new(schema),
+            queue: queue::QueueSql::new(schema),
             vacuum: vacuum::VacuumSql::new(schema),
             schema: schema.to_owned(),
             clock,
@@ -118,7 +121,8 @@ impl Db {
         insert_channel(&self.inner.schema)
     }
 
-    /// The NOTIFY channel that carries requests to workers (`cancel:<id>`).
+    /// The NOTIFY channel that carries requests to workers (`cancel:<id>`, `pause:<queue>`,
+    /// `resume:<queue>`).
     pub(crate) fn control_channel(&self) -> String {
         control_channel(&self.inner.schema)
     }

@@ -16,6 +16,7 @@ mod lifecycle;
 mod migrate;
 mod outcome_props;
 mod outcomes;
+mod queues;
 mod retry;
 mod shutdown;
 mod tx_complete;
