@@ -7,6 +7,7 @@ mod errors;
 mod escape;
 mod jobs;
 mod migrate;
+mod queues;
 mod redact;
 mod signals;
 
@@ -35,6 +36,8 @@ enum Command {
     Jobs(jobs::Args),
     /// Insert one job by kind name: `haul enqueue send_email --args '{"to":"a@b.c"}'`.
     Enqueue(enqueue::Args),
+    /// List queues with their state and counts, or pause or resume one: `haul queues pause mail`.
+    Queues(queues::Args),
 }
 
 #[tokio::main]
@@ -45,6 +48,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
         Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
+        Command::Queues(args) => queues::run(&cli.database_url, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
