@@ -9,6 +9,7 @@ mod errors;
 mod escape;
 mod jobs;
 mod migrate;
+mod queues;
 mod redact;
 mod signals;
 
@@ -41,6 +42,8 @@ enum Command {
     Completions(completions::Args),
     /// Insert one job by kind name: `haul enqueue send_email --args '{"to":"a@b.c"}'`.
     Enqueue(enqueue::Args),
+    /// List queues with their state and counts, or pause or resume one: `haul queues pause mail`.
+    Queues(queues::Args),
 }
 
 #[tokio::main]
@@ -53,6 +56,7 @@ async fn main() -> std::process::ExitCode {
         Command::Doctor(args) => doctor::run(&cli.database_url, args).await,
         Command::Completions(args) => completions::run(args),
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
+        Command::Queues(args) => queues::run(&cli.database_url, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
 //! The [`Client`]: inserts jobs (alone, in bulk, inside the caller's transaction), migrates
-//! the schema, and looks at, retries, cancels and deletes jobs.
+//! the schema, looks at, retries, cancels and deletes jobs, and pauses and resumes queues.
 
 use crate::clock::Clock;
 use crate::config::ClientConfig;
@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use crate::insert::{Inserted, IntoNewJob, build_batch, plan_unique};
 use crate::job::{JobRow, JobState};
 use crate::migrate::{self, MigrateReport, MigrationState};
+use crate::names;
 use crate::periodic::PeriodicRecord;
+use crate::queue::{QueueInfo, with_depths};
 use crate::stats::QueueDepth;
 use sqlx::{PgExecutor, PgPool};
 use std::sync::Arc;
@@ -262,6 +264,46 @@ impl Client {
     /// enqueued or skipped so far. A schedule appears once a leader has seen it.
     pub async fn periodic(&self) -> Result<Vec<PeriodicRecord>> {
         self.db.periodic_list().await
+    }
+
+    /// Every queue with its paused state and its jobs per state, by name: the queues that a
+    /// worker ran or an operator paused or resumed, and any other queue that holds jobs.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// for q in client.queues().await? {
+    ///     println!("{} paused={} available={}", q.name, q.paused, q.counts.available);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn queues(&self) -> Result<Vec<QueueInfo>> {
+        let rows = self.db.queue_list().await?;
+        let depths = self.db.job_count_by_queue_state().await?;
+        Ok(with_depths(rows, depths.into_iter().map(|d| (d.queue, d.state, d.count))))
+    }
+
+    /// Pauses a queue: every worker stops claiming its jobs within about a second (at once
+    /// through LISTEN, else on its next poll tick). Its running jobs finish, and inserts into
+    /// it are accepted as ever. Creates the queue's row if it has none; pausing a paused queue
+    /// changes nothing. Fails with [`Error::InvalidName`] for a bad name, before any SQL.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// client.pause_queue("mail").await?; // during the incident
+    /// client.resume_queue("mail").await?; // once it is over
+    /// # Ok(()) }
+    /// ```
+    pub async fn pause_queue(&self, name: &str) -> Result<()> {
+        names::validate_queue(name)?;
+        self.db.queue_set_paused(name, true).await
+    }
+
+    /// Resumes a paused queue: workers claim its jobs again within about a second. Resuming
+    /// a queue that is not paused changes nothing (its row is created if it has none). Fails
+    /// with [`Error::InvalidName`] for a bad name, before any SQL.
+    pub async fn resume_queue(&self, name: &str) -> Result<()> {
+        names::validate_queue(name)?;
+        self.db.queue_set_paused(name, false).await
     }
 
     /// The worker currently elected to run maintenance, if any.

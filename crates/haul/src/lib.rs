@@ -22,6 +22,7 @@ pub mod job;
 mod migrate;
 pub mod names;
 mod periodic;
+mod queue;
 mod service;
 mod stats;
 mod storable;
@@ -44,6 +45,7 @@ pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
 pub use periodic::{
     MISSED_AFTER_DEFAULT, Missed, PERIODIC_EVERY_MIN, PERIODIC_NAME_MAX, Periodic, PeriodicRecord,
 };
+pub use queue::{JobCounts, QueueInfo};
 pub use stats::{QueueDepth, StatsSnapshot, WorkerStats};
 pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};

@@ -1,9 +1,11 @@
 //! Stage 2, notify: one LISTEN connection per process hears the queues that inserts and the
-//! scheduler announce and the requests sent to workers (`cancel:<id>`), and hands them to its
-//! subscribers: a wake handle per queue, and a channel of cancel requests. It never calls into
-//! the stages that subscribe. After every (re)connect it wakes every queue, so a notification
-//! lost while away costs one poll, never a job. A silent connection is checked with a query
-//! under a timeout, so a half-open socket is noticed and replaced.
+//! scheduler announce and the requests sent to workers (`cancel:<id>`, `pause:<queue>`,
+//! `resume:<queue>`), and hands them to its subscribers: a wake handle per queue, a channel of
+//! cancel requests, and a channel of pauses and resumes of its queues. It never calls into the
+//! stages that subscribe. After every (re)connect it wakes every queue and reports that pauses
+//! may have been missed, so a notification lost while away costs one poll or read, never a
+//! job. A silent connection is checked with a query under a timeout, so a half-open socket is
+//! noticed and replaced.
 
 use crate::db::Db;
 use crate::service::{Backoff, Throttle};
@@ -22,13 +24,26 @@ pub(crate) struct Notifier {
     check_interval: Duration,
     queues: HashMap<Arc<str>, Arc<Notify>>,
     cancels: Option<mpsc::UnboundedSender<i64>>,
+    pauses: Option<mpsc::UnboundedSender<QueueSignal>>,
+}
+
+/// A change of a subscribed queue's paused state, as the control channel carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum QueueSignal {
+    /// An operator paused the queue.
+    Paused(String),
+    /// An operator resumed the queue.
+    Resumed(String),
+    /// The listener (re)connected: signals sent while it was away are lost.
+    Missed,
 }
 
 impl Notifier {
     /// A notifier on `db`'s channels; `statement_timeout` bounds each LISTEN and liveness check,
     /// and `check_interval` is the silence after which the connection is checked.
     pub(crate) fn new(db: Db, statement_timeout: Duration, check_interval: Duration) -> Self {
-        Notifier { db, statement_timeout, check_interval, queues: HashMap::new(), cancels: None }
+        let queues = HashMap::new();
+        Notifier { db, statement_timeout, check_interval, queues, cancels: None, pauses: None }
     }
 
     /// The handle a notification for `queue` (or a catch-up) wakes.
@@ -40,6 +55,13 @@ impl Notifier {
     pub(crate) fn subscribe_cancels(&mut self) -> mpsc::UnboundedReceiver<i64> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.cancels = Some(tx);
+        rx
+    }
+
+    /// Pauses and resumes of the subscribed queues, as they arrive.
+    pub(crate) fn subscribe_pauses(&mut self) -> mpsc::UnboundedReceiver<QueueSignal> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.pauses = Some(tx);
         rx
     }
 
@@ -56,7 +78,7 @@ impl Notifier {
                 }
             };
             backoff.reset();
-            self.wake_all();
+            self.catch_up();
             if let Err(e) = self.relay(&mut listener, &stop).await {
                 throttle.warn(|| tracing::warn!(error = %e, "listener connection lost; reconnecting"));
             }
@@ -89,7 +111,7 @@ impl Notifier {
                     Some(n) if n.channel() == control => self.on_control(&n),
                     Some(n) => self.wake(n.payload()),
                     // the connection dropped and was re-established: catch up on what was missed
-                    None => self.wake_all(),
+                    None => self.catch_up(),
                 },
                 () = silence => self.check(listener).await?,
             }
@@ -107,14 +129,35 @@ impl Notifier {
         }
     }
 
-    fn wake_all(&self) {
+    /// After a (re)connect: what was announced while away is unknown.
+    fn catch_up(&self) {
         self.queues.values().for_each(|q| q.notify_one());
+        self.send_pause(QueueSignal::Missed);
     }
 
     fn on_control(&self, n: &PgNotification) {
-        let id = n.payload().strip_prefix("cancel:").and_then(|id| id.parse().ok());
-        if let (Some(id), Some(tx)) = (id, &self.cancels) {
-            let _ = tx.send(id);
+        let payload = n.payload();
+        if let Some(id) = payload.strip_prefix("cancel:") {
+            if let (Ok(id), Some(tx)) = (id.parse(), &self.cancels) {
+                let _ = tx.send(id);
+            }
+        } else if let Some(queue) = payload.strip_prefix("pause:") {
+            self.on_pause(queue, QueueSignal::Paused);
+        } else if let Some(queue) = payload.strip_prefix("resume:") {
+            self.on_pause(queue, QueueSignal::Resumed);
+        }
+    }
+
+    /// Relays a pause or resume of one of the subscribed queues.
+    fn on_pause(&self, queue: &str, signal: fn(String) -> QueueSignal) {
+        if self.queues.contains_key(queue) {
+            self.send_pause(signal(queue.to_owned()));
+        }
+    }
+
+    fn send_pause(&self, signal: QueueSignal) {
+        if let Some(tx) = &self.pauses {
+            let _ = tx.send(signal);
         }
     }
 }

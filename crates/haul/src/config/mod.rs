@@ -17,7 +17,8 @@ pub const QUEUE_CONCURRENCY_DEFAULT: usize = 10;
 pub const FETCH_BATCH_MAX_DEFAULT: usize = 500;
 /// Claims a queue keeps in flight at once (producers per queue). Defaults to 2.
 pub const FETCH_CONCURRENCY_DEFAULT: usize = 2;
-/// How often a producer polls when no notification arrives. Defaults to 1 s.
+/// How often a producer polls when no notification arrives, and how often a worker re-reads
+/// which of its queues are paused. Defaults to 1 s.
 pub const FETCH_POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
 /// How long a producer with few free slots waits for more before fetching. Defaults to 2 ms.
 pub const FETCH_COOLDOWN_DEFAULT: Duration = Duration::from_millis(2);
@@ -234,7 +235,7 @@ setters! {
     fetch_batch_max: usize => with_fetch_batch_max;
     /// Claims a queue keeps in flight (producers per queue). Defaults to [`FETCH_CONCURRENCY_DEFAULT`].
     fetch_concurrency: usize => with_fetch_concurrency;
-    /// Poll interval, the fallback when no notification arrives. Defaults to [`FETCH_POLL_INTERVAL_DEFAULT`].
+    /// Poll interval, the fallback when no notification arrives (for jobs, and for pauses). Defaults to [`FETCH_POLL_INTERVAL_DEFAULT`].
     fetch_poll_interval: Duration => with_fetch_poll_interval;
     /// Wait for more free slots before a small fetch. Defaults to [`FETCH_COOLDOWN_DEFAULT`].
     fetch_cooldown: Duration => with_fetch_cooldown;

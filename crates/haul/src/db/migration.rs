@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "vacuum", sql: include_str!("../../migrations/0003_vacuum.sql") },
     Migration { version: 4, name: "no_truncate", sql: include_str!("../../migrations/0004_no_truncate.sql") },
     Migration { version: 5, name: "unique", sql: include_str!("../../migrations/0005_unique.sql") },
+    Migration { version: 6, name: "queues", sql: include_str!("../../migrations/0006_queues.sql") },
     Migration { version: 7, name: "periodic", sql: include_str!("../../migrations/0007_periodic.sql") },
 ];
 

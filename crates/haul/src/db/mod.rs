@@ -10,6 +10,7 @@ mod job;
 mod leader;
 mod migration;
 mod periodic;
+mod queue;
 #[cfg(test)]
 mod testing;
 mod vacuum;
@@ -50,6 +51,7 @@ struct DbInner {
     leader: leader::LeaderSql,
     migration: migration::MigrationSql,
     periodic: periodic::PeriodicSql,
+    queue: queue::QueueSql,
     vacuum: vacuum::VacuumSql,
 }
 
@@ -62,6 +64,7 @@ impl Db {
             leader: leader::LeaderSql::new(schema),
             migration: migration::MigrationSql::new(schema),
             periodic: periodic::PeriodicSql::new(schema),
+            queue: queue::QueueSql::new(schema),
             vacuum: vacuum::VacuumSql::new(schema),
             schema: schema.to_owned(),
             clock,
@@ -127,7 +130,8 @@ impl Db {
         insert_channel(&self.inner.schema)
     }
 
-    /// The NOTIFY channel that carries requests to workers (`cancel:<id>`).
+    /// The NOTIFY channel that carries requests to workers (`cancel:<id>`, `pause:<queue>`,
+    /// `resume:<queue>`).
     pub(crate) fn control_channel(&self) -> String {
         control_channel(&self.inner.schema)
     }

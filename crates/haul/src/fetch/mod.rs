@@ -3,9 +3,14 @@
 //! start a task per job. A producer wakes on a notification, on freed slots while jobs wait,
 //! and on a poll tick (the correctness path). Several producers keep claims in flight while
 //! the previous batch is dispatched and completed. Claims resume after the last claimed key
-//! ([`cursor`]), so they do not step over the index entries of jobs claimed before.
+//! ([`cursor`]), so they do not step over the index entries of jobs claimed before. A paused
+//! queue's producers claim nothing and wait for its resume ([`pause`]); the claim itself is
+//! the same statement either way.
 
 mod cursor;
+mod pause;
+
+pub(crate) use pause::{PauseWatch, PausedSet};
 
 use crate::attempts::{Kill, Running, lease_ms};
 use crate::db::{ClaimedJob, Db};
@@ -13,10 +18,11 @@ use crate::execute::{Attempt, Executor};
 use crate::service::{Backoff, Throttle};
 use crate::stats::WorkerStats;
 use cursor::{Cursor, Scan};
+use pause::Gate;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -30,10 +36,17 @@ pub(crate) struct QueueHandle {
     /// Set each time a slot frees.
     released: Notify,
     cursor: Cursor,
+    /// Whether the queue is paused.
+    gate: Gate,
 }
 
 impl QueueHandle {
-    pub(crate) fn new(name: Arc<str>, concurrency: usize, wake: Arc<Notify>) -> Self {
+    pub(crate) fn new(
+        name: Arc<str>,
+        concurrency: usize,
+        wake: Arc<Notify>,
+        paused: watch::Receiver<PausedSet>,
+    ) -> Self {
         QueueHandle {
             name,
             concurrency,
@@ -41,7 +54,12 @@ impl QueueHandle {
             wake,
             released: Notify::new(),
             cursor: Cursor::default(),
+            gate: Gate::new(paused),
         }
+    }
+
+    fn is_paused(&self) -> bool {
+        self.gate.is_paused(&self.name)
     }
 
     fn free(&self) -> usize {
@@ -93,6 +111,13 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         // When to look before the cursor again after a keyset claim came back short.
         let mut recheck: Option<Instant> = None;
         while !stop.is_cancelled() {
+            if q.is_paused() {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = q.gate.resumed(&q.name) => backlog = true,
+                }
+                continue;
+            }
             if backlog && q.free() > 0 {
                 match self.fill(&q, &stop, &mut retry).await {
                     Fill::Again => {
@@ -128,6 +153,9 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
     ) -> Fill {
         let min_batch = (q.concurrency.min(self.batch_max) / 4).max(1);
         gather_slots(q, min_batch, self.cooldown, stop).await;
+        if q.is_paused() {
+            return Fill::Again; // paused while gathering: the loop waits for the resume
+        }
         let want = q.reserve(self.batch_max);
         if want == 0 {
             return Fill::Again; // another producer of this queue took the slots

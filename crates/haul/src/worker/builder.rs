@@ -7,7 +7,7 @@ use crate::client::Client;
 use crate::config::{QUEUE_CONCURRENCY_DEFAULT, WorkerConfig};
 use crate::error::{Error, Result};
 use crate::execute::{Executor, Handler, Registry};
-use crate::fetch::QueueHandle;
+use crate::fetch::{PauseWatch, QueueHandle};
 use crate::insert::IntoNewJob;
 use crate::job::{Job, QUEUE_DEFAULT};
 use crate::maintenance::MakeJob;
@@ -143,9 +143,15 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         let common = Common::new(db, self.id.unwrap_or_else(default_id).into(), &cfg);
         let mut notifier =
             Notifier::new(common.db.clone(), cfg.statement_timeout, cfg.listener_check_interval);
+        let names = queues.iter().map(|(name, _)| name.to_string());
+        let signals = notifier.subscribe_pauses();
+        let pauses = PauseWatch::new(common.db.clone(), names, cfg.fetch_poll_interval, signals);
         let queues = queues
             .into_iter()
-            .map(|(name, n)| Arc::new(QueueHandle::new(name.clone(), n, notifier.subscribe_queue(&name))))
+            .map(|(name, n)| {
+                let wake = notifier.subscribe_queue(&name);
+                Arc::new(QueueHandle::new(name, n, wake, pauses.subscribe()))
+            })
             .collect();
         let cancels = notifier.subscribe_cancels();
         let (tx, completions) = mpsc::channel(cfg.complete_batch_max * 4);
@@ -172,6 +178,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             events,
             notifier,
             cancels,
+            pauses,
             queues,
             completions,
         })

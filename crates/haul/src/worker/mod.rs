@@ -1,6 +1,7 @@
 //! The worker runtime: wires the stages (notify → fetch → execute → complete, heartbeat,
-//! maintenance) for a set of queues and handlers, runs them until a `CancellationToken`
-//! fires, then shuts down in order (stop fetching → soft wait → cancel → hard wait → release).
+//! pause watch, maintenance) for a set of queues and handlers, runs them until a
+//! `CancellationToken` fires, then shuts down in order (stop fetching → soft wait → cancel →
+//! hard wait → release).
 
 mod builder;
 mod periodic;
@@ -17,12 +18,13 @@ use crate::config::WorkerConfig;
 use crate::db::Db;
 use crate::error::Result;
 use crate::execute::{Attempt, Heartbeat};
-use crate::fetch::{Producer, QueueHandle};
+use crate::fetch::{PauseWatch, Producer, QueueHandle};
 use crate::maintenance::Maintenance;
 use crate::notify::Notifier;
 use crate::stats::WorkerStats;
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +68,7 @@ pub struct Worker<S> {
     events: broadcast::Sender<JobEvent>,
     notifier: Notifier,
     cancels: mpsc::UnboundedReceiver<i64>,
+    pauses: PauseWatch,
     queues: Vec<Arc<QueueHandle>>,
     pub(crate) producer: Arc<Producer<S>>,
     completer: Arc<Completer>,
@@ -95,10 +98,28 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         self.events.subscribe()
     }
 
+    /// Which of this worker's queues are paused, as the worker last heard (a notification,
+    /// or its read on each poll tick): empty until [`Worker::run`] has read it, before the
+    /// first claim. Wait on it with `changed` or `wait_for`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let worker = haul::Worker::builder(client.clone(), ()).queue("mail", 5).build()?;
+    /// let mut paused = worker.paused_queues();
+    /// tokio::spawn(worker.run(haul::CancellationToken::new()));
+    /// client.pause_queue("mail").await?;
+    /// paused.wait_for(|queues| queues.contains("mail")).await.unwrap();
+    /// # Ok(()) }
+    /// ```
+    pub fn paused_queues(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.pauses.subscribe()
+    }
+
     /// Runs until `shutdown` fires, then shuts down gracefully and reports.
     ///
     /// Fails at once with [`Error::NotMigrated`](crate::Error::NotMigrated) if the schema
-    /// is not current.
+    /// is not current, or with the database's error if the rows of its queues cannot be
+    /// created (the worker must know which are paused before it claims).
     pub async fn run(self, shutdown: CancellationToken) -> Result<ShutdownReport> {
         self.run_until(shutdown, CancellationToken::new()).await
     }
@@ -112,10 +133,12 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         force: CancellationToken,
     ) -> Result<ShutdownReport> {
         crate::migrate::ensure_current(&self.db).await?;
+        self.pauses.prepare().await?;
         let w = self;
         let services = CancellationToken::new();
         let completer = tokio::spawn(w.completer.clone().run(w.completions));
-        let background = spawn_services(
+        let mut background = vec![tokio::spawn(w.pauses.run(services.clone()))];
+        background.extend(spawn_services(
             w.heartbeat,
             w.notifier,
             w.cancels,
@@ -123,7 +146,7 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
             &w.running,
             &w.config,
             &services,
-        );
+        ));
         let fetching = CancellationToken::new();
         let producers = spawn_producers(&w.producer, &w.queues, w.config.fetch_concurrency, &fetching);
         tokio::select! {

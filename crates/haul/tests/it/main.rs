@@ -17,6 +17,7 @@ mod migrate;
 mod outcome_props;
 mod outcomes;
 mod periodic;
+mod queues;
 mod retention;
 mod retry;
 mod shutdown;

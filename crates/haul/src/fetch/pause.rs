@@ -1,0 +1,131 @@
+//! Which of a worker's queues are paused: a `watch` of the paused set that the producers gate
+//! their claims on (a paused queue claims nothing; its running jobs go on). The watcher creates
+//! the rows of the worker's queues and reads the paused set before the first claim, applies
+//! each pause and resume the notifier relays, and re-reads the set on every poll tick (one
+//! statement for all the worker's queues), so a missed notification costs at most a tick.
+//! Notifications and reads are applied by one task in the order they complete: a read that
+//! began before a pause committed is applied before the pause's notification, never after.
+
+use crate::db::Db;
+use crate::error::Result;
+use crate::notify::QueueSignal;
+use crate::service::Throttle;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+/// The names of the paused queues among a worker's.
+pub(crate) type PausedSet = BTreeSet<String>;
+
+/// The watcher of a worker's paused queues.
+pub(crate) struct PauseWatch {
+    db: Db,
+    /// The worker's queues, sorted.
+    names: Vec<String>,
+    interval: Duration,
+    signals: mpsc::UnboundedReceiver<QueueSignal>,
+    paused: watch::Sender<PausedSet>,
+}
+
+impl PauseWatch {
+    /// A watcher of `names` that re-reads them every `interval` and applies `signals`.
+    pub(crate) fn new(
+        db: Db,
+        names: impl IntoIterator<Item = String>,
+        interval: Duration,
+        signals: mpsc::UnboundedReceiver<QueueSignal>,
+    ) -> Self {
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort_unstable();
+        PauseWatch { db, names, interval, signals, paused: watch::Sender::default() }
+    }
+
+    /// The paused set, for the producers' gates and the worker's owner.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<PausedSet> {
+        self.paused.subscribe()
+    }
+
+    /// Creates the rows of the worker's queues and reads which are paused (before any claim).
+    pub(crate) async fn prepare(&self) -> Result<()> {
+        self.db.queue_ensure_many(&self.names).await?;
+        let paused = self.db.queue_paused_among(&self.names).await?;
+        self.replace(paused.into_iter().collect());
+        Ok(())
+    }
+
+    /// Applies signals and re-reads on every tick until `stop` fires.
+    pub(crate) async fn run(mut self, stop: CancellationToken) {
+        let start = tokio::time::Instant::now() + self.interval;
+        let mut tick = tokio::time::interval_at(start, self.interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut throttle = Throttle::default();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                Some(signal) = self.signals.recv() => match signal {
+                    QueueSignal::Paused(q) => self.set(q, true),
+                    QueueSignal::Resumed(q) => self.set(q, false),
+                    QueueSignal::Missed => self.reread(&mut throttle).await,
+                },
+                _ = tick.tick() => self.reread(&mut throttle).await,
+            }
+        }
+    }
+
+    async fn reread(&self, throttle: &mut Throttle) {
+        match self.db.queue_paused_among(&self.names).await {
+            Ok(paused) => self.replace(paused.into_iter().collect()),
+            Err(e) => throttle.warn(|| tracing::warn!(error = %e, "could not read which queues are paused")),
+        }
+    }
+
+    fn set(&self, queue: String, paused: bool) {
+        let mut now = self.paused.borrow().clone();
+        if paused {
+            now.insert(queue)
+        } else {
+            now.remove(&queue)
+        };
+        self.replace(now);
+    }
+
+    /// Publishes `now` if it differs, logging each queue that changed.
+    fn replace(&self, now: PausedSet) {
+        self.paused.send_if_modified(|was| {
+            for q in now.difference(was) {
+                tracing::info!(queue = %q, "queue paused: claiming none of its jobs until it is resumed");
+            }
+            for q in was.difference(&now) {
+                tracing::info!(queue = %q, "queue resumed");
+            }
+            let changed = *was != now;
+            *was = now;
+            changed
+        });
+    }
+}
+
+/// A producer's view of whether its queue is paused.
+pub(crate) struct Gate {
+    paused: watch::Receiver<PausedSet>,
+}
+
+impl Gate {
+    pub(crate) fn new(paused: watch::Receiver<PausedSet>) -> Self {
+        Gate { paused }
+    }
+
+    pub(crate) fn is_paused(&self, queue: &str) -> bool {
+        self.paused.borrow().contains(queue)
+    }
+
+    /// Returns once `queue` is not paused (never, if the watcher is gone: shutdown is under way).
+    pub(crate) async fn resumed(&self, queue: &str) {
+        let mut rx = self.paused.clone();
+        if rx.wait_for(|p| !p.contains(queue)).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
