@@ -82,7 +82,10 @@ impl FromStr for JobState {
         JobState::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown job state `{s}`"))
+            .ok_or_else(|| {
+                let known: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown job state `{s}` (one of: {})", known.join(", "))
+            })
     }
 }
 

@@ -7,6 +7,7 @@ mod jobs;
 mod bad_input;
 mod cancel;
 mod concurrency;
+mod control;
 mod faults;
 mod fetch_order;
 mod insert;

@@ -65,7 +65,7 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins WHERE NOT duplicate),
 
 /// The index predicate of `jobs_unique` (migration 0005), word for word, so `ON CONFLICT`
 /// infers that index.
-const UNIQUE_HELD: &str = "unique_key IS NOT NULL AND (unique_states & CASE state
+pub(super) const UNIQUE_HELD: &str = "unique_key IS NOT NULL AND (unique_states & CASE state
         WHEN 'pending' THEN 1 WHEN 'scheduled' THEN 2 WHEN 'available' THEN 4 WHEN 'running' THEN 8
         WHEN 'retryable' THEN 16 WHEN 'completed' THEN 32 WHEN 'cancelled' THEN 64
         WHEN 'discarded' THEN 128 ELSE 0 END) <> 0";
