@@ -1,6 +1,7 @@
 //! The `haul` command: a thin shell over the library, one file per subcommand.
 
 mod connect;
+mod dead;
 mod demo;
 mod enqueue;
 mod errors;
@@ -31,8 +32,10 @@ enum Command {
     Migrate(migrate::Args),
     /// Run the demo: enqueue a realistic mix of jobs, work them, and show what happened.
     Demo(demo::Args),
-    /// Look at jobs and act on them by id: list, get, dead, depth, retry, cancel, delete.
+    /// Look at jobs and act on them by id or filter: list, show, depth, retry, cancel, delete.
     Jobs(jobs::Args),
+    /// The dead letters (discarded jobs): list, redrive, purge.
+    Dead(dead::Args),
     /// Insert one job by kind name: `haul enqueue send_email --args '{"to":"a@b.c"}'`.
     Enqueue(enqueue::Args),
 }
@@ -44,6 +47,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
         Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
+        Command::Dead(args) => dead::run(&cli.database_url, args).await,
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
     };
     match result {

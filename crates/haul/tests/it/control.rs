@@ -128,7 +128,8 @@ async fn redrive_takes_only_the_filtered_dead_letters() {
     for id in blue.iter().chain(&cancelled) {
         assert_ne!(state_of(&db, *id).await, Some(JobState::Available));
     }
-    let dead = control.list(&JobFilter::new().with_state(JobState::Discarded), Page::first(10)).await.unwrap();
+    let dead =
+        control.list(&JobFilter::new().with_state(JobState::Discarded), Page::first(10)).await.unwrap();
     assert_eq!(dead.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), vec![blue[1], blue[0]]);
 }
 

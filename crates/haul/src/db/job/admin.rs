@@ -93,7 +93,10 @@ pub(super) fn cancel_template(template: &str, reason: &str) -> String {
 
 /// `template` with the retry fragments filled in; `reset` is the SQL of the reset flag.
 pub(super) fn retry_template(template: &str, reset: &str) -> String {
-    template.replace("{retry_set}", RETRY_SET).replace("{retryable_states}", RETRYABLE).replace("{reset}", reset)
+    template
+        .replace("{retry_set}", RETRY_SET)
+        .replace("{retryable_states}", RETRYABLE)
+        .replace("{reset}", reset)
 }
 
 /// Whole rows (`SELECT *`), read by column name.

@@ -9,8 +9,8 @@
 //! transaction; the caller loops until a batch finds nothing.
 
 use super::admin::{CANCELLABLE, cancel_template, retry_template};
-use super::insert::UNIQUE_HELD;
 use super::columns::{notify_each_queue, statement};
+use super::insert::UNIQUE_HELD;
 use crate::db::Db;
 use crate::error::Result;
 use crate::job::{JobRow, JobState};
@@ -71,7 +71,8 @@ const KEY_FREE: &str = "NOT ((j.unique_states & 4) <> 0 AND EXISTS (
           AND unique_key = j.unique_key AND id <> j.id))";
 
 const RETRY: &str = "UPDATE {schema}.jobs j SET {retry_set} WHERE {window} RETURNING j.id, j.queue, j.state";
-const CANCEL: &str = "UPDATE {schema}.jobs j SET {cancel_set} WHERE {window} RETURNING j.id, j.queue, j.state";
+const CANCEL: &str =
+    "UPDATE {schema}.jobs j SET {cancel_set} WHERE {window} RETURNING j.id, j.queue, j.state";
 const DELETE: &str = "DELETE FROM {schema}.jobs j WHERE {window} RETURNING j.id, j.queue, j.state";
 
 /// What a batch does to the jobs a filter picks.
@@ -103,7 +104,9 @@ impl Bulk {
     /// The rows this action applies to (on `j`).
     fn acting(&self) -> String {
         match self {
-            Bulk::Retry { .. } => format!("j.state IN ({{scheduled}}, {{retryable}}, {{final}}) AND {KEY_FREE}"),
+            Bulk::Retry { .. } => {
+                format!("j.state IN ({{scheduled}}, {{retryable}}, {{final}}) AND {KEY_FREE}")
+            }
             Bulk::Cancel { .. } => format!("j.{CANCELLABLE}"),
             Bulk::Delete => "j.state <> {running}".into(),
             Bulk::Purge => "j.state IN ({final})".into(),
@@ -167,7 +170,8 @@ impl ControlSql {
         let with_filter = |t: &str| t.replace("{filter}", FILTER);
         let acting = |b: &Bulk, t: &str| {
             let acting = b.acting().replace("{unique_held}", UNIQUE_HELD);
-            let t = t.replace("{action}", &b.action()).replace("{window}", WINDOW).replace("{wake}", &b.wake());
+            let t =
+                t.replace("{action}", &b.action()).replace("{window}", WINDOW).replace("{wake}", &b.wake());
             with_filter(&t).replace("{acting}", &acting)
         };
         let count = Bulk::ALL.iter().map(|b| statement(&acting(b, COUNT), schema)).collect();
