@@ -1,5 +1,6 @@
 //! How a failed command ends: its error printed once (each distinct cause once, control
-//! characters escaped) and an exit code scripts can trust (1, or 130 when interrupted).
+//! characters escaped) and an exit code scripts can trust (1; 2 for a bad command line, as
+//! clap's own; 130 when interrupted).
 
 use crate::escape::escaped_lines;
 use crate::signals::Interrupted;
@@ -8,6 +9,22 @@ use std::process::ExitCode;
 /// The exit code of a command stopped by SIGINT or SIGTERM, as shells report it.
 const INTERRUPTED: u8 = 130;
 
+/// The exit code of a bad command line, as clap's own.
+const USAGE: u8 = 2;
+
+/// A command line that parsed but asks for something no run can do (a bulk action with no
+/// filter, an age window no job fits): nothing was sent to the database.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 /// Prints `e` to stderr and returns the exit code for it.
 pub fn exit(e: &anyhow::Error) -> ExitCode {
     if e.is::<Interrupted>() {
@@ -15,7 +32,7 @@ pub fn exit(e: &anyhow::Error) -> ExitCode {
         return ExitCode::from(INTERRUPTED);
     }
     eprintln!("error: {}", escaped_lines(&message(e)));
-    ExitCode::FAILURE
+    if e.is::<Usage>() { ExitCode::from(USAGE) } else { ExitCode::FAILURE }
 }
 
 /// The error and its causes joined by `: `, leaving out a cause whose text an earlier one

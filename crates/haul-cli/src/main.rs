@@ -2,6 +2,7 @@
 
 mod completions;
 mod connect;
+mod dead;
 mod demo;
 mod doctor;
 mod enqueue;
@@ -34,8 +35,10 @@ enum Command {
     Migrate(migrate::Args),
     /// Run the demo: enqueue a realistic mix of jobs, work them, and show what happened.
     Demo(demo::Args),
-    /// Look at jobs and act on them by id: list, get, dead, depth, retry, cancel, delete.
+    /// Look at jobs and act on them by id or filter: list, show, depth, retry, cancel, delete.
     Jobs(jobs::Args),
+    /// The dead letters (discarded jobs): list, redrive, purge.
+    Dead(dead::Args),
     /// Check the database a queue runs on, with what to fix (exit 1 when a check fails).
     Doctor(doctor::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -53,6 +56,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
         Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
+        Command::Dead(args) => dead::run(&cli.database_url, args).await,
         Command::Doctor(args) => doctor::run(&cli.database_url, args).await,
         Command::Completions(args) => completions::run(args),
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,

@@ -30,8 +30,13 @@ fn jobs_checks_limits_and_ids() {
         assert_rejected(&["jobs", "--schema", &schema, "list", limit], "--limit");
         assert_rejected(&["jobs", "--schema", &schema, "dead", limit], "--limit");
     }
-    for action in ["get", "retry", "cancel", "delete"] {
-        assert_rejected(&["jobs", "--schema", &schema, action, "0"], "<ID>");
-        assert_rejected(&["jobs", "--schema", &schema, action, "--", "-5"], "<ID>");
+    // `show` needs an ID; the actions take one or a filter
+    for (action, id) in
+        [("show", "<ID>"), ("get", "<ID>"), ("retry", "[ID]"), ("cancel", "[ID]"), ("delete", "[ID]")]
+    {
+        assert_rejected(&["jobs", "--schema", &schema, action, "0"], id);
+        assert_rejected(&["jobs", "--schema", &schema, action, "--", "-5"], id);
     }
+    assert_rejected(&["jobs", "--schema", &schema, "list", "--before", "0"], "--before");
+    assert_rejected(&["dead", "--schema", &schema, "list", "--limit", "0"], "--limit");
 }

@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::config::ClientConfig;
+use crate::control::{Control, JobFilter, PAGE_MAX, Page, RetryAttempts};
 use crate::db::Db;
 use crate::db::InsertBatch;
 use crate::error::{Error, Result};
@@ -240,19 +241,35 @@ impl Client {
         self.db.job_get(id).await
     }
 
-    /// Newest jobs first, optionally only one state and/or queue.
+    /// Newest jobs first (at most 10,000), optionally only one state and/or queue. Other
+    /// filters and paging: [`Client::control`].
     pub async fn list(
         &self,
         state: Option<JobState>,
         queue: Option<&str>,
         limit: i64,
     ) -> Result<Vec<JobRow>> {
-        self.db.job_list(state, queue, limit).await
+        let mut filter = JobFilter::new();
+        if let Some(state) = state {
+            filter = filter.with_state(state);
+        }
+        if let Some(queue) = queue {
+            filter = filter.with_queue(queue);
+        }
+        let page = Page::first(limit.clamp(1, i64::from(PAGE_MAX)) as u32);
+        Ok(self.control().list(&filter, page).await?.jobs)
     }
 
-    /// The dead letters (discarded jobs), newest first, each with every attempt's error.
+    /// The dead letters (discarded jobs), newest first (at most 10,000), each with every
+    /// attempt's error.
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<JobRow>> {
-        self.db.job_list(Some(JobState::Discarded), None, limit).await
+        self.list(Some(JobState::Discarded), None, limit).await
+    }
+
+    /// The operators' actions on jobs picked by a filter: listing in pages, and retry, cancel,
+    /// delete, redrive and purge in bounded batches, each with a dry-run count.
+    pub fn control(&self) -> Control {
+        Control::new(self.db.clone())
     }
 
     /// How many jobs each queue holds in each state.
@@ -342,10 +359,10 @@ impl Client {
         }
     }
 
-    /// Runs a waiting, failed or finished job again now (one more attempt if none were left).
+    /// Runs a waiting, failed or finished job again now, keeping its attempts (one more if
+    /// none were left; [`Control::retry_job`] can reset them).
     pub async fn retry(&self, id: i64) -> Result<()> {
-        let done = self.db.job_retry(id).await?;
-        found(done, id, " in a retryable, scheduled or final state")
+        self.control().retry_job(id, RetryAttempts::Keep).await
     }
 
     /// Deletes a job that is not running.

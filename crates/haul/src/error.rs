@@ -76,6 +76,11 @@ pub enum Error {
         reason: String,
     },
 
+    /// A job filter or page asks for something no job can match or no listing can give;
+    /// nothing was sent to the database.
+    #[error("invalid job filter: {0}")]
+    InvalidFilter(String),
+
     /// The worker was configured inconsistently (two handlers for one kind, no queue, ...).
     #[error("invalid worker configuration: {0}")]
     InvalidWorker(String),

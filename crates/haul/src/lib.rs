@@ -15,6 +15,7 @@ mod attempts;
 mod client;
 mod clock;
 pub mod config;
+mod control;
 mod db;
 pub mod doctor;
 mod error;
@@ -37,6 +38,10 @@ pub use client::{CancelOutcome, Client};
 pub use clock::Clock;
 pub use complete::{EventOutcome, JobEvent};
 pub use config::{ClientConfig, Compaction, WorkerConfig};
+pub use control::{
+    BulkAction, BulkReport, CONTROL_BATCH_DEFAULT, CONTROL_BATCH_MAX, Control, JobFilter, JobPage, PAGE_MAX,
+    Page, RetryAttempts,
+};
 pub use error::{Error, Result};
 pub use execute::{BoxError, Handler, JobContext, JobError, JobResultExt};
 pub use insert::{Inserted, IntoNewJob, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};

@@ -1,58 +1,120 @@
-//! How `haul jobs` prints jobs: one line each, or in detail with their errors; every piece of
-//! job data escaped, since anyone who can write the table chooses it.
+//! How `haul jobs` and `haul dead` print jobs: one line each (long values cut), in detail
+//! with every attempt's error, or as JSON (one object per job and line). Every piece of job
+//! data is escaped on a terminal, since anyone who can write the table chooses it; args and
+//! metadata appear only when asked for.
 
 use crate::escape::escaped;
 use haul::{JobRow, QueueDepth};
 
-/// One line per job (`detailed`: with tags and errors), or `empty` on stderr when none.
-pub fn rows(jobs: &[JobRow], empty: &str, detailed: bool) {
+/// The most characters of a value a listing line shows.
+const CELL_MAX: usize = 24;
+/// The most characters of args or an error a listing shows.
+const TEXT_MAX: usize = 120;
+
+/// How to print jobs.
+#[derive(Clone, Copy)]
+pub struct Style {
+    /// With args and metadata.
+    pub show_args: bool,
+    /// As JSON lines.
+    pub json: bool,
+    /// Text with tags and errors under each line.
+    pub detailed: bool,
+}
+
+/// Every job in `style`, or `empty` on stderr when none.
+pub fn rows(jobs: &[JobRow], empty: &str, style: Style) {
     if jobs.is_empty() {
         eprintln!("{empty}");
     }
     for j in jobs {
-        if detailed { detail(j, false) } else { line(j) }
+        match style {
+            Style { json: true, .. } => println!("{}", json(j, style.show_args)),
+            Style { detailed: true, .. } => detail(j, style.show_args, TEXT_MAX),
+            _ => line(j, style.show_args),
+        }
     }
 }
 
+/// One job with every attempt's error in full.
+pub fn one(j: &JobRow, show_args: bool, as_json: bool) {
+    if as_json { println!("{}", json(j, show_args)) } else { detail(j, show_args, usize::MAX) }
+}
+
+/// The row as JSON, without args and metadata unless `show_args`.
+fn json(j: &JobRow, show_args: bool) -> serde_json::Value {
+    let mut v = serde_json::to_value(j).expect("a job row is JSON");
+    if !show_args && let Some(o) = v.as_object_mut() {
+        o.remove("args");
+        o.remove("metadata");
+    }
+    v
+}
+
 /// Each queue's count per state, or "no jobs" on stderr when the table is empty.
-pub fn depths(depths: &[QueueDepth]) {
+pub fn depths(depths: &[QueueDepth], as_json: bool) {
     if depths.is_empty() {
         eprintln!("no jobs");
     }
     for d in depths {
-        println!("{:<24} {:<10} {:>10}", escaped(&d.queue), d.state, d.count);
+        if as_json {
+            println!("{}", serde_json::json!({"queue": d.queue, "state": d.state, "count": d.count}));
+        } else {
+            println!("{:<24} {:<10} {:>10}", cut(&d.queue, CELL_MAX), d.state, d.count);
+        }
     }
 }
 
-pub fn line(j: &JobRow) {
+fn line(j: &JobRow, show_args: bool) {
     println!(
         "{:>10} {:<24} {:<16} {:<10} attempt {}/{}  run_at {}",
         j.id,
-        escaped(&j.kind),
-        escaped(&j.queue),
+        cut(&j.kind, CELL_MAX),
+        cut(&j.queue, 16),
         j.state,
         j.attempt,
         j.max_attempts,
         j.run_at.format("%F %T")
     );
+    if show_args {
+        println!("    args     {}", cut(&j.args.to_string(), TEXT_MAX));
+    }
 }
 
-pub fn detail(j: &JobRow, show_args: bool) {
-    line(j);
+fn detail(j: &JobRow, show_args: bool, max: usize) {
+    line(j, false);
     if show_args {
-        println!("    args     {}", escaped(&j.args.to_string()));
-        println!("    metadata {}", escaped(&j.metadata.to_string()));
+        println!("    args     {}", cut(&j.args.to_string(), max));
+        println!("    metadata {}", cut(&j.metadata.to_string(), max));
     }
     if !j.tags.is_empty() {
-        println!("    tags     {}", escaped(&j.tags.join(", ")));
+        println!("    tags     {}", cut(&j.tags.join(", "), max));
     }
     for e in &j.errors {
-        println!(
-            "    attempt {} at {} [{}]: {}",
-            e.attempt,
-            e.at.format("%F %T%.3f"),
-            e.class.as_str(),
-            escaped(&e.error)
-        );
+        let at = e.at.format("%F %T%.3f");
+        println!("    attempt {} at {at} [{}]: {}", e.attempt, e.class.as_str(), cut(&e.error, max));
+    }
+}
+
+/// `s` escaped, cut to `max` characters with `…` when longer.
+fn cut(s: &str, max: usize) -> String {
+    let s = escaped(s);
+    if s.chars().count() <= max {
+        return s.into_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn long_values_are_cut_after_escaping() {
+        assert_eq!(cut("short", 24), "short");
+        assert_eq!(cut("abcdefghij", 5), "abcd…");
+        assert_eq!(cut("a\nb", 3), r"a\…");
     }
 }

@@ -17,7 +17,8 @@ mod vacuum;
 
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
-    ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JsonText, UniqueIds, WORKER_SESSION,
+    Bulk, ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JobSelection, JsonText, UniqueIds,
+    WORKER_SESSION,
 };
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};

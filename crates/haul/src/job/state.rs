@@ -79,10 +79,10 @@ impl FromStr for JobState {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown job state `{s}`"))
+        JobState::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            let known: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown job state `{s}` (one of: {})", known.join(", "))
+        })
     }
 }
 

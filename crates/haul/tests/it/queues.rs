@@ -42,8 +42,10 @@ async fn a_pause_reaches_a_listening_worker_at_once_and_its_running_job_finishes
     let db = TestDb::new().await;
     let (g, mut ctl) = gate();
     let config = fast_config().with_fetch_poll_interval(NO_POLL);
+    // one slot, held by `running` while the pause lands: no claim of `mail` can be under way
+    // then (a claim already under way when the pause is heard still starts what it took)
     let worker = Worker::builder(db.client.clone(), g)
-        .queue("mail", 5)
+        .queue("mail", 1)
         .queue("other", 5)
         .handler(block)
         .config(config)
@@ -81,26 +83,30 @@ async fn a_pause_reaches_a_listening_worker_at_once_and_its_running_job_finishes
 #[tokio::test]
 async fn a_poll_only_worker_hears_a_pause_on_its_poll_tick() {
     let db = TestDb::new().await;
+    let (g, mut ctl) = gate();
     let config = fast_config().with_poll_only(true).with_fetch_poll_interval(Duration::from_secs(1));
-    let worker = Worker::builder(db.client.clone(), ())
-        .queue("mail", 5)
+    // `mail`'s one slot is held while the pause lands, so no claim of it is under way then
+    let worker = Worker::builder(db.client.clone(), g)
+        .queue("mail", 1)
         .queue("other", 5)
-        .handler(noop)
+        .handler(block)
         .config(config);
     let worker = worker.build().unwrap();
     let mut seen = worker.paused_queues();
     let mut w = start(worker);
-    // the worker has read the paused set once it claims
-    let first = db.client.insert(job_in("mail", 1)).await.unwrap();
-    w.next_where(|e| e.id == first).await;
+    let blocked = || NewJob::new(&Block { honors_cancel: false });
+    let running = db.client.insert(blocked().with_queue("mail")).await.unwrap();
+    assert_eq!(ctl.wait_started().await, running);
 
     db.client.pause_queue("mail").await.unwrap();
     let took = until_paused(&mut seen, "mail", true, Duration::from_secs(2)).await;
     assert!(took <= Duration::from_millis(1500), "a pause reaches a polling worker within a tick: {took:?}");
-    let waiting = db.client.insert(job_in("mail", 2)).await.unwrap();
-    // two claims of `other`, a tick apart: every producer has ticked since `waiting` came
-    for n in [3, 4] {
-        let other = db.client.insert(job_in("other", n)).await.unwrap();
+    let waiting = db.client.insert(blocked().with_queue("mail")).await.unwrap();
+    ctl.open();
+    w.next_where(|e| e.id == running).await;
+    // two claims of `other`, a tick apart: every producer has ticked since `mail`'s slot freed
+    for _ in 0..2 {
+        let other = db.client.insert(blocked().with_queue("other")).await.unwrap();
         w.next_where(|e| e.id == other).await;
     }
     assert_eq!(state_of(&db, waiting).await, (JobState::Available, 0));

@@ -1,5 +1,5 @@
-//! Operators' statements on jobs: reading them (one, a list, counts per queue and state) and
-//! controlling one (cancel, retry, delete).
+//! Operators' statements on one job (get, cancel, retry, delete) and the counts per queue and
+//! state, plus the cancel and retry fragments that `control`'s statements on many jobs share.
 
 use super::columns::{IdState, append_error, quoted, statement};
 use crate::db::Db;
@@ -13,27 +13,35 @@ use std::sync::Arc;
 
 const GET: &str = "SELECT * FROM {schema}.jobs WHERE id = $2";
 
-const LIST: &str = r#"
-SELECT * FROM {schema}.jobs
-WHERE ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR queue = $3)
-ORDER BY id DESC
-LIMIT $4
-"#;
-
 const COUNT_BY_QUEUE_STATE: &str = r#"
 SELECT queue, state, count(*) AS n FROM {schema}.jobs GROUP BY queue, state ORDER BY queue, state
 "#;
 
-/// A waiting job is cancelled at once; a running one gets a request, and its holder a NOTIFY.
-const CANCEL: &str = r#"
-WITH c AS (
-    UPDATE {schema}.jobs j SET
-        state = CASE WHEN state = {running} THEN state ELSE {cancelled} END,
+/// `{cancel_set}`: a waiting job is cancelled at once; a running one keeps running with the
+/// request recorded (the statement then notifies its holder on `{control}`).
+pub(super) const CANCEL_SET: &str = "state = CASE WHEN state = {running} THEN state ELSE {cancelled} END,
         finalized_at = CASE WHEN state = {running} THEN NULL ELSE {now} END,
         cancel_requested_at = {now},
-        errors = CASE WHEN state = {running} THEN errors
-                      ELSE {append_error} END
-    WHERE id = $2 AND state IN ({pending}, {scheduled}, {available}, {retryable}, {running})
+        errors = CASE WHEN state = {running} THEN errors ELSE {append_error} END";
+
+/// `{cancellable}`: the states a cancel applies to.
+pub(super) const CANCELLABLE: &str = "state IN ({pending}, {scheduled}, {available}, {retryable}, {running})";
+
+/// `{retry_set}`: available now. `{reset}` (a boolean expression) true gives the job its full
+/// budget again counted from its current attempt; false keeps the budget, allowing one more
+/// attempt if none is left. The attempt counter never goes back: it is the fence.
+pub(super) const RETRY_SET: &str = "state = {available}, run_at = {now}, finalized_at = NULL,
+        cancel_requested_at = NULL,
+        max_attempts = CASE WHEN {reset} THEN least(attempt::int + max_attempts, 32767)
+                            ELSE greatest(max_attempts, attempt + 1) END";
+
+/// `{retryable_states}`: the states a retry applies to (never running: that attempt is live).
+pub(super) const RETRYABLE: &str = "state IN ({scheduled}, {retryable}, {final})";
+
+const CANCEL: &str = r#"
+WITH c AS (
+    UPDATE {schema}.jobs j SET {cancel_set}
+    WHERE id = $2 AND {cancellable}
     RETURNING id, state
 )
 SELECT id, state,
@@ -43,10 +51,8 @@ FROM c
 
 const RETRY: &str = r#"
 WITH r AS (
-    UPDATE {schema}.jobs
-    SET state = {available}, run_at = {now}, finalized_at = NULL, cancel_requested_at = NULL,
-        max_attempts = greatest(max_attempts, attempt + 1)
-    WHERE id = $2 AND state IN ({scheduled}, {retryable}, {final})
+    UPDATE {schema}.jobs SET {retry_set}
+    WHERE id = $2 AND {retryable_states}
     RETURNING id, queue
 )
 SELECT r.id, pg_notify('{channel}', r.queue)::text FROM r
@@ -57,7 +63,6 @@ const DELETE: &str = "DELETE FROM {schema}.jobs WHERE id = $2 AND state <> {runn
 /// The rendered operators' statements for one schema.
 pub(super) struct AdminSql {
     pub(super) get: Arc<str>,
-    pub(super) list: Arc<str>,
     pub(super) count_by_queue_state: Arc<str>,
     pub(super) cancel: Arc<str>,
     pub(super) retry: Arc<str>,
@@ -66,17 +71,32 @@ pub(super) struct AdminSql {
 
 impl AdminSql {
     pub(super) fn new(schema: &str) -> Self {
-        // an operator's cancel records no worker: none held the attempt it ends
-        let cancel = append_error(&quoted(ErrorClass::Cancel.as_str()), "$3::text", false);
         AdminSql {
             get: statement(GET, schema),
-            list: statement(LIST, schema),
             count_by_queue_state: statement(COUNT_BY_QUEUE_STATE, schema),
-            cancel: statement(&CANCEL.replace("{append_error}", &cancel), schema),
-            retry: statement(RETRY, schema),
+            cancel: statement(&cancel_template(CANCEL, "$3::text"), schema),
+            retry: statement(&retry_template(RETRY, "$3::bool"), schema),
             delete: statement(DELETE, schema),
         }
     }
+}
+
+/// `template` with the cancel fragments filled in; `reason` is the SQL of the recorded error.
+pub(super) fn cancel_template(template: &str, reason: &str) -> String {
+    // an operator's cancel records no worker: none held the attempt it ends
+    let error = append_error(&quoted(ErrorClass::Cancel.as_str()), reason, false);
+    template
+        .replace("{cancel_set}", CANCEL_SET)
+        .replace("{cancellable}", CANCELLABLE)
+        .replace("{append_error}", &error)
+}
+
+/// `template` with the retry fragments filled in; `reset` is the SQL of the reset flag.
+pub(super) fn retry_template(template: &str, reset: &str) -> String {
+    template
+        .replace("{retry_set}", RETRY_SET)
+        .replace("{retryable_states}", RETRYABLE)
+        .replace("{reset}", reset)
 }
 
 /// Whole rows (`SELECT *`), read by column name.
@@ -120,17 +140,6 @@ impl Db {
         self.with_conn(async |c| q.fetch_optional(c).await).await
     }
 
-    /// Newest jobs first, optionally of one state and/or queue.
-    pub(crate) async fn job_list(
-        &self,
-        state: Option<JobState>,
-        queue: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<JobRow>> {
-        let q = self.query_as(&self.inner.job.admin.list).bind(state).bind(queue).bind(limit);
-        self.with_conn(async |c| q.fetch_all(c).await).await
-    }
-
     /// Row counts per queue and state.
     pub(crate) async fn job_count_by_queue_state(&self) -> Result<Vec<QueueDepth>> {
         let q = self.query_as::<Counted>(&self.inner.job.admin.count_by_queue_state);
@@ -145,9 +154,10 @@ impl Db {
         Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.map(|r| r.state))
     }
 
-    /// Makes a waiting or finished job available now, allowing one more attempt if needed.
-    pub(crate) async fn job_retry(&self, id: i64) -> Result<bool> {
-        let q = self.query(&self.inner.job.admin.retry).bind(id);
+    /// Makes a waiting or finished job available now: with one more attempt if none is left,
+    /// or (`reset`) its full budget again.
+    pub(crate) async fn job_retry(&self, id: i64, reset: bool) -> Result<bool> {
+        let q = self.query(&self.inner.job.admin.retry).bind(id).bind(reset);
         Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.is_some())
     }
 

@@ -68,7 +68,7 @@ const ON_CONFLICT: &str = "ON CONFLICT (unique_key) WHERE {unique_held}
 
 /// The index predicate of `jobs_unique` (migration 0005), word for word, so `ON CONFLICT`
 /// infers that index.
-const UNIQUE_HELD: &str = "unique_key IS NOT NULL AND (unique_states & CASE state
+pub(super) const UNIQUE_HELD: &str = "unique_key IS NOT NULL AND (unique_states & CASE state
         WHEN 'pending' THEN 1 WHEN 'scheduled' THEN 2 WHEN 'available' THEN 4 WHEN 'running' THEN 8
         WHEN 'retryable' THEN 16 WHEN 'completed' THEN 32 WHEN 'cancelled' THEN 64
         WHEN 'discarded' THEN 128 ELSE 0 END) <> 0";

@@ -12,6 +12,7 @@ mod admin;
 mod claim;
 mod columns;
 mod complete;
+mod control;
 mod insert;
 mod lease;
 mod maintain;
@@ -20,6 +21,7 @@ mod plan_tests;
 
 pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
 pub(crate) use complete::CompletionBatch;
+pub(crate) use control::{Bulk, JobSelection};
 pub(crate) use insert::{InsertBatch, UniqueIds};
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
@@ -42,6 +44,7 @@ pub(super) struct JobSql {
     lease: lease::LeaseSql,
     maintain: maintain::MaintainSql,
     admin: admin::AdminSql,
+    control: control::ControlSql,
 }
 
 impl JobSql {
@@ -53,6 +56,7 @@ impl JobSql {
             lease: lease::LeaseSql::new(schema),
             maintain: maintain::MaintainSql::new(schema),
             admin: admin::AdminSql::new(schema),
+            control: control::ControlSql::new(schema),
         }
     }
 }
@@ -63,7 +67,7 @@ impl JobSql {
     fn all(&self) -> Vec<(&'static str, &std::sync::Arc<str>)> {
         let (i, c, f, l, m, a) =
             (&self.insert, &self.claim, &self.complete, &self.lease, &self.maintain, &self.admin);
-        vec![
+        let mut all = vec![
             ("insert_one", &i.one),
             ("insert_many", &i.many),
             ("get_available", &c.first),
@@ -77,12 +81,18 @@ impl JobSql {
             ("rescue_many", &m.rescue_many),
             ("delete_finalized_before", &m.delete_finalized_before),
             ("get", &a.get),
-            ("list", &a.list),
             ("count_by_queue_state", &a.count_by_queue_state),
             ("cancel", &a.cancel),
             ("retry", &a.retry),
             ("delete", &a.delete),
-        ]
+            ("list_where", &self.control.list),
+        ];
+        let actions = ["retry", "cancel", "delete", "purge"];
+        for (i, name) in actions.into_iter().enumerate() {
+            all.push((name, &self.control.count[i]));
+            all.push((name, &self.control.batch[i]));
+        }
+        all
     }
 }
 
