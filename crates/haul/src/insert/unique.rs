@@ -76,6 +76,9 @@ impl UniquePlan {
     /// The sent rows whose key was taken, with the holding job's id. A stored key is the sent
     /// key, or with a period the sent key then `@<period>:<number>`.
     fn taken_rows(&self, result: &UniqueIds) -> Result<HashMap<usize, i64>> {
+        if result.duplicates.is_empty() {
+            return Ok(HashMap::new());
+        }
         let mut by_key: HashMap<String, usize> = HashMap::new();
         for row in 0..self.sent.len() {
             if let Some(key) = &self.sent.unique_keys[row] {

@@ -31,8 +31,9 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
 /// (its period's number appended, by the database's clock) and the states it holds in. A taken
 /// key inserts nothing: `DO UPDATE` (of nothing) locks and returns the existing job, even one
 /// committed after this statement's snapshot, waiting for an insert in flight to commit or roll
-/// back. Rows go in the given order (the caller sorts them by key, so concurrent batches take
-/// the keys in one order and cannot deadlock) and no two rows of a batch share a key.
+/// back. Rows go in the arrays' order, as in `INSERT_MANY` (the caller sorts them by key, so
+/// concurrent batches take the keys in one order and cannot deadlock), and no two rows of a
+/// batch share a key.
 const INSERT_UNIQUE_MANY: &str = r#"
 WITH ins AS (
     INSERT INTO {schema}.jobs AS j (kind, queue, args, state, priority, max_attempts, run_at,
@@ -48,18 +49,18 @@ WITH ins AS (
     FROM (SELECT u.*, coalesce(u.run_at, {now} + coalesce(u.delay_us, 0) * interval '1 microsecond') AS due
           FROM unnest($2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
                       $7::timestamptz[], $8::bigint[], $9::int[], $10::text[], $11::text[],
-                      $12::text[], $13::bigint[], $14::int[]) WITH ORDINALITY
+                      $12::text[], $13::bigint[], $14::int[])
             AS u(kind, queue, args, priority, max_attempts, run_at, delay_us, timeout_ms, metadata, tags,
-                 unique_key, period_s, unique_states, ord)
+                 unique_key, period_s, unique_states)
          ) t
-    ORDER BY t.ord
     {on_conflict}
     RETURNING j.id, j.queue, j.state, j.unique_key, j.xmax <> 0 AS duplicate
 )
-SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins WHERE NOT duplicate), '{}') AS ids,
-       coalesce((SELECT array_agg(id ORDER BY id) FROM ins WHERE duplicate), '{}') AS duplicates,
-       coalesce((SELECT array_agg(unique_key ORDER BY id) FROM ins WHERE duplicate), '{}') AS duplicate_keys,
+SELECT coalesce(array_agg(id ORDER BY id) FILTER (WHERE NOT duplicate), '{}') AS ids,
+       coalesce(array_agg(id ORDER BY id) FILTER (WHERE duplicate), '{}') AS duplicates,
+       coalesce(array_agg(unique_key ORDER BY id) FILTER (WHERE duplicate), '{}') AS duplicate_keys,
        {notify_queues} AS notified
+FROM ins
 "#;
 
 /// How `INSERT_UNIQUE_MANY` meets a taken key: `DO UPDATE` returns the holder.
