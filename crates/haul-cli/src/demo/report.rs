@@ -29,7 +29,8 @@ pub async fn print(client: &Client, schema: &str, elapsed: Duration, s: &StatsSn
 }
 
 async fn print_dead_letters(client: &Client) -> Result<()> {
-    println!("\nDead letters (each keeps every attempt's error; `haul` can retry them):");
+    let schema = client.schema();
+    println!("\nDead letters (each keeps every attempt's error):");
     for job in client.dead_letters(10).await? {
         let (kind, queue) = (escaped(&job.kind), escaped(&job.queue));
         println!("  job {} · {kind} · queue {queue} · {} attempt(s)", job.id, job.attempt);
@@ -43,6 +44,9 @@ async fn print_dead_letters(client: &Client) -> Result<()> {
             );
         }
     }
+    println!(
+        "  (look again: `haul dead list --schema {schema}`; run them again: `haul dead redrive --all --schema {schema}`)"
+    );
     Ok(())
 }
 
