@@ -10,6 +10,7 @@ mod errors;
 mod escape;
 mod jobs;
 mod migrate;
+mod periodic;
 mod queues;
 mod redact;
 mod signals;
@@ -39,6 +40,8 @@ enum Command {
     Jobs(jobs::Args),
     /// The dead letters (discarded jobs): list, redrive, purge.
     Dead(dead::Args),
+    /// The periodic schedules a leader has seen, with the last tick done.
+    Periodic(periodic::Args),
     /// Check the database a queue runs on, with what to fix (exit 1 when a check fails).
     Doctor(doctor::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -57,6 +60,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
         Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
         Command::Dead(args) => dead::run(&cli.database_url, args).await,
+        Command::Periodic(args) => periodic::run(&cli.database_url, args).await,
         Command::Doctor(args) => doctor::run(&cli.database_url, args).await,
         Command::Completions(args) => completions::run(args),
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,

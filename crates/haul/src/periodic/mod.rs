@@ -168,7 +168,7 @@ pub(crate) fn tick_key(name: &str, tick: DateTime<Utc>) -> String {
 }
 
 /// One schedule's durable record, as [`Client::periodic`](crate::Client::periodic) lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct PeriodicRecord {
     /// The schedule's name.
