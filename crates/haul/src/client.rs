@@ -145,11 +145,7 @@ impl Client {
         I: IntoIterator,
         I::Item: IntoNewJob,
     {
-        let jobs: Vec<_> = jobs.into_iter().map(IntoNewJob::into_new_job).collect();
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let batch = build_batch(jobs, self.max_payload)?;
+        let Some(batch) = self.batch_of(jobs)? else { return Ok(Vec::new()) };
         if batch.has_unique() {
             return Ok(self.insert_unique_on_pool(batch).await?.into_iter().map(|i| i.id).collect());
         }
@@ -163,11 +159,7 @@ impl Client {
         I: IntoIterator,
         I::Item: IntoNewJob,
     {
-        let jobs: Vec<_> = jobs.into_iter().map(IntoNewJob::into_new_job).collect();
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let batch = build_batch(jobs, self.max_payload)?;
+        let Some(batch) = self.batch_of(jobs)? else { return Ok(Vec::new()) };
         if batch.has_unique() {
             return Ok(self.insert_unique(executor, batch).await?.into_iter().map(|i| i.id).collect());
         }
@@ -196,16 +188,25 @@ impl Client {
         I: IntoIterator,
         I::Item: IntoNewJob,
     {
-        let jobs: Vec<_> = jobs.into_iter().map(IntoNewJob::into_new_job).collect();
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let batch = build_batch(jobs, self.max_payload)?;
+        let Some(batch) = self.batch_of(jobs)? else { return Ok(Vec::new()) };
         if batch.has_unique() {
             return self.insert_unique(executor, batch).await;
         }
         let ids = self.db.job_insert_many(executor, &batch).await?;
         Ok(ids.into_iter().map(|id| Inserted { id, duplicate: false }).collect())
+    }
+
+    /// The jobs as one checked batch; `None` when there are none.
+    fn batch_of<I>(&self, jobs: I) -> Result<Option<InsertBatch>>
+    where
+        I: IntoIterator,
+        I::Item: IntoNewJob,
+    {
+        let jobs: Vec<_> = jobs.into_iter().map(IntoNewJob::into_new_job).collect();
+        if jobs.is_empty() {
+            return Ok(None);
+        }
+        build_batch(jobs, self.max_payload).map(Some)
     }
 
     /// One statement for a batch with unique keys (see `insert::unique`).

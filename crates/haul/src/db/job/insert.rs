@@ -231,18 +231,7 @@ impl Db {
         ex: impl PgExecutor<'c>,
         b: &InsertBatch,
     ) -> Result<Vec<i64>> {
-        let q = self
-            .query_as::<Ids>(&self.inner.job.insert.many)
-            .bind(&b.kinds)
-            .bind(&b.queues)
-            .bind(&b.args)
-            .bind(&b.priorities)
-            .bind(&b.max_attempts)
-            .bind(&b.run_at)
-            .bind(&b.delays_us)
-            .bind(&b.timeouts_ms)
-            .bind(&b.metadata)
-            .bind(&b.tags);
+        let q = bind_jobs(self.query_as::<Ids>(&self.inner.job.insert.many), b);
         Ok(q.fetch_one(ex).await.map_err(|e| self.err(e))?.ids)
     }
 
@@ -281,17 +270,7 @@ impl Db {
     }
 
     fn unique_query<'q>(&self, sql: &Arc<str>, b: &'q InsertBatch) -> super::Query<'q, UniqueIds> {
-        self.query_as::<UniqueIds>(sql)
-            .bind(&b.kinds)
-            .bind(&b.queues)
-            .bind(&b.args)
-            .bind(&b.priorities)
-            .bind(&b.max_attempts)
-            .bind(&b.run_at)
-            .bind(&b.delays_us)
-            .bind(&b.timeouts_ms)
-            .bind(&b.metadata)
-            .bind(&b.tags)
+        bind_jobs(self.query_as::<UniqueIds>(sql), b)
             .bind(&b.unique_keys)
             .bind(&b.unique_periods_s)
             .bind(&b.unique_states)
@@ -313,6 +292,20 @@ impl Db {
             .bind(&b.tags[0]);
         Ok(q.fetch_one(ex).await.map_err(|e| self.err(e))?.id)
     }
+}
+
+/// `q` with the job columns of `b` bound as `$2` to `$11`, the arrays `unnest` reads.
+fn bind_jobs<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> super::Query<'q, T> {
+    q.bind(&b.kinds)
+        .bind(&b.queues)
+        .bind(&b.args)
+        .bind(&b.priorities)
+        .bind(&b.max_attempts)
+        .bind(&b.run_at)
+        .bind(&b.delays_us)
+        .bind(&b.timeouts_ms)
+        .bind(&b.metadata)
+        .bind(&b.tags)
 }
 
 /// Whether `e` is a violation of `jobs_unique`: a unique key already held.
