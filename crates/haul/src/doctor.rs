@@ -161,7 +161,12 @@ async fn indexes(db: &Db) -> Result<Check> {
 
 async fn jobs_table(db: &Db) -> Result<Check> {
     let t = db.job_dead_tuples().await?;
-    let detail = format!("{} live rows, {} dead row versions, {} MiB", t.live, t.dead, t.bytes >> 20);
+    let detail = format!(
+        "{} live rows, {} dead row versions (per the statistics), {} MiB",
+        t.live,
+        t.dead,
+        t.bytes >> 20
+    );
     if t.dead > VACUUM_DEAD_MIN && t.dead > t.live {
         let fix = "find what holds the xmin horizon (the open-transactions check), then \
                    VACUUM (ANALYZE) the jobs table; a running worker's leader does this itself";
