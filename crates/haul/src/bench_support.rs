@@ -98,5 +98,6 @@ fn claimed_row(i: usize) -> ClaimedJob {
         metadata: JsonText("{}".to_owned()),
         created_at: chrono::Utc::now(),
         run_at: chrono::Utc::now(),
+        claimed_at: chrono::Utc::now(),
     }
 }

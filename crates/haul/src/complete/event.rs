@@ -20,6 +20,8 @@ pub struct JobEvent {
     pub outcome: EventOutcome,
     /// How long the handler ran.
     pub run_time: Duration,
+    /// How long it waited once due (from its `run_at` to the claim), by the database's clock.
+    pub queue_wait: Duration,
     /// The error recorded for this attempt, if any.
     pub error: Option<String>,
 }

@@ -47,6 +47,7 @@ impl Planned {
             attempt: a.info.attempt,
             outcome,
             run_time: a.run_time,
+            queue_wait: a.info.queue_wait,
             error: self.error.as_ref().map(|(_, e)| e.clone()),
         }
     }

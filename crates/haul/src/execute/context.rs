@@ -22,6 +22,8 @@ pub(crate) struct JobInfo {
     pub max_attempts: i16,
     pub priority: i16,
     pub created_at: DateTime<Utc>,
+    /// From when it was due (`run_at`) until the claim took it.
+    pub queue_wait: std::time::Duration,
     pub metadata: JsonText,
     /// Set once the handler completed the job inside its own transaction.
     pub completed_in_tx: AtomicBool,

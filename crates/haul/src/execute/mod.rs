@@ -65,6 +65,7 @@ impl<S: Clone + Send + Sync + 'static> Executor<S> {
             max_attempts: job.max_attempts,
             priority: job.priority,
             created_at: job.created_at,
+            queue_wait: job.queue_wait(),
             metadata: job.metadata,
             completed_in_tx: Default::default(),
         });

@@ -21,6 +21,21 @@ async fn job_runs_once_and_is_deleted_by_default() {
 }
 
 #[tokio::test]
+async fn an_event_reports_the_wait_from_due_to_claim() {
+    let db = TestDb::new().await;
+    let late = chrono::Utc::now() - chrono::Duration::seconds(30);
+    let late = db.client.insert(NewJob::new(&Noop { n: 1 }).with_run_at(late)).await.unwrap();
+    let worker = Worker::builder(db.client.clone(), ()).handler(noop).config(fast_config()).build().unwrap();
+    let mut w = start(worker);
+    let e = w.next_where(|e| e.id == late).await;
+    assert!(e.queue_wait >= Duration::from_secs(29), "due 30 s ago: {:?}", e.queue_wait);
+    let fresh = db.client.insert(Noop { n: 2 }).await.unwrap();
+    let e = w.next_where(|e| e.id == fresh).await;
+    assert!(e.queue_wait < Duration::from_secs(10), "claimed on its notification: {:?}", e.queue_wait);
+    w.stop().await;
+}
+
+#[tokio::test]
 async fn completed_job_is_kept_with_retention() {
     let db = TestDb::new().await;
     let config = fast_config().with_completed_retention(Duration::from_secs(3600));

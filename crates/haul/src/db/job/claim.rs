@@ -34,7 +34,8 @@ SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(kind), '{}') AS 
        coalesce(array_agg(priority), '{}') AS priorities,
        coalesce(array_agg(timeout_ms), '{}') AS timeouts_ms,
        coalesce(array_agg(metadata::text), '{}') AS metadata,
-       coalesce(array_agg(created_at), '{}') AS created_at, coalesce(array_agg(run_at), '{}') AS run_at
+       coalesce(array_agg(created_at), '{}') AS created_at, coalesce(array_agg(run_at), '{}') AS run_at,
+       {now} AS claimed_at
 FROM claimed
 "#;
 const AFTER_KEY: &str = "AND (priority, run_at, id) > ($6, $7, $8)";
@@ -69,9 +70,16 @@ pub(crate) struct ClaimedJob {
     pub metadata: JsonText,
     pub created_at: DateTime<Utc>,
     pub run_at: DateTime<Utc>,
+    /// When the claim took it (the database's clock, as `run_at`).
+    pub claimed_at: DateTime<Utc>,
 }
 
 impl ClaimedJob {
+    /// How long it waited to be claimed once due: from `run_at` to the claim.
+    pub(crate) fn queue_wait(&self) -> std::time::Duration {
+        (self.claimed_at - self.run_at).to_std().unwrap_or_default()
+    }
+
     /// Its place in the fetch order.
     pub(crate) fn key(&self) -> ClaimKey {
         ClaimKey { priority: self.priority, run_at: self.run_at, id: self.id }
@@ -105,6 +113,7 @@ struct Claimed {
     metadata: Vec<String>,
     created_at: Vec<DateTime<Utc>>,
     run_at: Vec<DateTime<Utc>>,
+    claimed_at: DateTime<Utc>,
 }
 
 impl Claimed {
@@ -131,6 +140,7 @@ impl Claimed {
                 metadata: JsonText(metadata),
                 created_at: self.created_at[i],
                 run_at: self.run_at[i],
+                claimed_at: self.claimed_at,
             })
             .collect())
     }
