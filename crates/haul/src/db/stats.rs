@@ -6,6 +6,7 @@
 use super::{Db, render};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use std::sync::Arc;
 
 /// Adds rollups `$2`.. to the rows of the current minute. Histograms come flat, `$11` buckets
@@ -40,29 +41,13 @@ const ADD_ARRAYS: &str = "(SELECT array_agg(coalesce(a, 0) + coalesce(b, 0) ORDE
 const WINDOW: &str =
     "SELECT {now} AS now, date_trunc('minute', {now}) - ($2 - 1) * interval '1 minute' AS since";
 
-/// Rollups from `$2` on, summed per queue and kind, optionally of queue `$3` and kind `$4`.
-const SUM_SINCE: &str = r#"
-WITH r AS (
-    SELECT * FROM {schema}.stats_rollups
-    WHERE bucket >= $2 AND ($3::text IS NULL OR queue = $3) AND ($4::text IS NULL OR kind = $4)
-), h AS (
-    SELECT r.queue, r.kind, h.i, sum(h.rt)::bigint AS rt, sum(h.qw)::bigint AS qw
-    FROM r, unnest(r.run_time, r.queue_wait) WITH ORDINALITY AS h(rt, qw, i)
-    GROUP BY r.queue, r.kind, h.i
-)
-SELECT c.queue, c.kind, c.completed, c.retried, c.snoozed, c.cancelled, c.discarded,
-       coalesce(g.run_time, '{}') AS run_time, coalesce(g.queue_wait, '{}') AS queue_wait
-FROM (
-    SELECT queue, kind, sum(completed)::bigint AS completed, sum(retried)::bigint AS retried,
-           sum(snoozed)::bigint AS snoozed, sum(cancelled)::bigint AS cancelled,
-           sum(discarded)::bigint AS discarded
-    FROM r GROUP BY queue, kind
-) c
-LEFT JOIN (
-    SELECT queue, kind, array_agg(rt ORDER BY i) AS run_time, array_agg(qw ORDER BY i) AS queue_wait
-    FROM h GROUP BY queue, kind
-) g USING (queue, kind)
-ORDER BY c.queue, c.kind
+/// Rollups from `$2` on, optionally of queue `$3` and kind `$4`, by queue and kind (summed
+/// as they stream in: a window of a few minutes is a few rows per queue and kind).
+const SINCE: &str = r#"
+SELECT queue, kind, completed, retried, snoozed, cancelled, discarded, run_time, queue_wait
+FROM {schema}.stats_rollups
+WHERE bucket >= $2 AND ($3::text IS NULL OR queue = $3) AND ($4::text IS NULL OR kind = $4)
+ORDER BY queue, kind
 "#;
 
 /// Deletes at most `$3` rows of minutes older than `$2` seconds.
@@ -80,7 +65,7 @@ WHERE (bucket, queue, kind) IN (
 pub(super) struct StatsSql {
     upsert_many: Arc<str>,
     window: Arc<str>,
-    sum_since: Arc<str>,
+    since: Arc<str>,
     delete_before: Arc<str>,
 }
 
@@ -92,7 +77,7 @@ impl StatsSql {
         StatsSql {
             upsert_many: render(&upsert, schema),
             window: render(WINDOW, schema),
-            sum_since: render(SUM_SINCE, schema),
+            since: render(SINCE, schema),
             delete_before: render(DELETE_BEFORE, schema),
         }
     }
@@ -121,7 +106,7 @@ pub(crate) struct StatsWindow {
     pub since: DateTime<Utc>,
 }
 
-/// One queue and kind's rollups over a window.
+/// One queue and kind's rollups over a window (histograms added element by element).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct RollupSum {
     pub queue: String,
@@ -133,6 +118,25 @@ pub(crate) struct RollupSum {
     pub discarded: i64,
     pub run_time: Vec<i64>,
     pub queue_wait: Vec<i64>,
+}
+
+impl RollupSum {
+    fn add(&mut self, r: &RollupSum) {
+        self.completed += r.completed;
+        self.retried += r.retried;
+        self.snoozed += r.snoozed;
+        self.cancelled += r.cancelled;
+        self.discarded += r.discarded;
+        add_into(&mut self.run_time, &r.run_time);
+        add_into(&mut self.queue_wait, &r.queue_wait);
+    }
+}
+
+fn add_into(to: &mut Vec<i64>, from: &[i64]) {
+    if to.len() < from.len() {
+        to.resize(from.len(), 0);
+    }
+    to.iter_mut().zip(from).for_each(|(t, f)| *t += f);
 }
 
 impl Db {
@@ -167,8 +171,19 @@ impl Db {
         queue: Option<&str>,
         kind: Option<&str>,
     ) -> Result<Vec<RollupSum>> {
-        let q = self.query_as(&self.inner.stats.sum_since).bind(since).bind(queue).bind(kind);
-        self.with_conn(async |c| q.fetch_all(c).await).await
+        let q = self.query_as::<RollupSum>(&self.inner.stats.since).bind(since).bind(queue).bind(kind);
+        self.with_conn(async |c| {
+            let mut rows = q.fetch(c);
+            let mut sums: Vec<RollupSum> = Vec::new();
+            while let Some(r) = rows.try_next().await? {
+                match sums.last_mut() {
+                    Some(s) if s.queue == r.queue && s.kind == r.kind => s.add(&r),
+                    _ => sums.push(r),
+                }
+            }
+            Ok(sums)
+        })
+        .await
     }
 
     /// Deletes at most `batch` rows of minutes older than `keep_s` seconds; how many it did.

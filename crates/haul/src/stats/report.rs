@@ -168,8 +168,8 @@ pub struct Percentiles {
 ///
 /// Depth and dead letters are read from the jobs table now. On a table of up to
 /// 50,000 rows they are exact; on a larger one, the states in [`Stats::estimated`] are
-/// estimated from a sample of about 400 of the table's pages, while running jobs and dead
-/// letters stay exact up to 20,000 each (read from their indexes). The oldest available age
+/// estimated from a sample of about 400 of the table's pages, while running jobs (up to
+/// 5,000) and dead letters (up to 20,000) stay exact, read from their indexes. The oldest available age
 /// of each queue is always exact. Outcomes and percentiles come from the rollups the workers
 /// write every few seconds (`WorkerConfig::with_stats_flush_interval`), so they lag by up to
 /// that long.

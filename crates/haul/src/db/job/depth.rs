@@ -21,11 +21,12 @@ SELECT (pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint AS
 FROM pg_class c WHERE c.oid = '{schema}.jobs'::regclass
 "#;
 
-/// Every row's queue, kind and state, of the first `$2` rows read; the oldest `run_at` of
-/// the available ones.
+/// Every row's queue, kind and state, of the first `$2` rows by id; the oldest `run_at` of
+/// the available ones. Read through the primary key, so the worker's sessions (which turn
+/// sequential scans off) plan it at its true cost too.
 const EXACT: &str = r#"
 SELECT queue, kind, state, count(*) AS n, min(run_at) FILTER (WHERE state = {available}) AS oldest
-FROM (SELECT queue, kind, state, run_at FROM {schema}.jobs LIMIT $2) j
+FROM (SELECT queue, kind, state, run_at FROM {schema}.jobs ORDER BY id LIMIT $2) j
 GROUP BY queue, kind, state
 "#;
 
@@ -36,13 +37,13 @@ FROM {schema}.jobs TABLESAMPLE SYSTEM ($2)
 GROUP BY queue, kind, state
 "#;
 
-/// Running jobs and dead letters, each of the first `$2` read from its partial index
-/// (`jobs_dead` alone answers: an index-only scan).
+/// The first `$2` running jobs and `$3` dead letters, each read from its partial index
+/// (`jobs_dead` alone answers: an index-only scan; `jobs_lease` needs the rows).
 const INDEXED: &str = r#"
 SELECT queue, kind, state, count(*) AS n, NULL::timestamptz AS oldest FROM (
     (SELECT queue, kind, {running} AS state FROM {schema}.jobs WHERE state = {running} LIMIT $2)
     UNION ALL
-    (SELECT queue, kind, {discarded} AS state FROM {schema}.jobs WHERE state = {discarded} LIMIT $2)
+    (SELECT queue, kind, {discarded} AS state FROM {schema}.jobs WHERE state = {discarded} LIMIT $3)
 ) j
 GROUP BY queue, kind, state
 "#;
@@ -130,9 +131,10 @@ impl Db {
         self.depth_rows(&self.inner.job.depth.sample, percent).await
     }
 
-    /// Running jobs and dead letters, at most `cap` of each read.
-    pub(crate) async fn job_depth_indexed(&self, cap: i64) -> Result<Vec<DepthRow>> {
-        self.depth_rows(&self.inner.job.depth.indexed, cap).await
+    /// Running jobs and dead letters, at most `running` and `dead` of them read.
+    pub(crate) async fn job_depth_indexed(&self, running: i64, dead: i64) -> Result<Vec<DepthRow>> {
+        let q = self.query_as(&self.inner.job.depth.indexed).bind(running).bind(dead);
+        self.with_conn(async |c| q.fetch_all(c).await).await
     }
 
     /// The oldest available `run_at` of each queue (or of `queue`).
