@@ -5,7 +5,7 @@ use super::columns::{IdState, append_error, quoted, statement};
 use crate::db::Db;
 use crate::error::Result;
 use crate::job::{AttemptError, ErrorClass, JobRow, JobState};
-use crate::stats::QueueDepth;
+use crate::queue::QueueDepth;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{FromRow, Row};

@@ -1,6 +1,6 @@
 //! Every statement on the jobs table, by concern: inserting, claiming, completing, leases,
-//! maintenance, and operators' reads and controls. Nothing else in Haul touches `jobs`
-//! (its upkeep through the catalog is `db::vacuum`'s).
+//! maintenance, operators' reads and controls, and the depth the stats report. Nothing else in
+//! Haul touches `jobs` (its upkeep through the catalog is `db::vacuum`'s).
 //!
 //! Statements that pick rows (claim, schedule, rescue, clean) update
 //! `WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))`: no join at all. Statements on a
@@ -13,6 +13,7 @@ mod claim;
 mod columns;
 mod complete;
 mod control;
+mod depth;
 mod insert;
 mod lease;
 mod maintain;
@@ -22,6 +23,7 @@ mod plan_tests;
 pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
 pub(crate) use complete::CompletionBatch;
 pub(crate) use control::{Bulk, JobSelection};
+pub(crate) use depth::{DepthRow, OldestRow};
 pub(crate) use insert::{InsertBatch, UniqueIds};
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
@@ -45,6 +47,7 @@ pub(super) struct JobSql {
     maintain: maintain::MaintainSql,
     admin: admin::AdminSql,
     control: control::ControlSql,
+    depth: depth::DepthSql,
 }
 
 impl JobSql {
@@ -57,6 +60,7 @@ impl JobSql {
             maintain: maintain::MaintainSql::new(schema),
             admin: admin::AdminSql::new(schema),
             control: control::ControlSql::new(schema),
+            depth: depth::DepthSql::new(schema),
         }
     }
 }
@@ -86,6 +90,11 @@ impl JobSql {
             ("retry", &a.retry),
             ("delete", &a.delete),
             ("list_where", &self.control.list),
+            ("depth_size", &self.depth.size),
+            ("depth_exact", &self.depth.exact),
+            ("depth_sample", &self.depth.sample),
+            ("depth_indexed", &self.depth.indexed),
+            ("oldest_available", &self.depth.oldest),
         ];
         let actions = ["retry", "cancel", "delete", "purge"];
         for (i, name) in actions.into_iter().enumerate() {
