@@ -1,5 +1,6 @@
 //! Every statement on the jobs table, by concern: inserting, claiming, completing, leases,
-//! maintenance, and operators' reads and controls. Nothing else in Haul touches `jobs`
+//! maintenance, operators' reads and controls, and (with the `testing` feature) the reads and
+//! claims of users' test helpers. Nothing else in Haul touches `jobs`
 //! (its upkeep through the catalog is `db::vacuum`'s).
 //!
 //! Statements that pick rows (claim, schedule, rescue, clean) update
@@ -18,6 +19,8 @@ mod lease;
 mod maintain;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(feature = "testing")]
+mod testing;
 
 pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
 pub(crate) use complete::CompletionBatch;
@@ -45,6 +48,8 @@ pub(super) struct JobSql {
     maintain: maintain::MaintainSql,
     admin: admin::AdminSql,
     control: control::ControlSql,
+    #[cfg(feature = "testing")]
+    testing: testing::TestingSql,
 }
 
 impl JobSql {
@@ -57,6 +62,8 @@ impl JobSql {
             maintain: maintain::MaintainSql::new(schema),
             admin: admin::AdminSql::new(schema),
             control: control::ControlSql::new(schema),
+            #[cfg(feature = "testing")]
+            testing: testing::TestingSql::new(schema),
         }
     }
 }
@@ -87,6 +94,15 @@ impl JobSql {
             ("delete", &a.delete),
             ("list_where", &self.control.list),
         ];
+        #[cfg(feature = "testing")]
+        {
+            let t = &self.testing;
+            all.extend([
+                ("list_by_kind", &t.list_by_kind),
+                ("claim_one", &t.claim_one),
+                ("available_now", &t.available_now),
+            ]);
+        }
         let actions = ["retry", "cancel", "delete", "purge"];
         for (i, name) in actions.into_iter().enumerate() {
             all.push((name, &self.control.count[i]));
