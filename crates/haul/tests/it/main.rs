@@ -22,5 +22,6 @@ mod queues;
 mod retention;
 mod retry;
 mod shutdown;
+mod testing;
 mod tx_complete;
 mod unique;
