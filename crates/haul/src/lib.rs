@@ -29,6 +29,10 @@ mod stats;
 mod storable;
 mod worker;
 
+// Helpers for users' tests: assert what was enqueued, run handlers and drain queues inline.
+#[cfg(feature = "testing")]
+pub mod testing;
+
 // Only under `--cfg haul_bench` (benches/hot_path.rs), so it is no part of the public API.
 #[cfg(haul_bench)]
 #[doc(hidden)]

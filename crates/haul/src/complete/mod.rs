@@ -6,6 +6,8 @@
 //! attempt saying why ([`isolate`]).
 
 mod event;
+#[cfg(feature = "testing")]
+mod inline;
 mod isolate;
 pub(crate) mod plan;
 

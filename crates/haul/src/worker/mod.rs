@@ -4,6 +4,8 @@
 //! hard wait → release).
 
 mod builder;
+#[cfg(feature = "testing")]
+mod inline;
 mod periodic;
 mod rollups;
 mod shutdown;

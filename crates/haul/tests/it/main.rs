@@ -23,5 +23,6 @@ mod retention;
 mod retry;
 mod shutdown;
 mod stats;
+mod testing;
 mod tx_complete;
 mod unique;

@@ -1,6 +1,7 @@
 //! Every statement on the jobs table, by concern: inserting, claiming, completing, leases,
-//! maintenance, operators' reads and controls, and the depth the stats report. Nothing else in
-//! Haul touches `jobs` (its upkeep through the catalog is `db::vacuum`'s).
+//! maintenance, operators' reads and controls, the depth the stats report, and (with the
+//! `testing` feature) the reads and claims of users' test helpers. Nothing else in Haul touches
+//! `jobs` (its upkeep through the catalog is `db::vacuum`'s).
 //!
 //! Statements that pick rows (claim, schedule, rescue, clean) update
 //! `WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))`: no join at all. Statements on a
@@ -19,6 +20,8 @@ mod lease;
 mod maintain;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(feature = "testing")]
+mod testing;
 
 pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
 pub(crate) use complete::CompletionBatch;
@@ -48,6 +51,8 @@ pub(super) struct JobSql {
     admin: admin::AdminSql,
     control: control::ControlSql,
     depth: depth::DepthSql,
+    #[cfg(feature = "testing")]
+    testing: testing::TestingSql,
 }
 
 impl JobSql {
@@ -61,6 +66,8 @@ impl JobSql {
             admin: admin::AdminSql::new(schema),
             control: control::ControlSql::new(schema),
             depth: depth::DepthSql::new(schema),
+            #[cfg(feature = "testing")]
+            testing: testing::TestingSql::new(schema),
         }
     }
 }
@@ -96,6 +103,15 @@ impl JobSql {
             ("depth_indexed", &self.depth.indexed),
             ("oldest_available", &self.depth.oldest),
         ];
+        #[cfg(feature = "testing")]
+        {
+            let t = &self.testing;
+            all.extend([
+                ("list_by_kind", &t.list_by_kind),
+                ("claim_one", &t.claim_one),
+                ("available_now", &t.available_now),
+            ]);
+        }
         let actions = ["retry", "cancel", "delete", "purge"];
         for (i, name) in actions.into_iter().enumerate() {
             all.push((name, &self.control.count[i]));
