@@ -17,7 +17,7 @@ mod vacuum;
 
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
-    Bulk, ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JobSelection, JsonText, UniqueIds,
+    Bulk, ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JobSelection, JsonText, RescuedJob, UniqueIds,
     WORKER_SESSION,
 };
 pub use migration::{MIGRATIONS, Migration};

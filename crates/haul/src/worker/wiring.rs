@@ -7,10 +7,12 @@ use crate::config::WorkerConfig;
 use crate::db::Db;
 use crate::execute::{Attempt, Executor, Heartbeat};
 use crate::fetch::Producer;
+use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::maintenance::{
-    Cleaner, Elector, Enqueuer, Maintenance, PeriodicJob, Rescuer, Scheduler, VacuumState, Vacuumer,
+    Cancels, Cleaner, Elector, Enqueuer, Maintenance, PeriodicJob, Rescuer, Scheduler, VacuumState, Vacuumer,
 };
+use crate::notify::CancelledNote;
 use crate::service::Throttle;
 use crate::stats::WorkerStats;
 use std::sync::Arc;
@@ -57,6 +59,7 @@ impl Common {
     pub(super) fn completer(
         &self,
         events: broadcast::Sender<JobEvent>,
+        hooks: Hooks,
         cfg: &WorkerConfig,
     ) -> Arc<Completer> {
         Arc::new(Completer {
@@ -64,6 +67,7 @@ impl Common {
             running: self.running.clone(),
             stats: self.stats.clone(),
             events,
+            hooks,
             abandon: CancellationToken::new(),
             batch_max: cfg.complete_batch_max,
             concurrency: cfg.complete_concurrency,
@@ -81,12 +85,15 @@ impl Common {
         }
     }
 
-    /// The leader's services; the periodic enqueuer checks as often as the scheduler.
+    /// The leader's services; the periodic enqueuer checks as often as the scheduler; the
+    /// relay of operators' cancels runs when `cancelled` is given (the worker has hooks).
     pub(super) fn maintenance(
         &self,
         cfg: &WorkerConfig,
         periodic: Vec<PeriodicJob>,
         max_payload: usize,
+        hooks: Hooks,
+        cancelled: Option<mpsc::UnboundedReceiver<CancelledNote>>,
     ) -> Maintenance {
         let (db, batch) = (&self.db, cfg.maintenance_batch);
         let retention = [
@@ -108,7 +115,7 @@ impl Common {
                 batch,
                 throttle: throttle(),
             },
-            rescuer: Rescuer::new(db.clone(), cfg.rescuer_interval, batch),
+            rescuer: Rescuer::new(db.clone(), cfg.rescuer_interval, batch, hooks.clone()),
             cleaner: Cleaner {
                 db: db.clone(),
                 interval: cfg.cleaner_interval,
@@ -130,6 +137,7 @@ impl Common {
                 max_payload,
                 throttle: throttle(),
             }),
+            cancels: cancelled.map(|notes| Cancels { notes, hooks }),
         }
     }
 }
