@@ -15,6 +15,7 @@ mod insert;
 mod leadership;
 mod lease;
 mod lifecycle;
+mod metrics;
 mod middleware;
 mod migrate;
 mod outcome_props;
