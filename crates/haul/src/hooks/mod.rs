@@ -19,7 +19,7 @@ use std::time::Duration;
 /// task for slow work. A hook that panics is caught (logged the first time); the job and the
 /// other hooks go on.
 ///
-/// Where each transition is seen (see `docs/observability.md`):
+/// Where each transition is seen (`docs/observability.md` has the table and the limits):
 /// - `on_started`: by the worker that claimed the job, before its handler runs;
 /// - an attempt's outcome: by the worker that ran it, once its completion statement commits;
 /// - a rescue (the lease expired: the worker died): by the maintenance leader;
@@ -97,7 +97,7 @@ pub struct Transition {
     /// rescue, an operator's cancel).
     pub run_time: Option<Duration>,
     /// How long the job waited once due (from its `run_at` to the claim), by the database's
-    /// clock; `None` for a transition without a claim (an operator's cancel of a waiting job).
+    /// clock; `None` where it is not known (a rescue, an operator's cancel).
     pub queue_wait: Option<Duration>,
     /// The error recorded with the transition, if any (with its class).
     pub error: Option<(ErrorClass, String)>,
