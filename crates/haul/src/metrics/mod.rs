@@ -68,9 +68,11 @@ enum Outcome {
 /// ```
 #[derive(Default)]
 pub struct Metrics {
-    /// By queue, then kind.
-    handles: RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<Handles>>>>,
+    handles: RwLock<ByQueue>,
 }
+
+/// Handles by queue, then kind (looked up by `&str` without allocating).
+type ByQueue = HashMap<Arc<str>, HashMap<Arc<str>, Arc<Handles>>>;
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
