@@ -24,6 +24,8 @@ pub mod job;
 pub mod metrics;
 mod migrate;
 pub mod names;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod periodic;
 mod queue;
 mod service;

@@ -77,6 +77,8 @@ impl<S: Clone + Send + Sync + 'static> Executor<S> {
             completed_in_tx: Default::default(),
         });
         let span = tracing::info_span!("job", job_id = info.id, kind = %info.kind, queue = %info.queue, attempt = info.attempt);
+        #[cfg(feature = "otel")]
+        crate::otel::adopt(&span, &info.metadata.0);
         if !self.hooks.is_empty() {
             span.in_scope(|| self.hooks.started(&start_of(&info)));
         }
