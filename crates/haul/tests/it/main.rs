@@ -18,8 +18,6 @@ mod lifecycle;
 mod metrics;
 mod middleware;
 mod migrate;
-#[cfg(feature = "otel")]
-mod otel;
 mod outcome_props;
 mod outcomes;
 mod periodic;

@@ -1,9 +1,18 @@
 //! With the `otel` feature, a job inserted inside a traced request runs in a span of the same
-//! trace, a child of the request's span.
+//! trace, a child of the request's span. A test binary of its own: it installs the process's
+//! global subscriber, so no other test's spans or cached callsite interest can meet it.
+#![cfg(feature = "otel")]
 
-use crate::common::{TestDb, fast_config, start};
-use crate::jobs::{Noop, noop};
+#[path = "../it/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+#[path = "../it/jobs.rs"]
+#[allow(dead_code)]
+mod jobs;
+
+use common::{TestDb, fast_config, start};
 use haul::Worker;
+use jobs::{Noop, noop};
 use opentelemetry::trace::{TraceContextExt, TracerProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing::Instrument;
@@ -15,8 +24,8 @@ async fn a_jobs_span_continues_the_trace_of_the_request_that_enqueued_it() {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("haul-test"));
-    // a current-thread test: the worker's tasks run on this thread, under this subscriber
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
     let db = TestDb::new().await;
     let worker = Worker::builder(db.client.clone(), ()).handler(noop).config(fast_config()).build().unwrap();
     let mut w = start(worker);
