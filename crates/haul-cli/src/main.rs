@@ -15,6 +15,7 @@ mod periodic;
 mod queues;
 mod redact;
 mod signals;
+mod stats;
 
 use clap::{Parser, Subcommand};
 
@@ -51,6 +52,8 @@ enum Command {
     Enqueue(enqueue::Args),
     /// List queues with their state and counts, or pause or resume one: `haul queues pause mail`.
     Queues(queues::Args),
+    /// Per queue and kind: depth, oldest available, dead letters, throughput, error rate, P50/P95/P99.
+    Stats(stats::Args),
 }
 
 #[tokio::main]
@@ -66,6 +69,7 @@ async fn main() -> std::process::ExitCode {
         Command::Completions(args) => completions::run(args),
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
         Command::Queues(args) => queues::run(&cli.database_url, args).await,
+        Command::Stats(args) => stats::run(&cli.database_url, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -12,8 +12,7 @@ use crate::job::{JobRow, JobState};
 use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::names;
 use crate::periodic::PeriodicRecord;
-use crate::queue::{QueueInfo, with_depths};
-use crate::stats::QueueDepth;
+use crate::queue::{QueueDepth, QueueInfo, with_depths};
 use sqlx::{PgExecutor, PgPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -276,6 +275,24 @@ impl Client {
     /// How many jobs each queue holds in each state.
     pub async fn queue_depths(&self) -> Result<Vec<QueueDepth>> {
         self.db.job_count_by_queue_state().await
+    }
+
+    /// Per queue and kind: jobs in each state, the oldest available job's age and the dead
+    /// letters now; and over a window, the attempts by outcome, throughput, error rate and
+    /// run time and queue wait percentiles (from the rollups the workers write). Cheap on a
+    /// table of millions of jobs: see [`Stats`](crate::Stats) for what is exact and what is
+    /// estimated.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let stats = client.stats(&haul::StatsQuery::default().with_queue("mail")).await?;
+    /// for row in &stats.rows {
+    ///     println!("{:?} available={} dead={}", row.kind, row.depth.available, row.dead_letters);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn stats(&self, query: &crate::stats::StatsQuery) -> Result<crate::stats::Stats> {
+        crate::stats::read(&self.db, query).await
     }
 
     /// Every periodic schedule's record (its last tick done), by name: what the leader has

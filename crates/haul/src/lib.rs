@@ -57,8 +57,11 @@ pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
 pub use periodic::{
     MISSED_AFTER_DEFAULT, Missed, PERIODIC_EVERY_MIN, PERIODIC_NAME_MAX, Periodic, PeriodicRecord,
 };
-pub use queue::{JobCounts, QueueInfo};
-pub use stats::{QueueDepth, StatsSnapshot, WorkerStats};
+pub use queue::{JobCounts, QueueDepth, QueueInfo};
+pub use stats::{
+    ERROR_BOUND as STATS_ERROR_BOUND, OutcomeCounts, Percentiles, STATS_WINDOW_DEFAULT, STATS_WINDOW_MAX,
+    Stats, StatsQuery, StatsRow, StatsSnapshot, WorkerStats,
+};
 pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};
 

@@ -6,6 +6,18 @@ use crate::job::JobState;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
+/// How many jobs one queue holds in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueDepth {
+    /// The queue.
+    pub queue: String,
+    /// The state.
+    pub state: JobState,
+    /// Jobs in it.
+    pub count: i64,
+}
+
 /// One queue: its paused state and its jobs per state. See [`Client::queues`](crate::Client::queues).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
@@ -60,6 +72,11 @@ impl JobCounts {
     /// The jobs in every state.
     pub fn total(&self) -> i64 {
         JobState::ALL.iter().map(|s| self.get(*s)).sum()
+    }
+
+    /// Adds `n` jobs in `state`.
+    pub(crate) fn add(&mut self, state: JobState, n: i64) {
+        *self.slot(state) += n;
     }
 
     fn slot(&mut self, state: JobState) -> &mut i64 {

@@ -1,6 +1,7 @@
 //! `haul-bench`: measures Haul with the workloads the peer job queues were measured with
 //! (`/work/shared/bench/peers`: W1 bulk enqueue, W2 single enqueue, W3 work, W4 latency), plus
-//! W5 sustained load with a held xmin horizon and W6 worker memory. Results are printed and
+//! W5 sustained load with a held xmin horizon, W6 worker memory, and `stats`, the stats query
+//! on a table of a million jobs. Results are printed and
 //! appended to `$HAUL_PEERS_DIR/results/haul.jsonl` in the peers' field names.
 
 mod enqueue;
@@ -13,6 +14,7 @@ mod probe;
 mod record;
 mod rss_worker;
 mod stats;
+mod stats_query;
 mod summary;
 mod sustained;
 mod tuning;
@@ -119,6 +121,7 @@ async fn run_workload(b: &Bench, w: Workload) -> Result<Outcome> {
         Workload::W3 => work::w3(b).await,
         Workload::W4 => latency::w4(b).await,
         Workload::W6 => memory::w6(b).await,
+        Workload::Stats => stats_query::stats(b).await,
         Workload::W5 => unreachable!("W5 runs once, after the others"),
     }
 }

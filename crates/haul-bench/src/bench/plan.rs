@@ -19,6 +19,8 @@ pub enum Workload {
     W5,
     /// Worker memory at a small and a large backlog.
     W6,
+    /// `Client::stats` on a table of 1,000,000 jobs (only when listed).
+    Stats,
 }
 
 impl Workload {
@@ -31,6 +33,7 @@ impl Workload {
             Workload::W4 => "W4",
             Workload::W5 => "W5",
             Workload::W6 => "W6",
+            Workload::Stats => "stats",
         }
     }
 }
@@ -47,8 +50,8 @@ pub struct PlanArgs {
     /// Runs of each workload [default: 3, or 1 with --smoke]. W5 runs once per invocation.
     #[arg(long)]
     pub runs: Option<usize>,
-    /// Workloads to run, comma separated [default: w1,w2,w3,w4,w6 (W5 is long: only when listed);
-    /// all six with --smoke].
+    /// Workloads to run, comma separated [default: w1,w2,w3,w4,w6 (W5 is long and `stats` is
+    /// separate: only when listed); W1–W6 with --smoke].
     #[arg(long, value_delimiter = ',', ignore_case = true)]
     pub workloads: Option<Vec<Workload>>,
     /// Print one JSON object per run per workload instead of human-readable lines.

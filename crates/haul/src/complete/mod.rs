@@ -18,7 +18,7 @@ use crate::execute::Attempt;
 use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::service::{Backoff, Throttle};
-use crate::stats::WorkerStats;
+use crate::stats::{Rollups, Sample, WorkerStats};
 use plan::{Planned, plan};
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
@@ -33,6 +33,7 @@ pub(crate) struct Completer {
     pub db: Db,
     pub running: Arc<Running>,
     pub stats: Arc<WorkerStats>,
+    pub rollups: Arc<Rollups>,
     pub events: broadcast::Sender<JobEvent>,
     /// Told of each outcome that committed.
     pub hooks: Hooks,
@@ -103,7 +104,7 @@ impl Completer {
                 continue;
             };
             let outcome = p.outcome_in(state);
-            counted.push((Planned::counted(outcome), a.run_time));
+            counted.push((Planned::counted(outcome), a));
             if publish {
                 let _ = self.events.send(p.event(a, outcome));
             }
@@ -112,7 +113,14 @@ impl Completer {
                 self.hooks.ended(&job, ended);
             }
         }
-        self.stats.record(counted.into_iter());
+        self.stats.record(counted.iter().map(|(c, a)| (*c, a.run_time)));
+        self.rollups.record(counted.iter().map(|&(counted, a)| Sample {
+            queue: &a.info.queue,
+            kind: &a.info.kind,
+            counted,
+            run_time: a.run_time,
+            queue_wait: a.info.queue_wait,
+        }));
         if !rejected.is_empty() {
             self.stats.record_rejected(rejected.len() as u64);
             let first: Vec<_> = rejected.iter().take(10).collect();

@@ -61,6 +61,12 @@ pub const VACUUM_DEAD_MIN: i64 = 20_000;
 /// The most bytes of error text one attempt records (longer text is cut and marked). Defaults
 /// to 8 KiB.
 pub const ERROR_MAX_BYTES_DEFAULT: usize = 8 * 1024;
+/// How often a worker writes its stats rollups (one statement for all its queues and kinds;
+/// also once at shutdown). Defaults to 10 s.
+pub const STATS_FLUSH_INTERVAL_DEFAULT: Duration = Duration::from_secs(10);
+/// How long the leader keeps stats rollups (one row per minute, queue and kind). Defaults to
+/// 24 hours.
+pub const STATS_RETENTION_DEFAULT: Duration = Duration::from_secs(24 * 3600);
 /// Rows one maintenance statement touches at most. Defaults to 1,000.
 pub const MAINTENANCE_BATCH_DEFAULT: i64 = 1000;
 
@@ -162,6 +168,9 @@ pub struct WorkerConfig {
     pub(crate) maintenance_batch: i64,
     pub(crate) error_max_bytes: usize,
     pub(crate) compaction: Compaction,
+    pub(crate) stats_flush_interval: Duration,
+    pub(crate) stats_retention: Duration,
+    pub(crate) gauges_every: Option<Duration>,
 }
 
 /// Whether the leader compacts the jobs table (`VACUUM FULL`) after a held xmin horizon let it
@@ -207,6 +216,9 @@ impl Default for WorkerConfig {
             maintenance_batch: MAINTENANCE_BATCH_DEFAULT,
             error_max_bytes: ERROR_MAX_BYTES_DEFAULT,
             compaction: Compaction::Off,
+            stats_flush_interval: STATS_FLUSH_INTERVAL_DEFAULT,
+            stats_retention: STATS_RETENTION_DEFAULT,
+            gauges_every: None,
         }
     }
 }
@@ -286,6 +298,10 @@ setters! {
     /// Whether the leader compacts the jobs table after a held xmin horizon. Defaults to
     /// [`Compaction::Off`].
     compaction: Compaction => with_compaction;
+    /// How often the worker writes its stats rollups. Defaults to [`STATS_FLUSH_INTERVAL_DEFAULT`].
+    stats_flush_interval: Duration => with_stats_flush_interval;
+    /// How long the leader keeps stats rollups. Defaults to [`STATS_RETENTION_DEFAULT`].
+    stats_retention: Duration => with_stats_retention;
 }
 
 impl WorkerConfig {
@@ -294,6 +310,26 @@ impl WorkerConfig {
     pub fn with_leader_ttl(mut self, ttl: Duration) -> Self {
         self.leader_ttl = Some(ttl);
         self
+    }
+
+    /// Sets the queue gauges every `period` on the maintenance leader, through the `metrics`
+    /// facade: `haul_queue_depth{queue,state}`, `haul_queue_oldest_available_seconds{queue}`
+    /// and `haul_dead_letter_jobs{queue}`, from [`Client::stats`](crate::Client::stats).
+    /// Defaults to off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = haul::WorkerConfig::default().with_gauges_every(Duration::from_secs(15));
+    /// assert_eq!(config.gauges_every(), Some(Duration::from_secs(15)));
+    /// ```
+    pub fn with_gauges_every(mut self, period: Duration) -> Self {
+        self.gauges_every = Some(period);
+        self
+    }
+
+    /// How often the leader sets the queue gauges, if it does.
+    pub fn gauges_every(&self) -> Option<Duration> {
+        self.gauges_every
     }
 
     /// The leader's lease in force.

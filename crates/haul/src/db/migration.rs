@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "unique", sql: include_str!("../../migrations/0005_unique.sql") },
     Migration { version: 6, name: "queues", sql: include_str!("../../migrations/0006_queues.sql") },
     Migration { version: 7, name: "periodic", sql: include_str!("../../migrations/0007_periodic.sql") },
+    Migration { version: 8, name: "stats", sql: include_str!("../../migrations/0008_stats.sql") },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";

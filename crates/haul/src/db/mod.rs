@@ -1,5 +1,5 @@
 //! The only code that speaks SQL: one module per table, each holding every statement on its
-//! table (`job` split by concern), plus `vacuum` for the jobs table's upkeep through the
+//! table (`job` split by concern; `stats` is the rollups table), plus `vacuum` for the jobs table's upkeep through the
 //! catalog and `catalog` for what `doctor` reads there; every statement rendered once for the
 //! configured schema.
 //!
@@ -11,18 +11,20 @@ mod leader;
 mod migration;
 mod periodic;
 mod queue;
+mod stats;
 #[cfg(test)]
 mod testing;
 mod vacuum;
 
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
-    Bulk, ClaimKey, ClaimedJob, CompletionBatch, InsertBatch, JobSelection, JsonText, RescuedJob, UniqueIds,
-    WORKER_SESSION,
+    Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, InsertBatch, JobSelection, JsonText, OldestRow,
+    RescuedJob, UniqueIds, WORKER_SESSION,
 };
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 pub(crate) use periodic::{Seen, Tick};
+pub(crate) use stats::{RollupBatch, RollupSum, StatsWindow};
 #[cfg(test)]
 pub(crate) use testing::test_db;
 pub(crate) use vacuum::DeadTuples;
@@ -53,6 +55,7 @@ struct DbInner {
     migration: migration::MigrationSql,
     periodic: periodic::PeriodicSql,
     queue: queue::QueueSql,
+    stats: stats::StatsSql,
     vacuum: vacuum::VacuumSql,
 }
 
@@ -66,6 +69,7 @@ impl Db {
             migration: migration::MigrationSql::new(schema),
             periodic: periodic::PeriodicSql::new(schema),
             queue: queue::QueueSql::new(schema),
+            stats: stats::StatsSql::new(schema),
             vacuum: vacuum::VacuumSql::new(schema),
             schema: schema.to_owned(),
             clock,

@@ -1,4 +1,5 @@
-//! The cleaner: deletes final jobs past their state's retention, in bounded batches.
+//! The cleaner: deletes final jobs past their state's retention, and stats rollups past theirs,
+//! in bounded batches.
 
 use super::{Lead, ROUNDS_MAX, Round};
 use crate::db::Db;
@@ -12,6 +13,8 @@ pub(crate) struct Cleaner {
     pub interval: Duration,
     /// How long rows in each final state are kept.
     pub retention: [(JobState, Duration); 3],
+    /// How long stats rollups are kept.
+    pub stats_retention: Duration,
     /// Rows one statement deletes at most.
     pub batch: i64,
     pub throttle: Throttle,
@@ -29,6 +32,15 @@ impl Round for Cleaner {
                     Ok(n) if (n as i64) < self.batch => break,
                     Ok(_) => continue,
                     Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "cleaner failed")),
+                }
+            }
+        }
+        for _ in 0..ROUNDS_MAX {
+            match self.db.stats_delete_before(self.stats_retention.as_secs_f64(), self.batch).await {
+                Ok(n) if (n as i64) < self.batch => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    return self.throttle.warn(|| tracing::warn!(error = %e, "cleaner failed on rollups"));
                 }
             }
         }

@@ -1,15 +1,16 @@
 //! Stage 6, maintenance: the services that run only on the elected leader: the scheduler
 //! (due jobs become available), the rescuer (expired leases), the cleaner (old final rows),
-//! the vacuumer (dead row versions), the periodic enqueuer (each schedule's due ticks), and the
-//! relay of operators' cancels to the hooks. The elector publishes leadership on a `watch`; each
-//! service runs in its own task gated on it ([`gate`]), so a slow round never delays the
-//! leader's lease renewal. Every statement is batched and bounded; a service repeats while its
+//! the vacuumer (dead row versions), the periodic enqueuer (each schedule's due ticks), the
+//! queue gauges when asked for, and the relay of operators' cancels to the hooks. The elector
+//! publishes leadership on a `watch`; each service runs in its own task gated on it ([`gate`]),
+//! so a slow round never delays the leader's lease renewal. Every statement is batched and bounded; a service repeats while its
 //! batch came back full.
 
 mod cancels;
 mod cleaner;
 mod elector;
 mod gate;
+mod gauges;
 mod periodic;
 mod rescuer;
 mod scheduler;
@@ -19,6 +20,7 @@ pub(crate) use cancels::Cancels;
 pub(crate) use cleaner::Cleaner;
 pub(crate) use elector::{Elector, Lead};
 pub(crate) use gate::Round;
+pub(crate) use gauges::Gauges;
 pub(crate) use periodic::{Enqueuer, MakeJob, PeriodicJob};
 pub(crate) use rescuer::Rescuer;
 pub(crate) use scheduler::Scheduler;
@@ -40,6 +42,8 @@ pub(crate) struct Maintenance {
     pub vacuumer: Vacuumer,
     /// Only when the worker has periodic schedules.
     pub periodic: Option<Enqueuer>,
+    /// Only when the worker sets the queue gauges.
+    pub gauges: Option<Gauges>,
     /// Only when the worker has hooks.
     pub cancels: Option<Cancels>,
 }
@@ -56,6 +60,9 @@ impl Maintenance {
             tokio::spawn(gate::run(self.cleaner, follow.clone(), stop.clone())),
             tokio::spawn(gate::run(self.vacuumer, follow.clone(), stop.clone())),
         ];
+        if let Some(gauges) = self.gauges {
+            tasks.push(tokio::spawn(gate::run(gauges, follow.clone(), stop.clone())));
+        }
         if let Some(periodic) = self.periodic {
             tasks.push(tokio::spawn(gate::run(periodic, follow.clone(), stop.clone())));
         }

@@ -231,6 +231,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             producer: common.producer(executor, tx, &cfg),
             completer: common.completer(events.clone(), hooks.clone(), &cfg),
             heartbeat: common.heartbeat(beat_db, &cfg),
+            rollups: common.rollup_writer(&cfg),
             maintenance: cfg
                 .maintenance
                 .then(|| common.maintenance(&cfg, periodic, max_payload, hooks, cancelled)),

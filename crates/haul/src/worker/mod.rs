@@ -5,6 +5,7 @@
 
 mod builder;
 mod periodic;
+mod rollups;
 mod shutdown;
 mod wiring;
 
@@ -74,6 +75,7 @@ pub struct Worker<S> {
     completer: Arc<Completer>,
     completions: mpsc::Receiver<Attempt>,
     heartbeat: Heartbeat,
+    rollups: rollups::RollupWriter,
     maintenance: Option<Maintenance>,
 }
 
@@ -137,6 +139,8 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         let w = self;
         let services = CancellationToken::new();
         let completer = tokio::spawn(w.completer.clone().run(w.completions));
+        let rollups_stop = CancellationToken::new();
+        let rollups = tokio::spawn(w.rollups.run(rollups_stop.clone()));
         let mut background = vec![tokio::spawn(w.pauses.run(services.clone()))];
         background.extend(spawn_services(
             w.heartbeat,
@@ -164,6 +168,9 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         };
         let stages = shutdown::Stages { producers, fetching, completer, force };
         let report = drain.run(w.producer, stages, running).await;
+        // the completer has drained: the last rollups it fed are written now
+        rollups_stop.cancel();
+        let _ = rollups.await;
         services.cancel();
         for task in background {
             let _ = task.await;

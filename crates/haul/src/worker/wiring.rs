@@ -1,6 +1,7 @@
 //! Wiring a worker's stages: each is built from the pieces several of them share (the worker's
 //! pool, id, running attempts and counters) plus only the settings it reads.
 
+use super::rollups::RollupWriter;
 use crate::attempts::Running;
 use crate::complete::{Completer, JobEvent};
 use crate::config::WorkerConfig;
@@ -10,11 +11,12 @@ use crate::fetch::Producer;
 use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::maintenance::{
-    Cancels, Cleaner, Elector, Enqueuer, Maintenance, PeriodicJob, Rescuer, Scheduler, VacuumState, Vacuumer,
+    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, VacuumState,
+    Vacuumer,
 };
 use crate::notify::CancelledNote;
 use crate::service::Throttle;
-use crate::stats::WorkerStats;
+use crate::stats::{Rollups, WorkerStats};
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +28,8 @@ pub(super) struct Common {
     pub id: Arc<str>,
     pub running: Arc<Running>,
     pub stats: Arc<WorkerStats>,
+    /// Stats rollups the completer feeds and the rollup writer writes.
+    pub rollups: Arc<Rollups>,
     /// Whether completed rows are kept.
     pub keep: bool,
 }
@@ -33,7 +37,7 @@ pub(super) struct Common {
 impl Common {
     pub(super) fn new(db: Db, id: Arc<str>, cfg: &WorkerConfig) -> Self {
         let keep = !cfg.completed_retention.is_zero();
-        Common { db, id, running: Arc::default(), stats: Arc::default(), keep }
+        Common { db, id, running: Arc::default(), stats: Arc::default(), rollups: Arc::default(), keep }
     }
 
     pub(super) fn producer<S>(
@@ -66,6 +70,7 @@ impl Common {
             db: self.db.clone(),
             running: self.running.clone(),
             stats: self.stats.clone(),
+            rollups: self.rollups.clone(),
             events,
             hooks,
             abandon: CancellationToken::new(),
@@ -73,6 +78,15 @@ impl Common {
             concurrency: cfg.complete_concurrency,
             keep_completed: self.keep,
         })
+    }
+
+    /// The writer of the stats rollups the completer feeds.
+    pub(super) fn rollup_writer(&self, cfg: &WorkerConfig) -> RollupWriter {
+        RollupWriter {
+            db: self.db.clone(),
+            rollups: self.rollups.clone(),
+            interval: cfg.stats_flush_interval,
+        }
     }
 
     /// The heartbeat, on `beat_db`: the same pool with a deadline under half a lease.
@@ -120,6 +134,7 @@ impl Common {
                 db: db.clone(),
                 interval: cfg.cleaner_interval,
                 retention,
+                stats_retention: cfg.stats_retention,
                 batch,
                 throttle: throttle(),
             },
@@ -130,6 +145,7 @@ impl Common {
                 state: VacuumState::default(),
                 throttle: throttle(),
             },
+            gauges: cfg.gauges_every.map(|period| Gauges::new(db.clone(), period)),
             periodic: (!periodic.is_empty()).then(|| Enqueuer {
                 db: db.clone(),
                 interval: cfg.scheduler_interval,

@@ -25,5 +25,6 @@ mod queues;
 mod retention;
 mod retry;
 mod shutdown;
+mod stats;
 mod tx_complete;
 mod unique;

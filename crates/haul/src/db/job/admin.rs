@@ -5,7 +5,7 @@ use super::columns::{IdState, LAST_ERROR, append_error, notify_cancelled, quoted
 use crate::db::Db;
 use crate::error::Result;
 use crate::job::{AttemptError, ErrorClass, JobRow, JobState};
-use crate::stats::QueueDepth;
+use crate::queue::QueueDepth;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{FromRow, Row};

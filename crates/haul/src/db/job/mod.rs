@@ -1,6 +1,6 @@
 //! Every statement on the jobs table, by concern: inserting, claiming, completing, leases,
-//! maintenance, and operators' reads and controls. Nothing else in Haul touches `jobs`
-//! (its upkeep through the catalog is `db::vacuum`'s).
+//! maintenance, operators' reads and controls, and the depth the stats report. Nothing else in
+//! Haul touches `jobs` (its upkeep through the catalog is `db::vacuum`'s).
 //!
 //! Statements that pick rows (claim, schedule, rescue, clean) update
 //! `WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))`: no join at all. Statements on a
@@ -13,6 +13,7 @@ mod claim;
 mod columns;
 mod complete;
 mod control;
+mod depth;
 mod insert;
 mod lease;
 mod maintain;
@@ -22,6 +23,7 @@ mod plan_tests;
 pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
 pub(crate) use complete::CompletionBatch;
 pub(crate) use control::{Bulk, JobSelection};
+pub(crate) use depth::{DepthRow, OldestRow};
 pub(crate) use insert::{InsertBatch, UniqueIds};
 pub(crate) use maintain::RescuedJob;
 
@@ -46,6 +48,7 @@ pub(super) struct JobSql {
     maintain: maintain::MaintainSql,
     admin: admin::AdminSql,
     control: control::ControlSql,
+    depth: depth::DepthSql,
 }
 
 impl JobSql {
@@ -58,6 +61,7 @@ impl JobSql {
             maintain: maintain::MaintainSql::new(schema),
             admin: admin::AdminSql::new(schema),
             control: control::ControlSql::new(schema),
+            depth: depth::DepthSql::new(schema),
         }
     }
 }
@@ -87,6 +91,11 @@ impl JobSql {
             ("retry", &a.retry),
             ("delete", &a.delete),
             ("list_where", &self.control.list),
+            ("depth_size", &self.depth.size),
+            ("depth_exact", &self.depth.exact),
+            ("depth_sample", &self.depth.sample),
+            ("depth_indexed", &self.depth.indexed),
+            ("oldest_available", &self.depth.oldest),
         ];
         let actions = ["retry", "cancel", "delete", "purge"];
         for (i, name) in actions.into_iter().enumerate() {

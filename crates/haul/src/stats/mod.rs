@@ -1,23 +1,24 @@
-//! Numbers about the queue: depth per queue and state (from the database), and a worker's own
-//! counters and run-time percentiles (in process, fed after each completion commits).
+//! Numbers about the queue: a worker's own counters and run-time percentiles (in process, fed
+//! after each completion commits), the rollups the completer feeds and the worker writes
+//! ([`rollup`]), and the stats read from the database ([`Client::stats`](crate::Client::stats)).
 
-use crate::job::JobState;
+mod depth;
+mod histogram;
+mod read;
+mod report;
+mod rollup;
+
+pub use histogram::ERROR_BOUND;
+pub(crate) use read::read;
+pub use report::{
+    OutcomeCounts, Percentiles, STATS_WINDOW_DEFAULT, STATS_WINDOW_MAX, Stats, StatsQuery, StatsRow,
+};
+pub(crate) use rollup::{Rollups, Sample, to_batch};
+
 use hdrhistogram::Histogram;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// How many jobs one queue holds in one state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct QueueDepth {
-    /// The queue.
-    pub queue: String,
-    /// The state.
-    pub state: JobState,
-    /// Jobs in it.
-    pub count: i64,
-}
 
 /// A worker's counters since it was built. Read a consistent copy with [`WorkerStats::snapshot`].
 #[derive(Debug)]
