@@ -9,6 +9,7 @@ mod enqueue;
 mod errors;
 mod escape;
 mod jobs;
+mod metrics;
 mod migrate;
 mod periodic;
 mod queues;

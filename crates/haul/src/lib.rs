@@ -6,6 +6,7 @@
 mod complete;
 mod execute;
 mod fetch;
+mod hooks;
 mod insert;
 mod maintenance;
 mod notify;
@@ -20,8 +21,11 @@ mod db;
 pub mod doctor;
 mod error;
 pub mod job;
+pub mod metrics;
 mod migrate;
 pub mod names;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod periodic;
 mod queue;
 mod service;
@@ -47,7 +51,10 @@ pub use control::{
     Page, RetryAttempts,
 };
 pub use error::{Error, Result};
-pub use execute::{BoxError, Handler, JobContext, JobError, JobResultExt};
+pub use execute::{
+    BoxError, BoxFuture, Handler, JobContext, JobError, JobMeta, JobResultExt, Logging, Middleware, Next,
+};
+pub use hooks::{Hook, RecordedBy, Transition};
 pub use insert::{Inserted, IntoNewJob, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy, Unique, UniqueStates};
 pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};

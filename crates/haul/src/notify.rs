@@ -1,7 +1,8 @@
 //! Stage 2, notify: one LISTEN connection per process hears the queues that inserts and the
 //! scheduler announce and the requests sent to workers (`cancel:<id>`, `pause:<queue>`,
-//! `resume:<queue>`), and hands them to its subscribers: a wake handle per queue, a channel of
-//! cancel requests, and a channel of pauses and resumes of its queues. It never calls into the
+//! `resume:<queue>`, and `cancelled:<json>` for each waiting job an operator cancelled), and
+//! hands them to its subscribers: a wake handle per queue, a channel of cancel requests, a
+//! channel of pauses and resumes of its queues, and a channel of operators' cancels. It never calls into the
 //! stages that subscribe. After every (re)connect it wakes every queue and reports that pauses
 //! may have been missed, so a notification lost while away costs one poll or read, never a
 //! job. A silent connection is checked with a query under a timeout, so a half-open socket is
@@ -25,6 +26,17 @@ pub(crate) struct Notifier {
     queues: HashMap<Arc<str>, Arc<Notify>>,
     cancels: Option<mpsc::UnboundedSender<i64>>,
     pauses: Option<mpsc::UnboundedSender<QueueSignal>>,
+    cancelled: Option<mpsc::UnboundedSender<CancelledNote>>,
+}
+
+/// A waiting job an operator cancelled, as the cancelling statement announced it at commit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub(crate) struct CancelledNote {
+    pub id: i64,
+    pub kind: String,
+    pub queue: String,
+    pub attempt: i16,
+    pub error: Option<String>,
 }
 
 /// A change of a subscribed queue's paused state, as the control channel carried it.
@@ -43,7 +55,15 @@ impl Notifier {
     /// and `check_interval` is the silence after which the connection is checked.
     pub(crate) fn new(db: Db, statement_timeout: Duration, check_interval: Duration) -> Self {
         let queues = HashMap::new();
-        Notifier { db, statement_timeout, check_interval, queues, cancels: None, pauses: None }
+        Notifier {
+            db,
+            statement_timeout,
+            check_interval,
+            queues,
+            cancels: None,
+            pauses: None,
+            cancelled: None,
+        }
     }
 
     /// The handle a notification for `queue` (or a catch-up) wakes.
@@ -62,6 +82,13 @@ impl Notifier {
     pub(crate) fn subscribe_pauses(&mut self) -> mpsc::UnboundedReceiver<QueueSignal> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.pauses = Some(tx);
+        rx
+    }
+
+    /// The waiting jobs operators cancel, as the cancels commit.
+    pub(crate) fn subscribe_cancelled(&mut self) -> mpsc::UnboundedReceiver<CancelledNote> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.cancelled = Some(tx);
         rx
     }
 
@@ -145,6 +172,11 @@ impl Notifier {
             self.on_pause(queue, QueueSignal::Paused);
         } else if let Some(queue) = payload.strip_prefix("resume:") {
             self.on_pause(queue, QueueSignal::Resumed);
+        } else if let (Some(json), Some(tx)) = (payload.strip_prefix("cancelled:"), &self.cancelled) {
+            match serde_json::from_str(json) {
+                Ok(note) => drop(tx.send(note)),
+                Err(e) => tracing::warn!(error = %e, "unreadable cancel notification"),
+            }
         }
     }
 

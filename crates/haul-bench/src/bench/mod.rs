@@ -7,6 +7,7 @@
 mod enqueue;
 mod latency;
 mod memory;
+mod observe;
 mod pg;
 mod plan;
 mod probe;

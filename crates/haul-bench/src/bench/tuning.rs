@@ -1,6 +1,7 @@
 //! The worker settings the bench runs with: one set for the workloads, or a grid of them for
 //! `--sweep`, and how they become a `WorkerConfig`, a pool, JSON and child-process flags.
 
+use super::observe::Observe;
 use anyhow::{Result, bail};
 use haul::{Compaction, WorkerConfig};
 use serde::Serialize;
@@ -34,6 +35,10 @@ pub struct TuningArgs {
     /// (`with_compaction(Compaction::VacuumFull)`; the library's default is off).
     #[arg(long)]
     pub compaction: bool,
+    /// Run with the logging middleware, the metrics hook (into a Prometheus recorder) and a
+    /// no-op hook: `on` for every worker, `both` for W3 without then with them in each run.
+    #[arg(long, value_enum, default_value_t = Observe::Off)]
+    pub observe: Observe,
 }
 
 /// One set of worker settings.
@@ -55,6 +60,8 @@ pub struct Tuning {
     pub pool_max: u32,
     /// `WorkerConfig::with_compaction(Compaction::VacuumFull)` when set.
     pub compaction: bool,
+    /// Middleware, metrics and hooks ([`Observe`]).
+    pub observe: Observe,
 }
 
 impl Tuning {
@@ -71,6 +78,7 @@ impl Tuning {
         fetch_cooldown_ms: 2,
         pool_max: 10,
         compaction: false,
+        observe: Observe::Off,
     };
 
     /// The library's configuration for these settings (everything else at its default).
@@ -99,13 +107,25 @@ impl Tuning {
         .into_iter()
         .flat_map(|(flag, value)| [flag.to_owned(), value])
         .chain(self.compaction.then(|| "--compaction".to_owned()))
+        .chain(
+            (self.observe == Observe::On)
+                .then(|| ["--observe".to_owned(), "on".to_owned()])
+                .into_iter()
+                .flatten(),
+        )
         .collect()
     }
 
-    /// A short label for tables: `conc 200 · fetch 200×2 · complete 200×2 · cooldown 2 ms · pool 10`.
+    /// A short label for tables: `conc 200 · fetch 200×2 · complete 200×2 · cooldown 2 ms · pool 10`
+    /// (and `· observe on` when so).
     pub fn label(&self) -> String {
+        let observe = match self.observe {
+            Observe::Off => "",
+            Observe::On => " · observe on",
+            Observe::Both => " · W3 observe off+on",
+        };
         format!(
-            "conc {} · fetch {}×{} · complete {}×{} · cooldown {} ms · pool {}",
+            "conc {} · fetch {}×{} · complete {}×{} · cooldown {} ms · pool {}{observe}",
             self.queue_concurrency,
             self.fetch_batch_max,
             self.fetch_concurrency,
@@ -114,6 +134,11 @@ impl Tuning {
             self.fetch_cooldown_ms,
             self.pool_max
         )
+    }
+
+    /// These settings with observability `observe`.
+    pub fn with_observe(self, observe: Observe) -> Tuning {
+        Tuning { observe, ..self }
     }
 }
 
@@ -152,7 +177,7 @@ impl TuningArgs {
         } else {
             self.fetch_cooldown_ms.clone()
         };
-        let mut grid = vec![Tuning { compaction: self.compaction, ..d }];
+        let mut grid = vec![Tuning { compaction: self.compaction, observe: self.observe, ..d }];
         grid = expand(grid, &conc, |t, v| t.queue_concurrency = v);
         grid = expand(grid, &fetch, |t, v| t.fetch_batch_max = v);
         grid = expand(grid, &fetch_conc, |t, v| t.fetch_concurrency = v);

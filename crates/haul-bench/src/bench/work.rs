@@ -4,6 +4,7 @@
 
 use super::Bench;
 use super::enqueue::bulk_load;
+use super::observe::Observe;
 use super::plan::Workload;
 use super::probe::Probe;
 use super::record::{Outcome, Sink};
@@ -11,15 +12,31 @@ use super::stats::{rate, thousands};
 use super::tuning::Tuning;
 use super::worker::{RunningWorker, STALL, wait_empty};
 use anyhow::{Result, bail};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Instant;
 
 /// Jobs per `insert_many` call when loading a backlog (not timed).
 pub const LOAD_CHUNK: usize = 10_000;
 
-/// W3 with the bench's settings and size.
+/// W3 with the bench's settings and size; with `--observe both`, without then with
+/// observability, as one outcome (the figures without, plus `observed`'s and the ratio).
 pub async fn w3(b: &Bench) -> Result<Outcome> {
-    measure(b, &b.tuning, b.plan.w3_jobs).await
+    if b.tuning.observe != Observe::Both {
+        return measure(b, &b.tuning, b.plan.w3_jobs).await;
+    }
+    let mut off = measure(b, &b.tuning.with_observe(Observe::Off), b.plan.w3_jobs).await?;
+    let on = measure(b, &b.tuning.with_observe(Observe::On), b.plan.w3_jobs).await?;
+    let (off_rate, on_rate) =
+        (off.number("jobs_per_s").unwrap_or(0.0), on.number("jobs_per_s").unwrap_or(0.0));
+    let ratio = if off_rate > 0.0 { on_rate / off_rate } else { 0.0 };
+    off.lines.push(format!(
+        "W3 observed (logging middleware + metrics hook + no-op hook): {} jobs/s, {ratio:.3}× without",
+        rate(on_rate)
+    ));
+    off.fields.insert("observed".into(), Value::Object(on.fields));
+    off.fields.insert("observed_ratio".into(), json!(ratio));
+    off.problems.extend(on.problems);
+    Ok(off)
 }
 
 /// Loads `jobs` jobs, then times a worker with `tuning` until the table is empty.

@@ -1,6 +1,7 @@
 //! Running a Haul worker for a measurement: start one on its own pool with the no-op handler
 //! and the chosen settings, wait for jobs or for the table to drain, and stop it.
 
+use super::observe::{self, Observe};
 use super::pg::Db;
 use super::probe::{Probe, noop};
 use super::tuning::Tuning;
@@ -24,9 +25,14 @@ pub struct RunningWorker {
 
 impl RunningWorker {
     /// Builds a worker on `client` (its pool is the worker's) that runs queue `default` with
-    /// the no-op handler writing into `probe`, and starts it.
+    /// the no-op handler writing into `probe` (with observability when `tuning.observe` is
+    /// on), and starts it.
     pub fn start(client: Client, probe: Arc<Probe>, tuning: &Tuning) -> Result<RunningWorker> {
-        let worker = Worker::builder(client.clone(), probe)
+        let mut builder = Worker::builder(client.clone(), probe);
+        if tuning.observe == Observe::On {
+            builder = observe::install(builder);
+        }
+        let worker = builder
             .queue("default", tuning.queue_concurrency)
             .handler(noop)
             .config(tuning.worker_config())

@@ -26,6 +26,9 @@ pub struct Args {
     /// Welcome emails to enqueue in bulk (0 to 1000000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     emails: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics while the demo runs (e.g. 127.0.0.1:9187).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// What the demo enqueued, to tell the summary what to expect.
@@ -48,8 +51,14 @@ pub async fn run(url: &str, args: Args) -> Result<()> {
     schema::check_name(&args.schema)?;
     crate::init_logging("error");
     let signals = crate::signals::listen();
+    if let Some(addr) = args.metrics_addr {
+        crate::metrics::serve(addr)?;
+        println!("Prometheus metrics at http://{addr}/metrics\n");
+    }
     let demo = interruptible(&signals, prepare(url, &args)).await?;
-    let (elapsed, stats) = work::work(&demo.client, demo.shop, demo.enqueued.total, &signals).await?;
+    let metrics = args.metrics_addr.is_some();
+    let (elapsed, stats) =
+        work::work(&demo.client, demo.shop, demo.enqueued.total, metrics, &signals).await?;
     interruptible(&signals, report::print(&demo.client, &args.schema, elapsed, &stats)).await
 }
 

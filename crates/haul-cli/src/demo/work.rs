@@ -9,14 +9,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Works the `total` enqueued jobs; returns how long that took and the worker's stats.
+/// Works the `total` enqueued jobs (recording `metrics` if asked); returns how long that took
+/// and the worker's stats.
 pub async fn work(
     client: &Client,
     shop: Shop,
     total: u64,
+    metrics: bool,
     signals: &Signals,
 ) -> Result<(Duration, haul::StatsSnapshot)> {
-    let worker = build(client, shop)?;
+    let worker = build(client, shop, metrics)?;
     let (stats, mut events) = (worker.stats(), worker.subscribe());
     let stop = CancellationToken::new();
     let started = Instant::now();
@@ -51,11 +53,15 @@ pub async fn work(
     Ok((elapsed, stats.snapshot()))
 }
 
-fn build(client: &Client, shop: Shop) -> haul::Result<Worker<Shop>> {
+fn build(client: &Client, shop: Shop, metrics: bool) -> haul::Result<Worker<Shop>> {
     let config = WorkerConfig::default()
         .with_scheduler_interval(Duration::from_millis(100))
         .with_fetch_poll_interval(Duration::from_millis(250));
-    Worker::builder(client.clone(), shop)
+    let mut builder = Worker::builder(client.clone(), shop);
+    if metrics {
+        builder = builder.hook(haul::metrics::Metrics::new());
+    }
+    builder
         .queue("mail", 40)
         .queue("images", 8)
         .queue("reports", 1)

@@ -17,6 +17,7 @@ use crate::attempts::Running;
 use crate::db::{CompletionBatch, Db};
 use crate::error::Error;
 use crate::execute::Attempt;
+use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::service::{Backoff, Throttle};
 use crate::stats::{Rollups, Sample, WorkerStats};
@@ -36,6 +37,8 @@ pub(crate) struct Completer {
     pub stats: Arc<WorkerStats>,
     pub rollups: Arc<Rollups>,
     pub events: broadcast::Sender<JobEvent>,
+    /// Told of each outcome that committed.
+    pub hooks: Hooks,
     /// Fires when shutdown gives up on writing outstanding outcomes.
     pub abandon: CancellationToken,
     pub batch_max: usize,
@@ -88,7 +91,7 @@ impl Completer {
         }
     }
 
-    /// Counts and publishes what committed, and logs what the fence refused.
+    /// Counts, publishes and tells the hooks what committed, and logs what the fence refused.
     fn publish(&self, attempts: &[Attempt], plans: &[Planned], mut applied: Vec<(i64, JobState)>) {
         applied.sort_unstable_by_key(|(id, _)| *id);
         let applied_state =
@@ -106,6 +109,10 @@ impl Completer {
             counted.push((Planned::counted(outcome), a));
             if publish {
                 let _ = self.events.send(p.event(a, outcome));
+            }
+            if !self.hooks.is_empty() {
+                let (job, ended) = p.transition(a, outcome);
+                self.hooks.ended(&job, ended);
             }
         }
         self.stats.record(counted.iter().map(|(c, a)| (*c, a.run_time)));

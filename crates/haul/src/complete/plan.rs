@@ -4,6 +4,7 @@
 use super::event::{EventOutcome, JobEvent};
 use crate::db::CompletionBatch;
 use crate::execute::{Attempt, Outcome};
+use crate::hooks::{Ended, RecordedBy, Transition};
 use crate::job::{ErrorClass, JobState};
 use crate::stats::Counted;
 use std::time::Duration;
@@ -50,6 +51,33 @@ impl Planned {
             queue_wait: a.info.queue_wait,
             error: self.error.as_ref().map(|(_, e)| e.clone()),
         }
+    }
+}
+
+impl Planned {
+    /// What the hooks are told of this outcome, once committed in `outcome`.
+    pub(crate) fn transition(&self, a: &Attempt, outcome: EventOutcome) -> (Transition, Ended) {
+        let job = Transition {
+            id: a.info.id,
+            kind: a.info.kind.clone(),
+            queue: a.info.queue.clone(),
+            attempt: a.info.attempt,
+            run_time: Some(a.run_time),
+            queue_wait: Some(a.info.queue_wait),
+            error: self.error.clone(),
+            by: RecordedBy::Worker,
+        };
+        let ended = match outcome {
+            EventOutcome::Completed => Ended::Completed,
+            EventOutcome::Retrying { after } => Ended::Retrying(after),
+            EventOutcome::Snoozed(d) => Ended::Snoozed(d),
+            EventOutcome::Cancelled => Ended::Cancelled,
+            EventOutcome::Discarded => {
+                let on_purpose = matches!(self.error, Some((ErrorClass::Discard | ErrorClass::Decode, _)));
+                Ended::Discarded { failed: !on_purpose }
+            }
+        };
+        (job, ended)
     }
 }
 

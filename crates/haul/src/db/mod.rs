@@ -19,7 +19,7 @@ mod vacuum;
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
     Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, InsertBatch, JobSelection, JsonText, OldestRow,
-    UniqueIds, WORKER_SESSION,
+    RescuedJob, UniqueIds, WORKER_SESSION,
 };
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};

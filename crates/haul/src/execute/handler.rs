@@ -2,6 +2,7 @@
 //! the args into the handler's type happens here, once per attempt.
 
 use super::context::JobContext;
+use super::middleware::{Layers, Middleware};
 use super::outcome::JobError;
 use crate::error::{Error, Result};
 use crate::job::{Job, RetryPolicy};
@@ -64,6 +65,8 @@ pub(crate) struct Route<S> {
     pub type_name: &'static str,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// The middleware around this kind's handler, outermost first (often none).
+    pub layers: Layers,
     call: ErasedCall<S>,
 }
 
@@ -107,6 +110,7 @@ impl<S: Send + 'static> Registry<S> {
             type_name: std::any::type_name::<J>(),
             timeout: J::TIMEOUT,
             retry: J::RETRY,
+            layers: Arc::new([]),
             call,
         };
         self.routes.insert(J::KIND, route);
@@ -128,6 +132,25 @@ impl<S> Registry<S> {
 
     pub(crate) fn routes(&self) -> impl Iterator<Item = &Route<S>> {
         self.routes.values()
+    }
+
+    /// Gives each kind its layers: `every` outermost, then that kind's own from `per_kind`.
+    /// A kind in `per_kind` with no handler is an error.
+    pub(crate) fn set_layers(
+        &mut self,
+        every: &[Arc<dyn Middleware>],
+        per_kind: Vec<(&'static str, Arc<dyn Middleware>)>,
+    ) -> Result<()> {
+        if let Some((kind, _)) = per_kind.iter().find(|(k, _)| !self.routes.contains_key(k)) {
+            return Err(Error::InvalidWorker(format!(
+                "middleware registered for job kind `{kind}`, which has no handler: register its handler too"
+            )));
+        }
+        for route in self.routes.values_mut() {
+            let own = per_kind.iter().filter(|(k, _)| *k == route.kind).map(|(_, m)| m.clone());
+            route.layers = every.iter().cloned().chain(own).collect();
+        }
+        Ok(())
     }
 }
 

@@ -5,10 +5,14 @@
 mod context;
 mod handler;
 mod heartbeat;
+mod logging;
+mod middleware;
 mod outcome;
 
 pub use context::JobContext;
 pub use handler::Handler;
+pub use logging::Logging;
+pub use middleware::{BoxFuture, JobMeta, Middleware, Next};
 pub use outcome::{BoxError, JobError, JobResultExt};
 
 pub(crate) use context::JobInfo;
@@ -19,6 +23,7 @@ pub(crate) use outcome::Outcome;
 use crate::attempts::{Kill, KillReason};
 use crate::client::Client;
 use crate::db::ClaimedJob;
+use crate::hooks::{Hooks, RecordedBy, Transition};
 use crate::job::{ErrorClass, RetryPolicy};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -51,6 +56,8 @@ pub(crate) struct Executor<S> {
     pub keep_completed: bool,
     /// The most bytes of error text one attempt records.
     pub error_max_bytes: usize,
+    /// Told of each start (the claim has committed) before the handler runs.
+    pub hooks: Hooks,
 }
 
 impl<S: Clone + Send + Sync + 'static> Executor<S> {
@@ -70,6 +77,11 @@ impl<S: Clone + Send + Sync + 'static> Executor<S> {
             completed_in_tx: Default::default(),
         });
         let span = tracing::info_span!("job", job_id = info.id, kind = %info.kind, queue = %info.queue, attempt = info.attempt);
+        #[cfg(feature = "otel")]
+        crate::otel::adopt(&span, &info.metadata.0);
+        if !self.hooks.is_empty() {
+            span.in_scope(|| self.hooks.started(&start_of(&info)));
+        }
         let started = Instant::now();
         let (outcome, retry) = match route {
             None => (self.unknown_kind(&info.kind), RetryPolicy::DEFAULT),
@@ -94,7 +106,23 @@ impl<S: Clone + Send + Sync + 'static> Executor<S> {
             stop.kill.clone(),
             self.keep_completed,
         );
-        let started = std::panic::catch_unwind(AssertUnwindSafe(|| route.start(ctx, args)));
+        let meta = JobMeta {
+            id: info.id,
+            kind: &info.kind,
+            queue: &info.queue,
+            attempt: info.attempt,
+            max_attempts: info.max_attempts,
+            args,
+            metadata: &info.metadata.0,
+        };
+        // starting the chain runs each layer's `call` up to its first await: guarded too
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<BoxFuture<'_, _>, String> {
+            let handler = route.start(ctx, args)?;
+            Ok(match route.layers.is_empty() {
+                true => handler,
+                false => middleware::wrap(&route.layers, &meta, handler),
+            })
+        }));
         let fut = match started {
             Ok(Ok(fut)) => fut,
             Ok(Err(e)) => return decode_failed(route, &e),
@@ -137,6 +165,20 @@ impl<S: Clone + Send + Sync + 'static> Executor<S> {
             self.worker_id
         );
         Outcome::Failed { class: ErrorClass::UnknownKind, error, after: None }
+    }
+}
+
+/// The [`Transition`] a start reports.
+fn start_of(info: &JobInfo) -> Transition {
+    Transition {
+        id: info.id,
+        kind: info.kind.clone(),
+        queue: info.queue.clone(),
+        attempt: info.attempt,
+        run_time: None,
+        queue_wait: Some(info.queue_wait),
+        error: None,
+        by: RecordedBy::Worker,
     }
 }
 

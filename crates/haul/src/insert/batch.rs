@@ -9,6 +9,10 @@ pub(crate) fn build_batch(jobs: Vec<NewJob>, max_payload: usize) -> Result<Inser
     let mut b = InsertBatch::with_capacity(jobs.len());
     for mut j in jobs {
         let args = j.take_args()?;
+        #[cfg(feature = "otel")]
+        {
+            j.metadata = crate::otel::inject(j.metadata.take());
+        }
         j.validate(&args, max_payload)?;
         let unique = j.unique_spec(&args)?;
         b.kinds.push(j.kind.into_owned());

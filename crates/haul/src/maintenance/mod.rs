@@ -1,11 +1,12 @@
 //! Stage 6, maintenance: the services that run only on the elected leader: the scheduler
 //! (due jobs become available), the rescuer (expired leases), the cleaner (old final rows),
-//! the vacuumer (dead row versions), the periodic enqueuer (each schedule's due ticks), and
-//! the queue gauges when asked for. The elector publishes leadership on a `watch`; each
-//! service runs in its own task gated on it ([`gate`]), so a slow round never delays the
-//! leader's lease renewal. Every statement is batched and bounded; a service repeats while its
+//! the vacuumer (dead row versions), the periodic enqueuer (each schedule's due ticks), the
+//! queue gauges when asked for, and the relay of operators' cancels to the hooks. The elector
+//! publishes leadership on a `watch`; each service runs in its own task gated on it ([`gate`]),
+//! so a slow round never delays the leader's lease renewal. Every statement is batched and bounded; a service repeats while its
 //! batch came back full.
 
+mod cancels;
 mod cleaner;
 mod elector;
 mod gate;
@@ -15,6 +16,7 @@ mod rescuer;
 mod scheduler;
 mod vacuumer;
 
+pub(crate) use cancels::Cancels;
 pub(crate) use cleaner::Cleaner;
 pub(crate) use elector::{Elector, Lead};
 pub(crate) use gate::Round;
@@ -42,6 +44,8 @@ pub(crate) struct Maintenance {
     pub periodic: Option<Enqueuer>,
     /// Only when the worker sets the queue gauges.
     pub gauges: Option<Gauges>,
+    /// Only when the worker has hooks.
+    pub cancels: Option<Cancels>,
 }
 
 impl Maintenance {
@@ -60,7 +64,10 @@ impl Maintenance {
             tasks.push(tokio::spawn(gate::run(gauges, follow.clone(), stop.clone())));
         }
         if let Some(periodic) = self.periodic {
-            tasks.push(tokio::spawn(gate::run(periodic, follow, stop.clone())));
+            tasks.push(tokio::spawn(gate::run(periodic, follow.clone(), stop.clone())));
+        }
+        if let Some(cancels) = self.cancels {
+            tasks.push(tokio::spawn(cancels.run(follow, stop.clone())));
         }
         tasks
     }

@@ -9,8 +9,9 @@
 //! while another transaction held its row (a completion that then rolled back).
 
 use super::{Lead, ROUNDS_MAX, Round};
-use crate::db::Db;
-use crate::job::JobState;
+use crate::db::{Db, RescuedJob};
+use crate::hooks::{Ended, Hooks, RecordedBy, Transition};
+use crate::job::{ErrorClass, JobState};
 use crate::service::Throttle;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -27,12 +28,14 @@ pub(crate) struct Rescuer {
     throttle: Throttle,
     floor: Option<DateTime<Utc>>,
     since_full: u32,
+    hooks: Hooks,
 }
 
 impl Rescuer {
     /// A rescuer whose first round scans every expired lease.
-    pub(crate) fn new(db: Db, interval: Duration, batch: i64) -> Self {
-        Rescuer { db, interval, batch, throttle: Throttle::default(), floor: None, since_full: 0 }
+    pub(crate) fn new(db: Db, interval: Duration, batch: i64, hooks: Hooks) -> Self {
+        let throttle = Throttle::default();
+        Rescuer { db, interval, batch, throttle, floor: None, since_full: 0, hooks }
     }
 }
 
@@ -58,6 +61,7 @@ impl Round for Rescuer {
             match self.db.job_rescue_many(limit, floor).await {
                 Ok((cutoff, rescued)) => {
                     log(&rescued);
+                    tell(&self.hooks, &rescued);
                     if (rescued.len() as i64) < limit {
                         self.floor = Some(cutoff);
                         self.since_full = if full { 0 } else { self.since_full + 1 };
@@ -70,9 +74,35 @@ impl Round for Rescuer {
     }
 }
 
-fn log(rescued: &[(i64, JobState)]) {
+fn log(rescued: &[RescuedJob]) {
     if !rescued.is_empty() {
-        let dead = rescued.iter().filter(|(_, s)| *s == JobState::Discarded).count();
+        let dead = rescued.iter().filter(|j| j.state == JobState::Discarded).count();
         tracing::warn!(rescued = rescued.len(), discarded = dead, "rescued jobs whose leases expired");
+    }
+}
+
+/// Tells the hooks of each committed rescue: a failed attempt, retried at once, or the dead
+/// letter when it was the last; or a cancellation that was requested while it ran.
+fn tell(hooks: &Hooks, rescued: &[RescuedJob]) {
+    if hooks.is_empty() {
+        return;
+    }
+    for r in rescued {
+        let ended = match r.state {
+            JobState::Cancelled => Ended::Cancelled,
+            JobState::Discarded => Ended::Discarded { failed: true },
+            _ => Ended::Retrying(Duration::ZERO),
+        };
+        let job = Transition {
+            id: r.id,
+            kind: r.kind.as_str().into(),
+            queue: r.queue.as_str().into(),
+            attempt: r.attempt,
+            run_time: None,
+            queue_wait: None,
+            error: Some((ErrorClass::Rescued, r.error.clone())),
+            by: RecordedBy::Rescuer,
+        };
+        hooks.ended(&job, ended);
     }
 }

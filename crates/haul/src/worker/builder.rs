@@ -1,13 +1,15 @@
-//! Building a [`Worker`]: queues with their concurrency, one handler per kind, periodic
-//! schedules, shared state and configuration, checked once in [`WorkerBuilder::build`].
+//! Building a [`Worker`]: queues with their concurrency, one handler per kind, middleware and
+//! hooks, periodic schedules, shared state and configuration, checked once in
+//! [`WorkerBuilder::build`].
 
 use super::wiring::Common;
 use super::{EVENTS_CAPACITY, Worker};
 use crate::client::Client;
 use crate::config::{QUEUE_CONCURRENCY_DEFAULT, WorkerConfig};
 use crate::error::{Error, Result};
-use crate::execute::{Executor, Handler, Registry};
+use crate::execute::{Executor, Handler, Middleware, Registry};
 use crate::fetch::{PauseWatch, QueueHandle};
+use crate::hooks::{Hook, Hooks};
 use crate::insert::IntoNewJob;
 use crate::job::{Job, QUEUE_DEFAULT};
 use crate::maintenance::MakeJob;
@@ -31,6 +33,9 @@ pub struct WorkerBuilder<S> {
     config: WorkerConfig,
     id: Option<String>,
     periodic: Vec<(Periodic, MakeJob)>,
+    middleware: Vec<Arc<dyn Middleware>>,
+    kind_middleware: Vec<(&'static str, Arc<dyn Middleware>)>,
+    hooks: Vec<Arc<dyn Hook>>,
     errors: Vec<Error>,
 }
 
@@ -44,6 +49,9 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             config: WorkerConfig::default(),
             id: None,
             periodic: Vec::new(),
+            middleware: Vec::new(),
+            kind_middleware: Vec::new(),
+            hooks: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -53,6 +61,56 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         if let Err(e) = self.registry.insert::<J, H>(handler) {
             self.errors.push(e);
         }
+        self
+    }
+
+    /// Wraps every kind's handler in `layer`. Layers registered this way run outermost, in the
+    /// order registered, around the kind's own ([`WorkerBuilder::middleware_for`]). See
+    /// [`Middleware`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let worker = haul::Worker::builder(client, ())
+    ///     .middleware(haul::Logging::new())
+    ///     .build()?;
+    /// # let _ = worker; Ok(()) }
+    /// ```
+    pub fn middleware(mut self, layer: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(layer));
+        self
+    }
+
+    /// Wraps only the handler of kind `J` in `layer`, inside every kind's layers, in the order
+    /// registered. Fails the build if `J` has no handler.
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Charge;
+    /// # impl haul::Job for Charge { const KIND: &'static str = "charge"; }
+    /// # async fn charge(_: haul::JobContext<()>, _: Charge) -> Result<(), haul::JobError> { Ok(()) }
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let worker = haul::Worker::builder(client, ())
+    ///     .handler(charge)
+    ///     .middleware_for::<Charge>(haul::Logging::new().with_args())
+    ///     .build()?;
+    /// # let _ = worker; Ok(()) }
+    /// ```
+    pub fn middleware_for<J: Job>(mut self, layer: impl Middleware) -> Self {
+        self.kind_middleware.push((J::KIND, Arc::new(layer)));
+        self
+    }
+
+    /// Tells `hook` of every job transition this worker records, after it commits; and, on
+    /// the worker leading maintenance, of rescues and operators' cancels. See [`Hook`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let worker = haul::Worker::builder(client, ())
+    ///     .hook(haul::metrics::Metrics::new())
+    ///     .build()?;
+    /// # let _ = worker; Ok(()) }
+    /// ```
+    pub fn hook(mut self, hook: impl Hook) -> Self {
+        self.hooks.push(Arc::new(hook));
         self
     }
 
@@ -111,7 +169,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
 
     /// Checks everything and builds the worker.
     ///
-    /// Fails on a duplicate handler, a bad queue name, a queue listed twice, zero
+    /// Fails on a duplicate handler, middleware for a kind without a handler, a bad queue name, a queue listed twice, zero
     /// concurrency, a bad periodic schedule or job, a schedule name registered twice, or
     /// settings that contradict each other. With no queue listed, runs
     /// `default` with [`QUEUE_CONCURRENCY_DEFAULT`].
@@ -120,6 +178,8 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             return Err(e);
         }
         self.config.validate()?;
+        self.registry.set_layers(&self.middleware, self.kind_middleware)?;
+        let hooks = Hooks::new(self.hooks);
         if self.queues.is_empty() {
             self.queues.push((QUEUE_DEFAULT.to_owned(), QUEUE_CONCURRENCY_DEFAULT));
         }
@@ -154,6 +214,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             })
             .collect();
         let cancels = notifier.subscribe_cancels();
+        let cancelled = (cfg.maintenance && !hooks.is_empty()).then(|| notifier.subscribe_cancelled());
         let (tx, completions) = mpsc::channel(cfg.complete_batch_max * 4);
         let executor = Executor {
             state: self.state,
@@ -163,14 +224,17 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             timeout_grace: cfg.timeout_grace,
             keep_completed: common.keep,
             error_max_bytes: cfg.error_max_bytes,
+            hooks: hooks.clone(),
         };
         let events = broadcast::channel(EVENTS_CAPACITY).0;
         Ok(Worker {
             producer: common.producer(executor, tx, &cfg),
-            completer: common.completer(events.clone(), &cfg),
+            completer: common.completer(events.clone(), hooks.clone(), &cfg),
             heartbeat: common.heartbeat(beat_db, &cfg),
             rollups: common.rollup_writer(&cfg),
-            maintenance: cfg.maintenance.then(|| common.maintenance(&cfg, periodic, max_payload)),
+            maintenance: cfg
+                .maintenance
+                .then(|| common.maintenance(&cfg, periodic, max_payload, hooks, cancelled)),
             id: common.id,
             db: common.db,
             running: common.running,

@@ -8,10 +8,13 @@ use crate::config::WorkerConfig;
 use crate::db::Db;
 use crate::execute::{Attempt, Executor, Heartbeat};
 use crate::fetch::Producer;
+use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::maintenance::{
-    Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, VacuumState, Vacuumer,
+    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, VacuumState,
+    Vacuumer,
 };
+use crate::notify::CancelledNote;
 use crate::service::Throttle;
 use crate::stats::{Rollups, WorkerStats};
 use std::sync::Arc;
@@ -60,6 +63,7 @@ impl Common {
     pub(super) fn completer(
         &self,
         events: broadcast::Sender<JobEvent>,
+        hooks: Hooks,
         cfg: &WorkerConfig,
     ) -> Arc<Completer> {
         Arc::new(Completer {
@@ -68,6 +72,7 @@ impl Common {
             stats: self.stats.clone(),
             rollups: self.rollups.clone(),
             events,
+            hooks,
             abandon: CancellationToken::new(),
             batch_max: cfg.complete_batch_max,
             concurrency: cfg.complete_concurrency,
@@ -94,12 +99,15 @@ impl Common {
         }
     }
 
-    /// The leader's services; the periodic enqueuer checks as often as the scheduler.
+    /// The leader's services; the periodic enqueuer checks as often as the scheduler; the
+    /// relay of operators' cancels runs when `cancelled` is given (the worker has hooks).
     pub(super) fn maintenance(
         &self,
         cfg: &WorkerConfig,
         periodic: Vec<PeriodicJob>,
         max_payload: usize,
+        hooks: Hooks,
+        cancelled: Option<mpsc::UnboundedReceiver<CancelledNote>>,
     ) -> Maintenance {
         let (db, batch) = (&self.db, cfg.maintenance_batch);
         let retention = [
@@ -121,7 +129,7 @@ impl Common {
                 batch,
                 throttle: throttle(),
             },
-            rescuer: Rescuer::new(db.clone(), cfg.rescuer_interval, batch),
+            rescuer: Rescuer::new(db.clone(), cfg.rescuer_interval, batch, hooks.clone()),
             cleaner: Cleaner {
                 db: db.clone(),
                 interval: cfg.cleaner_interval,
@@ -145,6 +153,7 @@ impl Common {
                 max_payload,
                 throttle: throttle(),
             }),
+            cancels: cancelled.map(|notes| Cancels { notes, hooks }),
         }
     }
 }

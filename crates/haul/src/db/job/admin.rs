@@ -1,7 +1,7 @@
 //! Operators' statements on one job (get, cancel, retry, delete) and the counts per queue and
 //! state, plus the cancel and retry fragments that `control`'s statements on many jobs share.
 
-use super::columns::{IdState, append_error, quoted, statement};
+use super::columns::{IdState, LAST_ERROR, append_error, notify_cancelled, quoted, statement};
 use crate::db::Db;
 use crate::error::Result;
 use crate::job::{AttemptError, ErrorClass, JobRow, JobState};
@@ -18,7 +18,8 @@ SELECT queue, state, count(*) AS n FROM {schema}.jobs GROUP BY queue, state ORDE
 "#;
 
 /// `{cancel_set}`: a waiting job is cancelled at once; a running one keeps running with the
-/// request recorded (the statement then notifies its holder on `{control}`).
+/// request recorded (the statement then notifies its holder on `{control}`). A statement using
+/// it returns `{cancel_returning}` and selects `{notify_cancelled}` over those rows.
 pub(super) const CANCEL_SET: &str = "state = CASE WHEN state = {running} THEN state ELSE {cancelled} END,
         finalized_at = CASE WHEN state = {running} THEN NULL ELSE {now} END,
         cancel_requested_at = {now},
@@ -42,12 +43,16 @@ const CANCEL: &str = r#"
 WITH c AS (
     UPDATE {schema}.jobs j SET {cancel_set}
     WHERE id = $2 AND {cancellable}
-    RETURNING id, state
+    RETURNING {cancel_returning}
 )
 SELECT id, state,
-       (SELECT count(pg_notify('{control}', 'cancel:' || id)) FROM c WHERE state = {running}) AS notified
+       (SELECT count(pg_notify('{control}', 'cancel:' || id)) FROM c WHERE state = {running}) AS notified,
+       {notify_cancelled} AS told
 FROM c
 "#;
+
+/// What a cancel's `UPDATE` returns: what the running job's worker and the leader's hooks need.
+const CANCEL_RETURNING: &str = "j.id, j.kind, j.queue, j.attempt, j.state, {last_error}";
 
 const RETRY: &str = r#"
 WITH r AS (
@@ -89,6 +94,8 @@ pub(super) fn cancel_template(template: &str, reason: &str) -> String {
         .replace("{cancel_set}", CANCEL_SET)
         .replace("{cancellable}", CANCELLABLE)
         .replace("{append_error}", &error)
+        .replace("{cancel_returning}", &CANCEL_RETURNING.replace("{last_error}", LAST_ERROR))
+        .replace("{notify_cancelled}", &notify_cancelled("c"))
 }
 
 /// `template` with the retry fragments filled in; `reset` is the SQL of the reset flag.

@@ -61,6 +61,21 @@ pub(super) fn notify_each_queue(rows: &str) -> String {
     format!("(SELECT count(pg_notify('{{channel}}', q.queue)) FROM (SELECT DISTINCT queue FROM {rows}) q)")
 }
 
+/// Notifies `{control}` once per job among `rows` (a CTE returning `id, kind, queue, attempt,
+/// state, error`) that it cancelled, as `cancelled:{json}`: delivered at commit, it tells the
+/// maintenance leader's hooks. A scalar subquery for the select list, like
+/// [`notify_each_queue`]. The error is cut so the payload stays under NOTIFY's 8,000 bytes.
+pub(super) fn notify_cancelled(rows: &str) -> String {
+    format!(
+        "(SELECT count(pg_notify('{{control}}', 'cancelled:' || json_build_object('id', id, 'kind', kind,
+            'queue', queue, 'attempt', attempt, 'error', left(error, 2000))::text))
+          FROM {rows} WHERE state = {{cancelled}})"
+    )
+}
+
+/// The last error appended to row `j`, as a `RETURNING` column `error`.
+pub(super) const LAST_ERROR: &str = "j.errors[cardinality(j.errors)]->>'error' AS error";
+
 /// Row `j`'s `errors` with one more entry for its current attempt, at the statement's time:
 /// `class` and `error` are SQL expressions; `with_worker` records the worker that held it.
 pub(super) fn append_error(class: &str, error: &str, with_worker: bool) -> String {

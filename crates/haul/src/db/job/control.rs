@@ -9,7 +9,7 @@
 //! transaction; the caller loops until a batch finds nothing.
 
 use super::admin::{CANCELLABLE, cancel_template, retry_template};
-use super::columns::{notify_each_queue, statement};
+use super::columns::{notify_cancelled, notify_each_queue, statement};
 use super::insert::UNIQUE_HELD;
 use crate::db::Db;
 use crate::error::Result;
@@ -44,7 +44,8 @@ WHERE {filter} AND {acting}
 
 /// One batch: the window of ids after `$8`, at most `$9`; `{action}` acts on them (a CTE
 /// `done` returning `id, queue, state`, its argument `$10`); `{wake}` notifies the queues of
-/// jobs it made available; running jobs' workers are asked to stop.
+/// jobs it made available; `{told}` tells the maintenance leader's hooks of the jobs it
+/// cancelled; running jobs' workers are asked to stop.
 const BATCH: &str = r#"
 WITH w AS MATERIALIZED (
     SELECT j.id FROM {schema}.jobs j
@@ -58,6 +59,7 @@ SELECT (SELECT max(id) FROM w) AS last,
        (SELECT count(*) FROM done WHERE state <> {running}) AS changed,
        (SELECT count(*) FROM done WHERE state = {running}) AS requested,
        {wake} AS woken,
+       {told} AS told,
        (SELECT count(pg_notify('{control}', 'cancel:' || id)) FROM done WHERE state = {running}) AS asked
 "#;
 
@@ -71,8 +73,7 @@ const KEY_FREE: &str = "NOT ((j.unique_states & 4) <> 0 AND EXISTS (
           AND unique_key = j.unique_key AND id <> j.id))";
 
 const RETRY: &str = "UPDATE {schema}.jobs j SET {retry_set} WHERE {window} RETURNING j.id, j.queue, j.state";
-const CANCEL: &str =
-    "UPDATE {schema}.jobs j SET {cancel_set} WHERE {window} RETURNING j.id, j.queue, j.state";
+const CANCEL: &str = "UPDATE {schema}.jobs j SET {cancel_set} WHERE {window} RETURNING {cancel_returning}";
 const DELETE: &str = "DELETE FROM {schema}.jobs j WHERE {window} RETURNING j.id, j.queue, j.state";
 
 /// What a batch does to the jobs a filter picks.
@@ -117,6 +118,14 @@ impl Bulk {
     fn wake(&self) -> String {
         match self {
             Bulk::Retry { .. } => notify_each_queue("done WHERE state = {available}"),
+            _ => "0".into(),
+        }
+    }
+
+    /// The NOTIFY of the jobs it cancelled (a cancel's), for the leader's hooks, or nothing.
+    fn told(&self) -> String {
+        match self {
+            Bulk::Cancel { .. } => notify_cancelled("done"),
             _ => "0".into(),
         }
     }
@@ -172,6 +181,7 @@ impl ControlSql {
             let acting = b.acting().replace("{unique_held}", UNIQUE_HELD);
             let t =
                 t.replace("{action}", &b.action()).replace("{window}", WINDOW).replace("{wake}", &b.wake());
+            let t = t.replace("{told}", &b.told());
             with_filter(&t).replace("{acting}", &acting)
         };
         let count = Bulk::ALL.iter().map(|b| statement(&acting(b, COUNT), schema)).collect();

@@ -26,7 +26,7 @@ SELECT (SELECT count(*) FROM made) AS made,
 
 /// Expired leases at or after `$3` (the previous round's cutoff; NULL scans from the start),
 /// so a round does not step over the lease-index entries of jobs long finished. Returns the
-/// cutoff with the rescued ids and states.
+/// cutoff with each rescued job's id, new state, kind, queue, attempt and the error recorded.
 const RESCUE_MANY: &str = r#"
 WITH rescued AS (
     UPDATE {schema}.jobs j SET
@@ -45,9 +45,11 @@ WITH rescued AS (
         LIMIT $2
         FOR UPDATE SKIP LOCKED
     ))
-    RETURNING j.id, j.state
+    RETURNING j.id, j.state, j.kind, j.queue, j.attempt, j.errors[cardinality(j.errors)]->>'error' AS error
 )
-SELECT {now} AS cutoff, coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(state), '{}') AS states
+SELECT {now} AS cutoff, coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(state), '{}') AS states,
+       coalesce(array_agg(kind), '{}') AS kinds, coalesce(array_agg(queue), '{}') AS queues,
+       coalesce(array_agg(attempt), '{}') AS attempts, coalesce(array_agg(error), '{}') AS errors
 FROM rescued
 "#;
 
@@ -94,12 +96,43 @@ struct Made {
     made: i64,
 }
 
-/// One rescue round: its cutoff, and the rescued jobs with the state each ended in.
+/// One rescue round: its cutoff, and the rescued jobs (one entry per column).
 #[derive(sqlx::FromRow)]
 struct Rescued {
     cutoff: DateTime<Utc>,
     ids: Vec<i64>,
     states: Vec<JobState>,
+    kinds: Vec<String>,
+    queues: Vec<String>,
+    attempts: Vec<i16>,
+    errors: Vec<Option<String>>,
+}
+
+/// A job the rescuer changed: the attempt whose lease expired, and the state it ended in.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RescuedJob {
+    pub id: i64,
+    pub state: JobState,
+    pub kind: String,
+    pub queue: String,
+    pub attempt: i16,
+    pub error: String,
+}
+
+impl Rescued {
+    fn jobs(self) -> Vec<RescuedJob> {
+        let cols = self.ids.into_iter().zip(self.states).zip(self.kinds).zip(self.queues);
+        let rows = cols.zip(self.attempts).zip(self.errors);
+        rows.map(|(((((id, state), kind), queue), attempt), error)| RescuedJob {
+            id,
+            state,
+            kind,
+            queue,
+            attempt,
+            error: error.unwrap_or_default(),
+        })
+        .collect()
+    }
 }
 
 impl Db {
@@ -115,10 +148,10 @@ impl Db {
         &self,
         limit: i64,
         floor: Option<DateTime<Utc>>,
-    ) -> Result<(DateTime<Utc>, Vec<(i64, JobState)>)> {
+    ) -> Result<(DateTime<Utc>, Vec<RescuedJob>)> {
         let q = self.query_as::<Rescued>(&self.inner.job.maintain.rescue_many).bind(limit).bind(floor);
         let r = self.with_conn(async |c| q.fetch_one(c).await).await?;
-        Ok((r.cutoff, r.ids.into_iter().zip(r.states).collect()))
+        Ok((r.cutoff, r.jobs()))
     }
 
     /// Deletes up to `limit` rows in `state` finalized more than `age_s` seconds ago.

@@ -2,6 +2,7 @@
 //! short intervals, and helpers that wait on worker events instead of sleeping.
 
 pub mod proxy;
+pub mod record;
 
 use haul::{Client, ClientConfig, Clock, JobEvent, Worker, WorkerConfig};
 use sqlx::PgPool;
