@@ -20,6 +20,7 @@ mod control;
 mod db;
 pub mod doctor;
 mod error;
+mod health;
 pub mod job;
 pub mod metrics;
 mod migrate;
@@ -54,6 +55,7 @@ pub use error::{Error, Result};
 pub use execute::{
     BoxError, BoxFuture, Handler, JobContext, JobError, JobMeta, JobResultExt, Logging, Middleware, Next,
 };
+pub use health::{Health, HealthHandle, HealthProblem, ListenerHealth, WorkerState};
 pub use hooks::{Hook, RecordedBy, Transition};
 pub use insert::{Inserted, IntoNewJob, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy, Unique, UniqueStates};

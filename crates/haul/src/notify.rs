@@ -9,6 +9,7 @@
 //! noticed and replaced.
 
 use crate::db::Db;
+use crate::health::Marks;
 use crate::service::{Backoff, Throttle};
 use sqlx::Executor;
 use sqlx::postgres::{PgListener, PgNotification, PgPoolOptions};
@@ -23,6 +24,8 @@ pub(crate) struct Notifier {
     db: Db,
     statement_timeout: Duration,
     check_interval: Duration,
+    /// Where the listener records its connects, losses and what it hears.
+    health: Arc<Marks>,
     queues: HashMap<Arc<str>, Arc<Notify>>,
     cancels: Option<mpsc::UnboundedSender<i64>>,
     pauses: Option<mpsc::UnboundedSender<QueueSignal>>,
@@ -53,12 +56,18 @@ pub(crate) enum QueueSignal {
 impl Notifier {
     /// A notifier on `db`'s channels; `statement_timeout` bounds each LISTEN and liveness check,
     /// and `check_interval` is the silence after which the connection is checked.
-    pub(crate) fn new(db: Db, statement_timeout: Duration, check_interval: Duration) -> Self {
+    pub(crate) fn new(
+        db: Db,
+        statement_timeout: Duration,
+        check_interval: Duration,
+        health: Arc<Marks>,
+    ) -> Self {
         let queues = HashMap::new();
         Notifier {
             db,
             statement_timeout,
             check_interval,
+            health,
             queues,
             cancels: None,
             pauses: None,
@@ -99,14 +108,17 @@ impl Notifier {
             let mut listener = match self.listen().await {
                 Ok(l) => l,
                 Err(e) => {
+                    self.health.listener(false);
                     throttle.warn(|| tracing::warn!(error = %e, "LISTEN failed; polling until it is back"));
                     tokio::select! { () = backoff.wait() => {}, () = stop.cancelled() => {} }
                     continue;
                 }
             };
             backoff.reset();
+            self.health.listener(true);
             self.catch_up();
             if let Err(e) = self.relay(&mut listener, &stop).await {
+                self.health.listener(false);
                 throttle.warn(|| tracing::warn!(error = %e, "listener connection lost; reconnecting"));
             }
         }
@@ -135,12 +147,17 @@ impl Notifier {
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
                 msg = listener.try_recv() => match msg? {
-                    Some(n) if n.channel() == control => self.on_control(&n),
-                    Some(n) => self.wake(n.payload()),
+                    Some(n) => self.on_message(&n, &control),
                     // the connection dropped and was re-established: catch up on what was missed
-                    None => self.catch_up(),
+                    None => {
+                        self.health.listener(true);
+                        self.catch_up();
+                    }
                 },
-                () = silence => self.check(listener).await?,
+                () = silence => {
+                    self.check(listener).await?;
+                    self.health.listener_heard();
+                }
             }
         }
     }
@@ -148,6 +165,15 @@ impl Notifier {
     async fn check(&self, listener: &mut PgListener) -> sqlx::Result<()> {
         let ping = (&mut *listener).execute("SELECT 1");
         tokio::time::timeout(self.statement_timeout, ping).await.map_err(|_| timed_out())?.map(drop)
+    }
+
+    fn on_message(&self, n: &PgNotification, control: &str) {
+        self.health.listener_heard();
+        if n.channel() == control {
+            self.on_control(n);
+        } else {
+            self.wake(n.payload());
+        }
     }
 
     fn wake(&self, queue: &str) {

@@ -43,7 +43,32 @@ impl WorkerConfig {
         let st = self.statement_timeout;
         check("WorkerConfig::with_statement_timeout", st >= MS && st <= STATEMENT_TIMEOUT_MAX, || {
             format!("{st:?} is not in 1 ms..={STATEMENT_TIMEOUT_MAX:?} (PostgreSQL's statement_timeout)")
-        })
+        })?;
+        self.validate_health()
+    }
+
+    /// The health limits, where set: a healthy worker must never break them.
+    fn validate_health(&self) -> Result<()> {
+        if let Some(limit) = self.health_stall_after {
+            let wait = self.loop_wait_max();
+            check("WorkerConfig::with_health_stall_after", limit >= wait && limit <= DELAY_MAX, || {
+                format!(
+                    "{limit:?} is under {wait:?}, the longest a healthy loop waits between turns while \
+                     the database hangs (2 × (statement timeout + 1 s) + 2.5 s + the longer of the poll \
+                     and heartbeat intervals), or over 100 years; raise it or lower the statement timeout"
+                )
+            })?;
+        }
+        if let Some(limit) = self.health_silence_after {
+            let poll = self.fetch_poll_interval;
+            check("WorkerConfig::with_health_silence_after", limit > poll && limit <= DELAY_MAX, || {
+                format!(
+                    "{limit:?} must exceed the poll interval ({poll:?}), the longest an idle worker \
+                     goes between statements, and be at most 100 years"
+                )
+            })?;
+        }
+        Ok(())
     }
 
     fn validate_sizes(&self) -> Result<()> {

@@ -69,6 +69,19 @@ pub const STATS_FLUSH_INTERVAL_DEFAULT: Duration = Duration::from_secs(10);
 pub const STATS_RETENTION_DEFAULT: Duration = Duration::from_secs(24 * 3600);
 /// Rows one maintenance statement touches at most. Defaults to 1,000.
 pub const MAINTENANCE_BATCH_DEFAULT: i64 = 1000;
+/// Liveness: how long a worker's producer loop or heartbeat timer may go without turning
+/// before the worker counts as stalled (not live). Defaults to 60 s, or to twice the longest
+/// a healthy loop waits between turns where that is longer (see
+/// [`WorkerConfig::health_stall_after`]).
+pub const HEALTH_STALL_AFTER_DEFAULT: Duration = Duration::from_secs(60);
+/// Readiness: how long the database may leave every worker statement and the listener without
+/// an answer before the worker counts as not ready. Defaults to 15 s, or to three poll
+/// intervals where that is longer.
+pub const HEALTH_SILENCE_AFTER_DEFAULT: Duration = Duration::from_secs(15);
+
+/// How long past the server's statement timeout the worker waits before it gives up on a
+/// connection itself (the server should have answered with a cancellation by then).
+pub(crate) const STATEMENT_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
 
 /// Settings of a [`Client`](crate::Client).
 ///
@@ -171,6 +184,8 @@ pub struct WorkerConfig {
     pub(crate) stats_flush_interval: Duration,
     pub(crate) stats_retention: Duration,
     pub(crate) gauges_every: Option<Duration>,
+    pub(crate) health_stall_after: Option<Duration>,
+    pub(crate) health_silence_after: Option<Duration>,
 }
 
 /// Whether the leader compacts the jobs table (`VACUUM FULL`) after a held xmin horizon let it
@@ -219,6 +234,8 @@ impl Default for WorkerConfig {
             stats_flush_interval: STATS_FLUSH_INTERVAL_DEFAULT,
             stats_retention: STATS_RETENTION_DEFAULT,
             gauges_every: None,
+            health_stall_after: None,
+            health_silence_after: None,
         }
     }
 }
@@ -335,5 +352,64 @@ impl WorkerConfig {
     /// The leader's lease in force.
     pub fn leader_ttl(&self) -> Duration {
         self.leader_ttl.unwrap_or(self.lease)
+    }
+
+    /// Liveness: a running worker whose producer loop has not turned (started a claim or seen a
+    /// poll tick), or whose heartbeat timer has not fired, for longer than `limit` is not live
+    /// ([`Health`](crate::Health)). Must be at least the longest a healthy loop waits between
+    /// turns while the database hangs: 2 × (statement timeout + 1 s) (a connection, then its
+    /// statement) + 2.5 s (the longest retry backoff) + the longer of the poll and heartbeat
+    /// intervals; 26.5 s with the defaults. Defaults to [`HEALTH_STALL_AFTER_DEFAULT`] (60 s),
+    /// or to twice that wait where that is longer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = haul::WorkerConfig::default().with_health_stall_after(Duration::from_secs(30));
+    /// assert_eq!(config.health_stall_after(), Duration::from_secs(30));
+    /// let slow = haul::WorkerConfig::default().with_statement_timeout(Duration::from_secs(60));
+    /// assert_eq!(slow.health_stall_after(), Duration::from_secs(253));
+    /// ```
+    pub fn with_health_stall_after(mut self, limit: Duration) -> Self {
+        self.health_stall_after = Some(limit);
+        self
+    }
+
+    /// The stall limit of liveness in force.
+    pub fn health_stall_after(&self) -> Duration {
+        let derived = HEALTH_STALL_AFTER_DEFAULT.max(self.loop_wait_max().saturating_mul(2));
+        self.health_stall_after.unwrap_or(derived)
+    }
+
+    /// Readiness: a running worker is not ready once the database has answered none of its
+    /// statements (claims, heartbeats, elections, reads of the paused queues) and not its
+    /// LISTEN connection for longer than `limit` ([`Health`](crate::Health)). An idle worker
+    /// reads its paused queues every poll interval, so `limit` must exceed the poll interval.
+    /// Defaults to [`HEALTH_SILENCE_AFTER_DEFAULT`] (15 s), or to three poll intervals where
+    /// that is longer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = haul::WorkerConfig::default().with_health_silence_after(Duration::from_secs(5));
+    /// assert_eq!(config.health_silence_after(), Duration::from_secs(5));
+    /// ```
+    pub fn with_health_silence_after(mut self, limit: Duration) -> Self {
+        self.health_silence_after = Some(limit);
+        self
+    }
+
+    /// The silence limit of readiness in force.
+    pub fn health_silence_after(&self) -> Duration {
+        let derived = HEALTH_SILENCE_AFTER_DEFAULT.max(self.fetch_poll_interval.saturating_mul(3));
+        self.health_silence_after.unwrap_or(derived)
+    }
+
+    /// The longest a healthy producer loop or heartbeat timer waits between turns while the
+    /// database hangs: a connection and then its statement, each up to the statement timeout
+    /// plus the backstop; the longest retry backoff (jittered up to 1.25×); the longer interval.
+    pub(crate) fn loop_wait_max(&self) -> Duration {
+        let statement = self.statement_timeout.saturating_add(STATEMENT_TIMEOUT_BACKSTOP);
+        let backoff = crate::service::RECONNECT_BACKOFF_MAX.mul_f64(1.25);
+        let interval = self.fetch_poll_interval.max(self.heartbeat_interval);
+        statement.saturating_mul(2).saturating_add(backoff).saturating_add(interval)
     }
 }

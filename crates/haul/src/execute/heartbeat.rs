@@ -5,6 +5,7 @@
 
 use crate::attempts::{KillReason, Running, lease_ms};
 use crate::db::Db;
+use crate::health::Marks;
 use crate::service::Throttle;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub(crate) struct Heartbeat {
     pub running: Arc<Running>,
     pub interval: Duration,
     pub lease: Duration,
+    /// Where the heartbeat records its ticks and successful statements.
+    pub health: Arc<Marks>,
 }
 
 impl Heartbeat {
@@ -30,7 +33,10 @@ impl Heartbeat {
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                _ = tick.tick() => self.beat(&mut throttle).await,
+                at = tick.tick() => {
+                    self.health.beat_turned(at);
+                    self.beat(&mut throttle).await;
+                }
             }
         }
     }
@@ -42,7 +48,10 @@ impl Heartbeat {
         }
         let sent = std::time::Instant::now();
         let held = match self.db.job_heartbeat_many(&ids, &attempts, lease_ms(self.lease)).await {
-            Ok(held) => held,
+            Ok(held) => {
+                self.health.beat_ok();
+                held
+            }
             Err(e) => {
                 return throttle.warn(|| tracing::warn!(error = %e, running = ids.len(), "heartbeat failed"));
             }

@@ -15,6 +15,7 @@ pub(crate) use pause::{PauseWatch, PausedSet};
 use crate::attempts::{Kill, Running, lease_ms};
 use crate::db::{ClaimedJob, Db};
 use crate::execute::{Attempt, Executor};
+use crate::health::Marks;
 use crate::service::{Backoff, Throttle};
 use crate::stats::WorkerStats;
 use cursor::{Cursor, Scan};
@@ -99,6 +100,8 @@ pub(crate) struct Producer<S> {
     pub poll_interval: Duration,
     pub cooldown: Duration,
     pub lease: Duration,
+    /// Where the producers record their turns and successful claims.
+    pub health: Arc<Marks>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Producer<S> {
@@ -115,6 +118,7 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = q.gate.resumed(&q.name) => backlog = true,
+                    at = poll.tick() => self.health.fetch_turned(at),
                 }
                 continue;
             }
@@ -135,7 +139,10 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
                 () = stop.cancelled() => break,
                 () = q.wake.notified() => backlog = true,
                 () = q.released.notified(), if backlog => {}
-                _ = poll.tick() => backlog = true,
+                at = poll.tick() => {
+                    backlog = true;
+                    self.health.fetch_turned(at);
+                }
                 () = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
                     recheck = None;
                     backlog = true;
@@ -198,8 +205,10 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
             Scan::After(k) => Some(k),
         };
         let lease = lease_ms(self.lease);
+        self.health.fetch_turned(started);
         let jobs = self.db.job_get_available(&q.name, want as i64, lease, &self.worker_id, after).await?;
         let ended = Instant::now();
+        self.health.fetched(ended);
         self.stats.record_fetch(ended - started);
         q.cursor.record(scan, started, ended, jobs.iter().map(ClaimedJob::key).max());
         Ok((jobs, scan))

@@ -8,9 +8,11 @@
 
 use crate::db::Db;
 use crate::error::Result;
+use crate::health::Marks;
 use crate::notify::QueueSignal;
 use crate::service::Throttle;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
@@ -27,6 +29,8 @@ pub(crate) struct PauseWatch {
     interval: Duration,
     signals: mpsc::UnboundedReceiver<QueueSignal>,
     paused: watch::Sender<PausedSet>,
+    /// Where each successful read is recorded as an answer from the database.
+    health: Arc<Marks>,
 }
 
 impl PauseWatch {
@@ -36,10 +40,11 @@ impl PauseWatch {
         names: impl IntoIterator<Item = String>,
         interval: Duration,
         signals: mpsc::UnboundedReceiver<QueueSignal>,
+        health: Arc<Marks>,
     ) -> Self {
         let mut names: Vec<String> = names.into_iter().collect();
         names.sort_unstable();
-        PauseWatch { db, names, interval, signals, paused: watch::Sender::default() }
+        PauseWatch { db, names, interval, signals, paused: watch::Sender::default(), health }
     }
 
     /// The paused set, for the producers' gates and the worker's owner.
@@ -51,6 +56,7 @@ impl PauseWatch {
     pub(crate) async fn prepare(&self) -> Result<()> {
         self.db.queue_ensure_many(&self.names).await?;
         let paused = self.db.queue_paused_among(&self.names).await?;
+        self.health.db_answered();
         self.replace(paused.into_iter().collect());
         Ok(())
     }
@@ -76,7 +82,10 @@ impl PauseWatch {
 
     async fn reread(&self, throttle: &mut Throttle) {
         match self.db.queue_paused_among(&self.names).await {
-            Ok(paused) => self.replace(paused.into_iter().collect()),
+            Ok(paused) => {
+                self.health.db_answered();
+                self.replace(paused.into_iter().collect());
+            }
             Err(e) => throttle.warn(|| tracing::warn!(error = %e, "could not read which queues are paused")),
         }
     }

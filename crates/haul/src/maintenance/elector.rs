@@ -6,6 +6,7 @@
 
 use crate::attempts::lease_ms;
 use crate::db::Db;
+use crate::health::Marks;
 use crate::service::Throttle;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub(crate) struct Elector {
     pub ttl: Duration,
     /// The workers' heartbeat interval: the rescuer holds off two of them after an outage.
     pub heartbeat: Duration,
+    /// Where leadership and each election's answer are recorded.
+    pub health: Arc<Marks>,
 }
 
 impl Elector {
@@ -66,10 +69,12 @@ impl Elector {
                             Lead::default()
                         }
                     };
+                    self.health.set_leader(next.leader);
                     lead.send_if_modified(|now| std::mem::replace(now, next) != next);
                 }
             }
         }
+        self.health.set_leader(false);
         let was = lead.send_replace(Lead::default());
         if was.leader
             && let Err(e) = self.db.leader_resign(&self.worker_id).await
@@ -82,6 +87,7 @@ impl Elector {
     async fn elect_once(&self, was_leader: bool, throttle: &mut Throttle) -> Result<bool, ()> {
         match self.db.leader_attempt_elect(&self.worker_id, lease_ms(self.ttl)).await {
             Ok(now_leader) => {
+                self.health.db_answered();
                 if now_leader != was_leader {
                     tracing::info!(worker = %self.worker_id, leader = now_leader, "maintenance leadership changed");
                 }

@@ -5,7 +5,7 @@
 use super::wiring::Common;
 use super::{EVENTS_CAPACITY, Worker};
 use crate::client::Client;
-use crate::config::{QUEUE_CONCURRENCY_DEFAULT, WorkerConfig};
+use crate::config::{QUEUE_CONCURRENCY_DEFAULT, STATEMENT_TIMEOUT_BACKSTOP, WorkerConfig};
 use crate::error::{Error, Result};
 use crate::execute::{Executor, Handler, Middleware, Registry};
 use crate::fetch::{PauseWatch, QueueHandle};
@@ -17,12 +17,7 @@ use crate::names;
 use crate::notify::Notifier;
 use crate::periodic::Periodic;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-
-/// How long past the server's statement timeout the worker waits before it gives up on a
-/// connection itself (the server should have answered with a cancellation by then).
-const STATEMENT_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
 
 /// Collects a worker's queues, handlers and settings. See [`Worker::builder`].
 pub struct WorkerBuilder<S> {
@@ -201,11 +196,12 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         // a heartbeat that cannot get through within half a lease gives up and tries again
         let beat_db = self.client.db().for_worker(pool, cfg.statement_timeout.min(cfg.lease / 2));
         let common = Common::new(db, self.id.unwrap_or_else(default_id).into(), &cfg);
-        let mut notifier =
-            Notifier::new(common.db.clone(), cfg.statement_timeout, cfg.listener_check_interval);
+        let (st, check) = (cfg.statement_timeout, cfg.listener_check_interval);
+        let mut notifier = Notifier::new(common.db.clone(), st, check, common.health.clone());
         let names = queues.iter().map(|(name, _)| name.to_string());
         let signals = notifier.subscribe_pauses();
-        let pauses = PauseWatch::new(common.db.clone(), names, cfg.fetch_poll_interval, signals);
+        let poll = cfg.fetch_poll_interval;
+        let pauses = PauseWatch::new(common.db.clone(), names, poll, signals, common.health.clone());
         let queues = queues
             .into_iter()
             .map(|(name, n)| {
@@ -239,6 +235,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             db: common.db,
             running: common.running,
             stats: common.stats,
+            health: common.health,
             config: cfg,
             events,
             notifier,

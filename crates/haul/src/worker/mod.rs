@@ -1,7 +1,7 @@
 //! The worker runtime: wires the stages (notify → fetch → execute → complete, heartbeat,
 //! pause watch, maintenance) for a set of queues and handlers, runs them until a
 //! `CancellationToken` fires, then shuts down in order (stop fetching → soft wait → cancel →
-//! hard wait → release).
+//! hard wait → release), recording each step in the state its health handle reports.
 
 mod builder;
 #[cfg(feature = "testing")]
@@ -22,6 +22,7 @@ use crate::db::Db;
 use crate::error::Result;
 use crate::execute::{Attempt, Heartbeat};
 use crate::fetch::{PauseWatch, Producer, QueueHandle};
+use crate::health::{HealthHandle, Limits, Marks, WorkerState};
 use crate::maintenance::Maintenance;
 use crate::notify::Notifier;
 use crate::stats::WorkerStats;
@@ -68,6 +69,7 @@ pub struct Worker<S> {
     config: WorkerConfig,
     pub(crate) running: Arc<Running>,
     stats: Arc<WorkerStats>,
+    health: Arc<Marks>,
     events: broadcast::Sender<JobEvent>,
     notifier: Notifier,
     cancels: mpsc::UnboundedReceiver<i64>,
@@ -95,6 +97,27 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
     /// The worker's live counters and run-time percentiles.
     pub fn stats(&self) -> Arc<WorkerStats> {
         self.stats.clone()
+    }
+
+    /// A handle on this worker's health for a liveness or readiness endpoint: take it before
+    /// [`Worker::run`] takes the worker; it keeps answering while the worker runs and after it
+    /// stopped. The limits come from [`WorkerConfig::health_stall_after`] and
+    /// [`WorkerConfig::health_silence_after`]; the rules are on [`Health`](crate::Health).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let worker = haul::Worker::builder(client, ()).build()?;
+    /// let health = worker.health();
+    /// assert_eq!(health.check().state, haul::WorkerState::Built);
+    /// tokio::spawn(worker.run(haul::CancellationToken::new()));
+    /// # Ok(()) }
+    /// ```
+    pub fn health(&self) -> HealthHandle {
+        let limits = Limits {
+            stall_after: self.config.health_stall_after(),
+            silence_after: self.config.health_silence_after(),
+        };
+        HealthHandle::new(self.id.clone(), self.health.clone(), limits)
     }
 
     /// Events for every outcome, published after its state change commits.
@@ -136,6 +159,9 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         shutdown: CancellationToken,
         force: CancellationToken,
     ) -> Result<ShutdownReport> {
+        let health = self.health.clone();
+        let _stopped = health.stop_on_drop();
+        health.set_state(WorkerState::Starting);
         crate::migrate::ensure_current(&self.db).await?;
         self.pauses.prepare().await?;
         let w = self;
@@ -154,11 +180,14 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
             &services,
         ));
         let fetching = CancellationToken::new();
+        health.start_loops();
+        health.set_state(WorkerState::Running);
         let producers = spawn_producers(&w.producer, &w.queues, w.config.fetch_concurrency, &fetching);
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = force.cancelled() => {}
         }
+        health.set_state(WorkerState::Draining);
         let running = w.running.len();
         tracing::info!(worker = %w.id, running, "shutting down");
         let drain = shutdown::Drain {

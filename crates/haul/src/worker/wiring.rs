@@ -1,5 +1,5 @@
 //! Wiring a worker's stages: each is built from the pieces several of them share (the worker's
-//! pool, id, running attempts and counters) plus only the settings it reads.
+//! pool, id, running attempts, counters and health marks) plus only the settings it reads.
 
 use super::rollups::RollupWriter;
 use crate::attempts::Running;
@@ -8,6 +8,7 @@ use crate::config::WorkerConfig;
 use crate::db::Db;
 use crate::execute::{Attempt, Executor, Heartbeat};
 use crate::fetch::Producer;
+use crate::health::Marks;
 use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::maintenance::{
@@ -32,12 +33,16 @@ pub(super) struct Common {
     pub rollups: Arc<Rollups>,
     /// Whether completed rows are kept.
     pub keep: bool,
+    /// Where the stages record their turns and the database's answers.
+    pub health: Arc<Marks>,
 }
 
 impl Common {
     pub(super) fn new(db: Db, id: Arc<str>, cfg: &WorkerConfig) -> Self {
         let keep = !cfg.completed_retention.is_zero();
-        Common { db, id, running: Arc::default(), stats: Arc::default(), rollups: Arc::default(), keep }
+        let health = Arc::new(Marks::new(!cfg.poll_only));
+        let (running, stats, rollups) = (Arc::default(), Arc::default(), Arc::default());
+        Common { db, id, running, stats, rollups, keep, health }
     }
 
     pub(super) fn producer<S>(
@@ -57,6 +62,7 @@ impl Common {
             poll_interval: cfg.fetch_poll_interval,
             cooldown: cfg.fetch_cooldown,
             lease: cfg.lease,
+            health: self.health.clone(),
         })
     }
 
@@ -96,6 +102,7 @@ impl Common {
             running: self.running.clone(),
             interval: cfg.heartbeat_interval,
             lease: cfg.lease,
+            health: self.health.clone(),
         }
     }
 
@@ -122,6 +129,7 @@ impl Common {
                 worker_id: self.id.clone(),
                 ttl: cfg.leader_ttl(),
                 heartbeat: cfg.heartbeat_interval,
+                health: self.health.clone(),
             },
             scheduler: Scheduler {
                 db: db.clone(),

@@ -206,6 +206,14 @@ async fn every_setting_is_range_checked_at_build_naming_the_setter() {
         (WorkerConfig::default().with_maintenance_batch(-1), "WorkerConfig::with_maintenance_batch"),
         (WorkerConfig::default().with_fetch_concurrency(0), "WorkerConfig::with_fetch_concurrency"),
         (WorkerConfig::default().with_error_max_bytes(0), "WorkerConfig::with_error_max_bytes"),
+        (
+            WorkerConfig::default().with_health_stall_after(Duration::from_secs(20)),
+            "WorkerConfig::with_health_stall_after",
+        ),
+        (
+            WorkerConfig::default().with_health_silence_after(Duration::from_secs(1)),
+            "WorkerConfig::with_health_silence_after",
+        ),
     ];
     for (config, setter) in cases {
         let built = Worker::builder(db.client.clone(), ()).handler(noop).config(config).build();

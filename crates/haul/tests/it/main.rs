@@ -10,6 +10,7 @@ mod concurrency;
 mod control;
 mod faults;
 mod fetch_order;
+mod health;
 mod hooks;
 mod insert;
 mod leadership;
