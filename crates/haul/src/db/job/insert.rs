@@ -63,6 +63,16 @@ SELECT coalesce(array_agg(id ORDER BY id) FILTER (WHERE NOT duplicate), '{}') AS
 FROM ins
 "#;
 
+/// What `INSERT_UNIQUE_MANY` becomes without `ON CONFLICT`: a taken key fails the statement, so
+/// every returned row was inserted and the result is `INSERT_MANY`'s (ids and notifications),
+/// without carrying each key back.
+const UNIQUE_PLAIN_TAIL: &str = r#"
+    RETURNING j.id, j.queue, j.state
+)
+SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
+       {notify_queues} AS notified
+"#;
+
 /// How `INSERT_UNIQUE_MANY` meets a taken key: `DO UPDATE` returns the holder.
 const ON_CONFLICT: &str = "ON CONFLICT (unique_key) WHERE {unique_held}
     DO UPDATE SET unique_key = EXCLUDED.unique_key";
@@ -93,8 +103,16 @@ pub(super) struct InsertSql {
     pub(super) one: Arc<str>,
     pub(super) many: Arc<str>,
     pub(super) unique_many: Arc<str>,
-    /// `INSERT_UNIQUE_MANY` without `ON CONFLICT`: a taken key fails the whole statement.
+    /// `INSERT_UNIQUE_MANY` without `ON CONFLICT` (`UNIQUE_PLAIN_TAIL`): a taken key fails the
+    /// whole statement.
     pub(super) unique_plain: Arc<str>,
+}
+
+/// `INSERT_UNIQUE_MANY`'s rows with `UNIQUE_PLAIN_TAIL`.
+fn unique_plain_statement(schema: &str) -> Arc<str> {
+    let head = INSERT_UNIQUE_MANY.split("{on_conflict}").next().expect("a template");
+    let notify = notify_each_queue("ins WHERE state = {available}");
+    statement(&format!("{head}{}", UNIQUE_PLAIN_TAIL.replace("{notify_queues}", &notify)), schema)
 }
 
 /// `INSERT_UNIQUE_MANY` meeting a taken key with `on_conflict`.
@@ -113,7 +131,7 @@ impl InsertSql {
             one: statement(INSERT_ONE, schema),
             many: statement(&INSERT_MANY.replace("{notify_queues}", &notify), schema),
             unique_many: unique_statement(ON_CONFLICT, schema),
-            unique_plain: unique_statement("", schema),
+            unique_plain: unique_plain_statement(schema),
         }
     }
 }
@@ -254,8 +272,10 @@ impl Db {
         b: &InsertBatch,
     ) -> Result<Option<UniqueIds>> {
         let sql = &self.inner.job.insert.unique_plain;
-        match self.unique_query(sql, b).fetch_one(ex).await {
-            Ok(ids) => Ok(Some(ids)),
+        match bind_unique(self.query_as::<Ids>(sql), b).fetch_one(ex).await {
+            Ok(Ids { ids }) => {
+                Ok(Some(UniqueIds { ids, duplicates: Vec::new(), duplicate_keys: Vec::new() }))
+            }
             Err(e) if is_key_taken(&e) => Ok(None),
             Err(e) => Err(self.err(e)),
         }
@@ -270,10 +290,7 @@ impl Db {
     }
 
     fn unique_query<'q>(&self, sql: &Arc<str>, b: &'q InsertBatch) -> super::Query<'q, UniqueIds> {
-        bind_jobs(self.query_as::<UniqueIds>(sql), b)
-            .bind(&b.unique_keys)
-            .bind(&b.unique_periods_s)
-            .bind(&b.unique_states)
+        bind_unique(self.query_as::<UniqueIds>(sql), b)
     }
 
     /// Inserts the first job of `b` alone, notifying its queue if it is available now.
@@ -292,6 +309,11 @@ impl Db {
             .bind(&b.tags[0]);
         Ok(q.fetch_one(ex).await.map_err(|e| self.err(e))?.id)
     }
+}
+
+/// `q` with the job columns of `b` and then its unique columns bound, `$2` to `$14`.
+fn bind_unique<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> super::Query<'q, T> {
+    bind_jobs(q, b).bind(&b.unique_keys).bind(&b.unique_periods_s).bind(&b.unique_states)
 }
 
 /// `q` with the job columns of `b` bound as `$2` to `$11`, the arrays `unnest` reads.
