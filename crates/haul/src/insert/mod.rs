@@ -131,10 +131,10 @@ impl NewJob {
     }
 
     /// The unique key, period (whole seconds) and states this job is inserted with, if any.
-    pub(crate) fn unique_spec(&self, args: &str) -> Result<Option<UniqueSpec>> {
+    pub(crate) fn unique_spec(&mut self, args: &str) -> Result<Option<UniqueSpec>> {
         let unique = self.unique.unwrap_or_else(Unique::by_kind);
-        let key = match (&self.unique_key, &self.unique) {
-            (Some(key), _) => key.clone(),
+        let key = match (self.unique_key.take(), &self.unique) {
+            (Some(key), _) => key,
             (None, Some(u)) => u.key(&self.kind, args).unwrap_or_default(),
             (None, None) => return Ok(None),
         };

@@ -34,22 +34,18 @@ pub(crate) fn plan(mut batch: InsertBatch) -> UniquePlan {
         key(a).cmp(&key(b)).then(a.cmp(&b))
     });
     let mut slots = vec![(0, false); batch.len()];
-    let mut rows = Vec::with_capacity(batch.len());
-    let mut seen: HashMap<(&str, Option<i64>), usize> = HashMap::new();
+    let mut rows: Vec<usize> = Vec::with_capacity(batch.len());
+    let key = |i: usize| batch.unique_keys[i].as_deref().map(|k| (k, batch.unique_periods_s[i]));
     for i in order {
-        let key = batch.unique_keys[i].as_deref().map(|k| (k, batch.unique_periods_s[i]));
-        match key.and_then(|k| seen.get(&k)) {
-            Some(&row) => slots[i] = (row, true),
-            None => {
-                if let Some(k) = key {
-                    seen.insert(k, rows.len());
-                }
+        // sorted by key: a job whose key the previous sent row has repeats it
+        match rows.last() {
+            Some(&prev) if key(i).is_some() && key(i) == key(prev) => slots[i] = (rows.len() - 1, true),
+            _ => {
                 slots[i] = (rows.len(), false);
                 rows.push(i);
             }
         }
     }
-    drop(seen);
     UniquePlan { sent: batch.take_rows(&rows), slots }
 }
 
