@@ -9,7 +9,7 @@
 # and bench/targets.py prints every target's ratio from this run's files.
 #   bash bench/side-by-side.sh          (after `peers.sh setup` and `cargo build --release -p haul-bench`)
 #   PEERS=gw W5=0 bash bench/side-by-side.sh    (graphile-worker as the only peer, no limits, no W5)
-# env: PEERS (gw pgboss procr pgq apalis: the peers to run, in order),
+# env: PEERS (gw pgboss procr pgq apalis awa dbos: the peers to run, in order),
 #      LIMITS (1 with the default PEERS, else 0: 1 runs peers.sh's `limits` after the peers),
 #      W5 (1), SHARE (60), RATE (computed), W5_LOG (RUST_LOG of W5: info, each vacuum at debug),
 #      HAUL (${CARGO_TARGET_DIR:-target}/release/haul-bench), HAUL_PEERS_DIR (/tmp/haul-peers)
@@ -18,7 +18,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$repo/../shared/bench" && pwd)
 export HAUL_PEERS_DIR=${HAUL_PEERS_DIR:-/tmp/haul-peers}
 haul=${HAUL:-${CARGO_TARGET_DIR:-$repo/target}/release/haul-bench}
-all_peers="gw pgboss procr pgq apalis"
+all_peers="gw pgboss procr pgq apalis awa dbos"
 peers=${PEERS:-$all_peers}
 if [ "$peers" = "$all_peers" ]; then limits=${LIMITS:-1}; else limits=${LIMITS:-0}; fi
 res=$HAUL_PEERS_DIR/results

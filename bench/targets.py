@@ -14,7 +14,7 @@ import statistics as st
 import sys
 from pathlib import Path
 
-PEERS = ["graphile-worker", "pg-boss", "procrastinate", "pgqueuer", "apalis"]
+PEERS = ["graphile-worker", "pg-boss", "procrastinate", "pgqueuer", "apalis", "awa", "dbos"]
 
 
 def load(path):
