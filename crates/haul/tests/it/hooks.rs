@@ -4,6 +4,7 @@
 use crate::common::record::{Recorder, Seen};
 use crate::common::{TestDb, fast_config, start};
 use crate::jobs::{Noop, noop};
+use crate::lease::orphan;
 use haul::{ErrorClass, Job, JobContext, JobError, JobFilter, RecordedBy, Worker};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -92,18 +93,6 @@ async fn each_outcome_reaches_the_hooks_once_after_it_committed() {
     assert_eq!((done.job.by, &*done.job.kind, &*done.job.queue), (RecordedBy::Worker, "fate", "default"));
     let discarded = &hook.calls(ids[4], "discarded")[0];
     assert_eq!(discarded.job.error, Some((ErrorClass::Discard, "bad input".to_owned())));
-}
-
-/// Inserts a job as a worker that died mid-attempt leaves it: running, lease lapsed.
-async fn orphan(db: &TestDb, attempt: i16, max_attempts: i16) -> i64 {
-    let id = db.client.insert(Noop { n: 1 }).await.unwrap();
-    db.exec(&format!(
-        "UPDATE {{s}}.jobs SET state = 'running', attempt = {attempt}, max_attempts = {max_attempts},
-         attempted_at = now() - interval '20 s', attempted_by = 'dead-worker',
-         lease_expires_at = now() - interval '1 ms' WHERE id = {id}"
-    ))
-    .await;
-    id
 }
 
 #[tokio::test]

@@ -33,7 +33,7 @@ async fn heartbeat_keeps_a_job_running_past_its_lease() {
 }
 
 /// Inserts a job as a worker that died mid-attempt would leave it: running, lease lapsed.
-async fn orphan(db: &TestDb, attempt: i16, max_attempts: i16) -> i64 {
+pub async fn orphan(db: &TestDb, attempt: i16, max_attempts: i16) -> i64 {
     let id = db.client.insert(Noop { n: 1 }).await.unwrap();
     db.exec(&format!(
         "UPDATE {{s}}.jobs SET state = 'running', attempt = {attempt}, max_attempts = {max_attempts},
