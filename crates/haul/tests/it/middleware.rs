@@ -1,6 +1,5 @@
 //! Middleware: every-kind layers wrap a kind's own layers, which wrap the handler; a layer
-//! may short-circuit or panic like a handler; the logging layer's lines and the handler's own
-//! carry the attempt's span fields, and args only when asked.
+//! may short-circuit or panic like a handler. (The logging layer's lines: `tests/logging`.)
 
 use crate::common::{TestDb, fast_config, start};
 use haul::{
@@ -30,13 +29,11 @@ impl Job for Beta {
 }
 
 async fn alpha(ctx: JobContext<Trail>, _job: Alpha) -> Result<(), JobError> {
-    tracing::info!("hello from the handler");
     ctx.state().lock().unwrap().push("alpha".into());
     Ok(())
 }
 
 async fn beta(ctx: JobContext<Trail>, _job: Beta) -> Result<(), JobError> {
-    tracing::info!("hello from the handler");
     ctx.state().lock().unwrap().push("beta".into());
     Ok(())
 }
