@@ -19,6 +19,10 @@ pub enum Workload {
     W5,
     /// Worker memory at a small and a large backlog.
     W6,
+    /// One backlog worked by 1, 2, 4 and 8 worker processes (only when listed).
+    W7,
+    /// A backlog spread over 100 queues, one and four processes (only when listed).
+    W8,
     /// `Client::stats` on a table of 1,000,000 jobs (only when listed).
     Stats,
 }
@@ -33,6 +37,8 @@ impl Workload {
             Workload::W4 => "W4",
             Workload::W5 => "W5",
             Workload::W6 => "W6",
+            Workload::W7 => "W7",
+            Workload::W8 => "W8",
             Workload::Stats => "stats",
         }
     }
@@ -50,8 +56,8 @@ pub struct PlanArgs {
     /// Runs of each workload [default: 3, or 1 with --smoke]. W5 runs once per invocation.
     #[arg(long)]
     pub runs: Option<usize>,
-    /// Workloads to run, comma separated [default: w1,w2,w3,w4,w6 (W5 is long and `stats` is
-    /// separate: only when listed); W1–W6 with --smoke].
+    /// Workloads to run, comma separated [default: w1,w2,w3,w4,w6 (W5 is long; `stats`, W7
+    /// and W8 are separate: only when listed); W1–W8 with --smoke].
     #[arg(long, value_delimiter = ',', ignore_case = true)]
     pub workloads: Option<Vec<Workload>>,
     /// Print one JSON object per run per workload instead of human-readable lines.
@@ -108,6 +114,12 @@ pub struct PlanArgs {
     /// 1000,20000 with --smoke].
     #[arg(long, value_delimiter = ',')]
     pub w6_backlogs: Option<Vec<u64>>,
+    /// W7: numbers of worker processes, comma separated [default: 1,2,4,8; 1,2 with --smoke].
+    #[arg(long, value_delimiter = ',')]
+    pub w7_processes: Option<Vec<usize>>,
+    /// W8: queues the backlog is spread over [default: 100; 10 with --smoke].
+    #[arg(long)]
+    pub w8_queues: Option<usize>,
 }
 
 /// W1's sizes.
@@ -200,6 +212,12 @@ pub struct Plan {
     pub w5: W5Plan,
     /// W6.
     pub w6: W6Plan,
+    /// W7: numbers of worker processes.
+    pub w7_processes: Vec<usize>,
+    /// W8: queues.
+    pub w8_queues: usize,
+    /// W8: how long the idle process is watched.
+    pub w8_idle: Duration,
 }
 
 impl Plan {
@@ -211,7 +229,7 @@ impl Plan {
             |given: Option<u64>, smoke: u64, full: u64| given.unwrap_or(if s { smoke } else { full });
         let mut workloads = a.workloads.unwrap_or_else(|| {
             use Workload::*;
-            if s { vec![W1, W2, W3, W4, W5, W6] } else { vec![W1, W2, W3, W4, W6] }
+            if s { vec![W1, W2, W3, W4, W5, W6, W7, W8] } else { vec![W1, W2, W3, W4, W6] }
         });
         workloads.sort();
         workloads.dedup();
@@ -258,6 +276,9 @@ impl Plan {
                 cap: 200_000,
                 seconds: 20.0,
             },
+            w7_processes: a.w7_processes.unwrap_or_else(|| if s { vec![1, 2] } else { vec![1, 2, 4, 8] }),
+            w8_queues: a.w8_queues.unwrap_or(if s { 10 } else { 100 }),
+            w8_idle: secs(pick(None, 2.0, 10.0)),
         };
         plan.check()?;
         Ok(plan)
@@ -289,6 +310,9 @@ impl Plan {
         }
         if self.w6.backlogs.is_empty() || self.w6.backlogs.contains(&0) {
             bail!("W6 needs backlogs above zero");
+        }
+        if self.w7_processes.is_empty() || self.w7_processes.contains(&0) || self.w8_queues == 0 {
+            bail!("W7 needs process counts above zero, W8 at least one queue");
         }
         Ok(())
     }

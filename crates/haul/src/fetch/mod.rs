@@ -209,7 +209,7 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         let jobs = self.db.job_get_available(&q.name, want as i64, lease, &self.worker_id, after).await?;
         let ended = Instant::now();
         self.health.fetched(ended);
-        self.stats.record_fetch(ended - started);
+        self.stats.record_fetch(ended - started, jobs.len());
         q.cursor.record(scan, started, ended, jobs.iter().map(ClaimedJob::key).max());
         Ok((jobs, scan))
     }

@@ -31,6 +31,7 @@ pub struct WorkerStats {
     discarded: AtomicU64,
     rejected: AtomicU64,
     fetches: AtomicU64,
+    empty_fetches: AtomicU64,
     fetch_total_us: AtomicU64,
     run_time_us: Mutex<Histogram<u64>>,
     fetch_us: Mutex<Histogram<u64>>,
@@ -62,6 +63,9 @@ pub struct StatsSnapshot {
     pub run_time_p99: Duration,
     /// Fetch statements run (each claims a batch).
     pub fetches: u64,
+    /// Fetch statements that claimed nothing (another worker took the jobs first, or none were
+    /// due): with `fetches`, the share of claims a fleet wastes.
+    pub empty_fetches: u64,
     /// Median duration of a fetch statement.
     pub fetch_p50: Duration,
     /// 99th percentile duration of a fetch statement.
@@ -105,6 +109,7 @@ impl Default for WorkerStats {
             discarded: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
+            empty_fetches: AtomicU64::new(0),
             fetch_total_us: AtomicU64::new(0),
             run_time_us: Mutex::new(histogram()),
             fetch_us: Mutex::new(histogram()),
@@ -121,8 +126,11 @@ impl WorkerStats {
         }
     }
 
-    pub(crate) fn record_fetch(&self, took: Duration) {
+    pub(crate) fn record_fetch(&self, took: Duration, claimed: usize) {
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        if claimed == 0 {
+            self.empty_fetches.fetch_add(1, Ordering::Relaxed);
+        }
         self.fetch_total_us.fetch_add(micros(took), Ordering::Relaxed);
         self.fetch_us.lock().expect("stats lock").saturating_record(micros(took));
     }
@@ -157,6 +165,7 @@ impl WorkerStats {
             run_time_p95: quantile(&run, 0.95),
             run_time_p99: quantile(&run, 0.99),
             fetches: self.fetches.load(Ordering::Relaxed),
+            empty_fetches: self.empty_fetches.load(Ordering::Relaxed),
             fetch_p50: quantile(&fetch, 0.50),
             fetch_p99: quantile(&fetch, 0.99),
             fetch_total: Duration::from_micros(self.fetch_total_us.load(Ordering::Relaxed)),
