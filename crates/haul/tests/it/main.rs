@@ -6,6 +6,7 @@ mod jobs;
 
 mod bad_input;
 mod cancel;
+mod dashboard_reads;
 mod concurrency;
 mod control;
 mod faults;

@@ -1,0 +1,103 @@
+//! The reads a dashboard polls: `Client::fleet` (leader and running jobs by worker),
+//! `Client::stats_timeline` (outcomes minute by minute) and `Client::queue_summary` (queues
+//! with bounded counts).
+
+use crate::common::TestDb;
+use haul::{JobState, NewJob, StatsQuery};
+use std::time::Duration;
+
+async fn insert(db: &TestDb, queue: &'static str, n: usize) -> Vec<i64> {
+    let job = |i: usize| NewJob::raw("k", serde_json::json!({ "i": i })).with_queue(queue);
+    db.client.insert_many((0..n).map(job)).await.unwrap()
+}
+
+async fn run_on(db: &TestDb, ids: &[i64], worker: &str, started_secs_ago: u32) {
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    db.exec(&format!(
+        "UPDATE {{s}}.jobs SET state = 'running', attempt = 1,
+            attempted_at = now() - interval '{started_secs_ago} seconds',
+            lease_expires_at = now() + interval '1 minute', attempted_by = '{worker}'
+         WHERE id IN ({list})"
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn fleet_groups_running_jobs_by_worker_and_queue_and_names_the_leader() {
+    let db = TestDb::new().await;
+    let fleet = db.client.fleet().await.unwrap();
+    assert_eq!((fleet.leader, fleet.workers.len(), fleet.capped), (None, 0, false));
+
+    let mail = insert(&db, "mail", 3).await;
+    let reports = insert(&db, "reports", 2).await;
+    run_on(&db, &mail[..2], "w-a", 30).await;
+    run_on(&db, &reports, "w-a", 5).await;
+    run_on(&db, &mail[2..], "w-b", 90).await;
+    db.exec(
+        "INSERT INTO {s}.leader (name, leader_id, elected_at, expires_at)
+         VALUES ('maintenance', 'w-b', now(), now() + interval '1 minute')",
+    )
+    .await;
+
+    let fleet = db.client.fleet().await.unwrap();
+    assert_eq!(fleet.leader.as_deref(), Some("w-b"));
+    let loads: Vec<_> =
+        fleet.workers.iter().map(|w| (w.worker.as_deref().unwrap(), w.queue.as_str(), w.running)).collect();
+    assert_eq!(loads, [("w-a", "mail", 2), ("w-a", "reports", 2), ("w-b", "mail", 1)]);
+    let oldest = fleet.workers[2].oldest_started.unwrap();
+    let age = (chrono::Utc::now() - oldest).num_seconds();
+    assert!((85..=120).contains(&age), "w-b's job started about 90 s ago, not {age} s");
+}
+
+#[tokio::test]
+async fn fleet_leaves_out_a_lapsed_leader() {
+    let db = TestDb::new().await;
+    db.exec(
+        "INSERT INTO {s}.leader (name, leader_id, elected_at, expires_at)
+         VALUES ('maintenance', 'gone', now() - interval '1 hour', now() - interval '1 minute')",
+    )
+    .await;
+    assert_eq!(db.client.fleet().await.unwrap().leader, None);
+}
+
+#[tokio::test]
+async fn stats_timeline_has_every_minute_of_the_window_with_its_sums() {
+    let db = TestDb::new().await;
+    // two kinds in the minute before this one, one queue alone two minutes before that
+    db.exec(
+        "INSERT INTO {s}.stats_rollups (bucket, queue, kind, completed, retried, discarded, run_time, queue_wait)
+         VALUES (date_trunc('minute', now()) - interval '1 minute', 'mail', 'a', 5, 1, 0, '{}', '{}'),
+                (date_trunc('minute', now()) - interval '1 minute', 'mail', 'b', 2, 0, 1, '{}', '{}'),
+                (date_trunc('minute', now()) - interval '3 minutes', 'reports', 'a', 7, 0, 0, '{}', '{}'),
+                (date_trunc('minute', now()) - interval '2 hours', 'mail', 'a', 100, 0, 0, '{}', '{}')",
+    )
+    .await;
+    let hour = StatsQuery::default().with_window(Duration::from_secs(3600));
+    let minutes = db.client.stats_timeline(&hour).await.unwrap();
+    assert_eq!(minutes.len(), 60, "every minute of the hour, the old rollup outside it");
+    let step = minutes[1].at - minutes[0].at;
+    assert_eq!(step.num_seconds(), 60);
+    let completed: Vec<i64> = minutes[56..].iter().map(|m| m.outcomes.completed).collect();
+    assert_eq!(completed, [7, 0, 7, 0], "the last four minutes, the current one last");
+    let before = &minutes[58].outcomes;
+    assert_eq!((before.retried, before.discarded), (1, 1));
+    let mail = db.client.stats_timeline(&hour.clone().with_queue("mail")).await.unwrap();
+    assert_eq!(mail.iter().map(|m| m.outcomes.completed).sum::<i64>(), 7);
+    let bad = StatsQuery::default().with_window(Duration::ZERO);
+    assert!(db.client.stats_timeline(&bad).await.is_err(), "a bad window is refused before any SQL");
+}
+
+#[tokio::test]
+async fn queue_summary_lists_what_queues_lists_with_exact_counts_on_a_small_table() {
+    let db = TestDb::new().await;
+    insert(&db, "mail", 3).await;
+    let running = insert(&db, "reports", 2).await;
+    run_on(&db, &running[..1], "w", 1).await;
+    db.client.pause_queue("idle").await.unwrap();
+    let summary = db.client.queue_summary().await.unwrap();
+    assert!(summary.estimated.is_empty(), "a small table is counted exactly");
+    assert_eq!(summary.queues, db.client.queues().await.unwrap());
+    let reports = summary.queues.iter().find(|q| q.name == "reports").unwrap();
+    assert_eq!((reports.counts.get(JobState::Available), reports.counts.running), (1, 1));
+    assert!(summary.queues.iter().any(|q| q.name == "idle" && q.paused));
+}
