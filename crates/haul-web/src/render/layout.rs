@@ -22,8 +22,7 @@ pub(crate) fn page(ctx: &Ctx, current: &str, title: &str, fixed: Markup, live: O
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                title { (title) " · Haul" }
+                                title { (title) " · Haul" }
                 link rel="stylesheet" href=(ctx.url("/assets/app.css"));
                 script src=(ctx.url("/assets/app.js")) defer {}
             }

@@ -49,14 +49,12 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, crate::render::error_page(status, message)).into_response()
 }
 
-/// True when the browser says the request comes from another site.
+/// True when the browser says the request comes from another site: by `Sec-Fetch-Site` when
+/// it sends one (every current browser does), else by an `Origin` other than the `Host`.
 fn cross_site(headers: &HeaderMap) -> bool {
     let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("?"));
-    if let Some(site) = text("sec-fetch-site")
-        && site != "same-origin"
-        && site != "none"
-    {
-        return true;
+    if let Some(site) = text("sec-fetch-site") {
+        return site != "same-origin" && site != "none";
     }
     match (text(header::ORIGIN.as_str()), text(header::HOST.as_str())) {
         (Some(origin), Some(host)) => authority(origin) != Some(host),
@@ -91,6 +89,8 @@ mod tests {
         assert!(cross_site(&headers(&[("sec-fetch-site", "same-site"), ("host", "a:1")])));
         assert!(cross_site(&headers(&[("host", "a:1"), ("origin", "http://evil:1")])));
         assert!(cross_site(&headers(&[("host", "a:1"), ("origin", "null")])));
+        let same_origin_null = [("sec-fetch-site", "same-origin"), ("host", "a:1"), ("origin", "null")];
+        assert!(!cross_site(&headers(&same_origin_null)), "Sec-Fetch-Site decides when sent");
     }
 
     #[test]

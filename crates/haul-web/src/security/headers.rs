@@ -1,6 +1,6 @@
 //! The headers on every response: a CSP allowing only the dashboard's own script and styles,
 //! no framing (clickjacking), no caching of pages that show job data, no MIME sniffing and no
-//! referrer (URLs carry filters).
+//! referrer to other sites (URLs carry filters).
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -19,7 +19,7 @@ pub(crate) async fn set(req: Request, next: Next) -> Response {
         ("x-frame-options", "DENY"),
         ("cache-control", "no-store"),
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
+        ("referrer-policy", "same-origin"),
         ("cross-origin-opener-policy", "same-origin"),
     ] {
         h.insert(name, HeaderValue::from_static(value));
