@@ -50,7 +50,7 @@ pub use complete::{EventOutcome, JobEvent};
 pub use config::{ClientConfig, Compaction, WorkerConfig};
 pub use control::{
     BulkAction, BulkReport, CONTROL_BATCH_DEFAULT, CONTROL_BATCH_MAX, Control, JobFilter, JobPage, PAGE_MAX,
-    Page, RetryAttempts,
+    PAGE_SCAN_MAX, Page, RetryAttempts,
 };
 pub use error::{Error, Result};
 pub use fleet::{FLEET_RUNNING_MAX, Fleet, WorkerLoad};

@@ -56,7 +56,7 @@ fn actions(ctx: &Ctx, p: &ListParams) -> Markup {
 
 fn table(ctx: &Ctx, listed: &JobPage) -> Markup {
     if listed.jobs.is_empty() {
-        return html! { p.muted { "No dead letters." } };
+        return super::jobs::empty(listed, "No dead letters");
     }
     html! {
         div.scroll { table {

@@ -1,5 +1,6 @@
 //! `/jobs`: jobs picked by a filter (state, queue, kind, tag, age), newest first, a page at a
-//! time by keyset (`before` the last id shown), at most [`PAGE_SIZE_MAX`] per page. Args are
+//! time by keyset (`before` the last id shown), at most [`PAGE_SIZE_MAX`] per page, each
+//! reading at most [`SCAN_ROWS`] jobs. Args are
 //! hidden unless asked for, and cut short when shown. Bulk retry, cancel and delete of the
 //! whole filter go through a count confirmation ([`super::bulk`]).
 
@@ -13,6 +14,10 @@ use axum::response::Response;
 use haul::{JobPage, JobRow, JobState, Page};
 use maud::{Markup, html};
 use serde::Deserialize;
+
+/// Jobs a list page reads at most to find its own: a page costs the same on a table of any
+/// size, and a filter matching few jobs pages on below the jobs read.
+pub(crate) const SCAN_ROWS: u32 = 10_000;
 
 /// The query of the jobs page: the filter, the page and whether args are shown.
 #[derive(Debug, Default, Deserialize)]
@@ -37,13 +42,14 @@ impl ListParams {
                 WebError::BadInput(format!("a page shows 1 to {PAGE_SIZE_MAX} jobs, not {l:?}"))
             })?,
         };
-        match self.before.trim() {
-            "" => Ok(Page::first(limit)),
+        let page = match self.before.trim() {
+            "" => Page::first(limit),
             b => b
                 .parse::<i64>()
                 .map(|id| Page::before(id, limit))
-                .map_err(|_| WebError::BadInput(format!("`before` is a job id, not {b:?}"))),
-        }
+                .map_err(|_| WebError::BadInput(format!("`before` is a job id, not {b:?}")))?,
+        };
+        Ok(page.with_scan_limit(SCAN_ROWS))
     }
 }
 
@@ -92,7 +98,7 @@ fn filters(p: &ListParams) -> Markup {
 /// The jobs of a page as a table; `with_args`: a column of args cut short.
 pub(crate) fn table(ctx: &Ctx, listed: &JobPage, with_args: bool) -> Markup {
     if listed.jobs.is_empty() {
-        return html! { p.muted { "No jobs match." } };
+        return empty(listed, "No jobs match");
     }
     html! {
         div.scroll { table {
@@ -103,6 +109,15 @@ pub(crate) fn table(ctx: &Ctx, listed: &JobPage, with_args: bool) -> Markup {
             } }
             tbody { @for j in &listed.jobs { (row(ctx, j, with_args)) } }
         } }
+    }
+}
+
+/// An empty page: none at all, or none among the jobs read so far.
+pub(crate) fn empty(listed: &JobPage, none: &str) -> Markup {
+    if listed.next.is_some() {
+        html! { p.muted { (none) " among the " (SCAN_ROWS) " newest jobs read; older ones may: follow “older »”." } }
+    } else {
+        html! { p.muted { (none) "." } }
     }
 }
 

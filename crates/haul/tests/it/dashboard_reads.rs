@@ -101,3 +101,39 @@ async fn queue_summary_lists_what_queues_lists_with_exact_counts_on_a_small_tabl
     assert_eq!((reports.counts.get(JobState::Available), reports.counts.running), (1, 1));
     assert!(summary.queues.iter().any(|q| q.name == "idle" && q.paused));
 }
+
+#[tokio::test]
+async fn a_scan_limited_page_reads_no_further_and_pages_on_below() {
+    let db = TestDb::new().await;
+    let ids = insert(&db, "mail", 10).await;
+    let dead = &ids[..2];
+    db.exec(&format!(
+        "UPDATE {{s}}.jobs SET state = 'discarded', finalized_at = now() WHERE id IN ({}, {})",
+        dead[0], dead[1]
+    ))
+    .await;
+    let control = db.client.control();
+    let filter = haul::JobFilter::new().with_state(JobState::Discarded);
+    let ids_of = |p: &haul::JobPage| p.jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+
+    let mut page = Some(haul::Page::first(5).with_scan_limit(4));
+    let mut seen = Vec::new();
+    let mut reads = 0;
+    while let Some(p) = page {
+        let listed = control.list(&filter, p).await.unwrap();
+        seen.push(ids_of(&listed));
+        page = listed.next;
+        reads += 1;
+        assert!(reads <= 3, "10 jobs by 4 is three reads");
+    }
+    assert_eq!(seen, [vec![], vec![], vec![dead[1], dead[0]]], "the windows 10..7, 6..3, then 2..1");
+    let unbounded = control.list(&filter, haul::Page::first(5)).await.unwrap();
+    assert_eq!((ids_of(&unbounded), unbounded.next), (vec![dead[1], dead[0]], None));
+
+    let full = control.list(&haul::JobFilter::new(), haul::Page::first(3).with_scan_limit(4)).await.unwrap();
+    assert_eq!(ids_of(&full), [ids[9], ids[8], ids[7]]);
+    assert_eq!(full.next.and_then(|n| n.before_id()), Some(ids[7]), "a full page goes on below its last job");
+    assert_eq!(full.next.and_then(|n| n.scan_limit()), Some(4), "and keeps its scan limit");
+    let bad = control.list(&filter, haul::Page::first(5).with_scan_limit(0)).await.unwrap_err();
+    assert!(bad.to_string().contains("a page reads 1 to 1000000 jobs"), "{bad}");
+}

@@ -101,6 +101,7 @@ impl JobSql {
             ("retry", &a.retry),
             ("delete", &a.delete),
             ("list_where", &self.control.list),
+            ("scan_floor", &self.control.scan_floor),
             ("depth_size", &self.depth.size),
             ("depth_exact", &self.depth.exact),
             ("depth_sample", &self.depth.sample),
