@@ -56,7 +56,8 @@ pub async fn run(url: &str, args: Args) -> Result<()> {
     if let Some(auth) = auth {
         dashboard = dashboard.with_auth(auth);
     }
-    let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let mode = if args.read_only { " (read-only)" } else { "" };
     eprintln!("haul dashboard on http://{}/{mode}", listener.local_addr()?);
     let signals = crate::signals::listen();

@@ -59,14 +59,23 @@ async fn start_driver() -> Driver {
 
 async fn browser(driver: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
-    let args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"];
+    let args = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+    ];
     caps.insert("goog:chromeOptions".into(), json!({ "args": args, "binary": chromium() }));
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a Chromium session")
 }
 
 fn chromium() -> &'static str {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap_or("chromium")
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("chromium")
 }
 
 /// Serves `app` on a free loopback port; its base URL.
@@ -103,9 +112,11 @@ async fn the_dashboard_works_in_a_real_browser() {
         return;
     }
     let db = TestDb::new().await;
-    let mail = |i: i32| NewJob::raw("send_email", json!({ "to": format!("u{i}@example.com") })).with_queue("mail");
+    let mail =
+        |i: i32| NewJob::raw("send_email", json!({ "to": format!("u{i}@example.com") })).with_queue("mail");
     db.client.insert_many((0..4).map(mail)).await.unwrap();
-    let dead = db.client.insert(NewJob::raw("report", json!({ "day": 3 })).with_queue("reports")).await.unwrap();
+    let dead =
+        db.client.insert(NewJob::raw("report", json!({ "day": 3 })).with_queue("reports")).await.unwrap();
     db.discard(&[dead], "upstream timed out after 30s").await;
     let evil_args = json!({ "note": "<script>window.__pwned = 1</script>" });
     let evil = db.client.insert(NewJob::raw("evil", evil_args).with_queue("mail")).await.unwrap();
@@ -152,7 +163,12 @@ async fn drive(c: &Client, db: &TestDb, base: &str, dead: i64, evil: i64) {
 
     // a queue paused through the queues page
     c.goto(&format!("{base}/queues")).await.unwrap();
-    c.find(Locator::Css(r#"form[action$="/queues/mail/pause"] button"#)).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css(r#"form[action$="/queues/mail/pause"] button"#))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     until_page_has(c, "Resume mail").await;
     assert!(db.client.queues().await.unwrap().iter().any(|q| q.name == "mail" && q.paused));
 
@@ -177,7 +193,8 @@ async fn cross_site_post_is_refused(c: &Client, db: &TestDb, base: &str) {
     let page = format!(
         r#"<!doctype html><form method="post" action="{target}"><input type="hidden" name="csrf" value="{token}"><button id="go">go</button></form>"#
     );
-    let evil = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(page) }));
+    let evil =
+        axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(page) }));
     let evil_base = serve(evil, "localhost").await; // another origin than 127.0.0.1
     c.goto(&evil_base).await.unwrap();
     c.find(Locator::Id("go")).await.unwrap().click().await.unwrap();

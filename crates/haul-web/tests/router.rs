@@ -21,7 +21,9 @@ struct Seeded {
 
 async fn seeded() -> Seeded {
     let db = TestDb::new().await;
-    let job = |q: &'static str, i: i32| NewJob::raw("send_email", json!({ "to": format!("u{i}@example.com") })).with_queue(q);
+    let job = |q: &'static str, i: i32| {
+        NewJob::raw("send_email", json!({ "to": format!("u{i}@example.com") })).with_queue(q)
+    };
     let available = db.client.insert_many((0..3).map(|i| job("mail", i))).await.unwrap();
     let dead = db.client.insert_many((0..2).map(|i| job("reports", i))).await.unwrap();
     db.discard(&dead, "smtp said <b>no</b>").await;
@@ -81,13 +83,18 @@ async fn every_response_carries_csp_no_frames_and_no_store() {
 async fn a_script_in_args_or_errors_shows_as_text() {
     let s = seeded().await;
     let evil = "<script>alert(1)</script>";
-    let id = s.db.client.insert(NewJob::raw("evil", json!({ "note": evil })).with_queue("mail")).await.unwrap();
+    let id =
+        s.db.client.insert(NewJob::raw("evil", json!({ "note": evil })).with_queue("mail")).await.unwrap();
     s.db.discard(&[id], "<img src=x onerror=alert(2)>").await;
     let app = app(&s.db);
     for path in [format!("/jobs/{id}?args=1"), "/jobs?args=1".into(), "/dead".into(), format!("/jobs/{id}")] {
         let page = get(&app, &path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
-        assert!(!page.body.contains("<script>alert") && !page.body.contains("<img src=x"), "{path}:\n{}", page.body);
+        assert!(
+            !page.body.contains("<script>alert") && !page.body.contains("<img src=x"),
+            "{path}:\n{}",
+            page.body
+        );
     }
     let detail = get(&app, &format!("/jobs/{id}?args=1")).await.body;
     assert!(detail.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{detail}");
@@ -101,7 +108,8 @@ async fn a_script_in_args_or_errors_shows_as_text() {
 async fn args_are_hidden_until_asked_for_and_cut_short_in_lists() {
     let s = seeded().await;
     let long = "x".repeat(500);
-    let id = s.db.client.insert(NewJob::raw("long", json!({ "blob": long, "secret": "hunter2" }))).await.unwrap();
+    let id =
+        s.db.client.insert(NewJob::raw("long", json!({ "blob": long, "secret": "hunter2" }))).await.unwrap();
     let app = app(&s.db);
     assert!(!get(&app, &format!("/jobs/{id}")).await.body.contains("hunter2"));
     assert!(!get(&app, "/jobs").await.body.contains("hunter2"));
@@ -169,7 +177,8 @@ async fn a_post_without_the_token_is_refused() {
 async fn get_never_mutates() {
     let s = seeded().await;
     let app = app(&s.db);
-    for path in ["/queues/mail/pause".to_string(), format!("/jobs/{}/retry", s.dead[0]), "/jobs/bulk".into()] {
+    for path in ["/queues/mail/pause".to_string(), format!("/jobs/{}/retry", s.dead[0]), "/jobs/bulk".into()]
+    {
         assert_eq!(get(&app, &path).await.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
     }
     assert_eq!(s.db.state_of(s.dead[0]).await, Some(JobState::Discarded));
@@ -186,7 +195,8 @@ async fn read_only_refuses_every_action_and_draws_no_button() {
     }
     let writable = router(Dashboard::new(s.db.client.clone()));
     let csrf = token(&writable).await;
-    for path in ["/queues/mail/pause".to_string(), format!("/jobs/{}/retry", s.dead[0]), "/jobs/bulk".into()] {
+    for path in ["/queues/mail/pause".to_string(), format!("/jobs/{}/retry", s.dead[0]), "/jobs/bulk".into()]
+    {
         let refused = post(&app, &path, &[("csrf", &csrf), ("action", "redrive"), ("expected", "2")]).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
         assert!(refused.body.contains("read-only"));
@@ -201,7 +211,8 @@ async fn auth_asks_for_credentials_and_takes_them_in_constant_time() {
     let asked = get(&app, "/").await;
     assert_eq!(asked.status, StatusCode::UNAUTHORIZED);
     assert!(asked.header("www-authenticate").starts_with("Basic"));
-    let with = |value: &str| Request::get("/queues").header("authorization", value).body(Body::empty()).unwrap();
+    let with =
+        |value: &str| Request::get("/queues").header("authorization", value).body(Body::empty()).unwrap();
     assert_eq!(send(&app, with("Bearer s3cret")).await.status, StatusCode::OK);
     assert_eq!(send(&app, with("Basic dTpzM2NyZXQ=")).await.status, StatusCode::OK, "u:s3cret");
     assert_eq!(send(&app, with("Bearer s3cre")).await.status, StatusCode::UNAUTHORIZED);
@@ -256,7 +267,10 @@ async fn one_job_is_retried_cancelled_and_deleted_by_post() {
     let csrf = token(&app).await;
     let dead = s.dead[0];
     let done = post(&app, &format!("/jobs/{dead}/retry"), &[("csrf", &csrf)]).await;
-    assert_eq!((done.status, done.header("location")), (StatusCode::SEE_OTHER, format!("/jobs/{dead}").as_str()));
+    assert_eq!(
+        (done.status, done.header("location")),
+        (StatusCode::SEE_OTHER, format!("/jobs/{dead}").as_str())
+    );
     assert_eq!(s.db.state_of(dead).await, Some(JobState::Available));
     post(&app, &format!("/jobs/{dead}/cancel"), &[("csrf", &csrf)]).await;
     assert_eq!(s.db.state_of(dead).await, Some(JobState::Cancelled));
@@ -277,9 +291,13 @@ async fn jobs_page_by_keyset_with_a_capped_size() {
     let first = get(&app, "/jobs?queue=mail&limit=2").await.body;
     let next = format!("before={}", ids[1]);
     assert!(first.contains(&next), "{first}");
-    assert!(first.contains(&format!("/jobs/{}\"", ids[0])) && !first.contains(&format!("/jobs/{}\"", ids[2])));
+    assert!(
+        first.contains(&format!("/jobs/{}\"", ids[0])) && !first.contains(&format!("/jobs/{}\"", ids[2]))
+    );
     let second = get(&app, &format!("/jobs?queue=mail&limit=2&{next}")).await.body;
-    assert!(second.contains(&format!("/jobs/{}\"", ids[2])) && second.contains(&format!("/jobs/{}\"", ids[3])));
+    assert!(
+        second.contains(&format!("/jobs/{}\"", ids[2])) && second.contains(&format!("/jobs/{}\"", ids[3]))
+    );
     assert!(!second.contains("older »"), "the last page links no further");
     for bad in ["limit=201", "limit=0", "before=x", "older=soon"] {
         assert_eq!(get(&app, &format!("/jobs?{bad}")).await.status, StatusCode::BAD_REQUEST, "{bad}");

@@ -307,7 +307,10 @@ impl Client {
     /// }
     /// # Ok(()) }
     /// ```
-    pub async fn stats_timeline(&self, query: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatsMinute>> {
+    pub async fn stats_timeline(
+        &self,
+        query: &crate::stats::StatsQuery,
+    ) -> Result<Vec<crate::stats::StatsMinute>> {
         crate::stats::read_timeline(&self.db, query).await
     }
 

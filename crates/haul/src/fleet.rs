@@ -44,7 +44,12 @@ pub(crate) async fn read(db: &Db) -> Result<Fleet> {
     let capped = rows.iter().map(|r| r.running).sum::<i64>() > FLEET_RUNNING_MAX;
     let workers = rows
         .into_iter()
-        .map(|r| WorkerLoad { worker: r.worker, queue: r.queue, running: r.running, oldest_started: r.oldest })
+        .map(|r| WorkerLoad {
+            worker: r.worker,
+            queue: r.queue,
+            running: r.running,
+            oldest_started: r.oldest,
+        })
         .collect();
     Ok(Fleet { leader, workers, capped })
 }

@@ -53,10 +53,10 @@ pub use control::{
     PAGE_SCAN_MAX, Page, RetryAttempts,
 };
 pub use error::{Error, Result};
-pub use fleet::{FLEET_RUNNING_MAX, Fleet, WorkerLoad};
 pub use execute::{
     BoxError, BoxFuture, Handler, JobContext, JobError, JobMeta, JobResultExt, Logging, Middleware, Next,
 };
+pub use fleet::{FLEET_RUNNING_MAX, Fleet, WorkerLoad};
 pub use health::{Health, HealthHandle, HealthProblem, ListenerHealth, WorkerState};
 pub use hooks::{Hook, RecordedBy, Transition};
 pub use insert::{Inserted, IntoNewJob, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};

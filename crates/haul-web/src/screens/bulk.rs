@@ -45,7 +45,9 @@ fn named(action: &str) -> Result<Named, WebError> {
 pub(crate) async fn act(ctx: Ctx, Form(f): Form<BulkForm>) -> Result<Response, WebError> {
     let named = named(&f.action)?;
     if named.verb == "purge" && f.filter.older_than()?.is_none() {
-        return Err(WebError::BadInput("a purge needs an age: purge finished jobs older than, say, 7days".into()));
+        return Err(WebError::BadInput(
+            "a purge needs an age: purge finished jobs older than, say, 7days".into(),
+        ));
     }
     let filter = f.filter.filter()?;
     let control = ctx.app.client.control();

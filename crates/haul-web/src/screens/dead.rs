@@ -37,7 +37,8 @@ fn actions(ctx: &Ctx, p: &ListParams) -> Markup {
     }
     let mut only = p.filter.clone();
     only.state.clear(); // redrive picks the dead letters itself
-    let purge = FilterParams { state: JobState::Discarded.as_str().into(), older: String::new(), ..only.clone() };
+    let purge =
+        FilterParams { state: JobState::Discarded.as_str().into(), older: String::new(), ..only.clone() };
     html! {
         div.actions {
             form.inline method="post" action=(ctx.url("/jobs/bulk")) {

@@ -17,7 +17,11 @@ pub(crate) struct JobParams {
     pub args: String,
 }
 
-pub(crate) async fn show(ctx: Ctx, Path(id): Path<i64>, Query(p): Query<JobParams>) -> Result<Response, WebError> {
+pub(crate) async fn show(
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Query(p): Query<JobParams>,
+) -> Result<Response, WebError> {
     let job = ctx.app.client.get(id).await?.ok_or(WebError::NotFound)?;
     let body = html! {
         (actions(&ctx, &job))

@@ -58,7 +58,13 @@ fn charts(minutes: &[StatsMinute]) -> Markup {
 
 fn queues(ctx: &Ctx, stats: &Stats) -> Markup {
     let est = &stats.estimated;
-    let shown = [JobState::Available, JobState::Running, JobState::Scheduled, JobState::Retryable, JobState::Discarded];
+    let shown = [
+        JobState::Available,
+        JobState::Running,
+        JobState::Scheduled,
+        JobState::Retryable,
+        JobState::Discarded,
+    ];
     html! {
         h2 { "Queues" }
         @if stats.queues.is_empty() {

@@ -24,7 +24,8 @@ impl FilterParams {
     pub fn filter(&self) -> Result<JobFilter, WebError> {
         let mut f = JobFilter::new();
         if let Some(s) = set(&self.state) {
-            let state: JobState = s.parse().map_err(|_| WebError::BadInput(format!("no state is named {s:?}")))?;
+            let state: JobState =
+                s.parse().map_err(|_| WebError::BadInput(format!("no state is named {s:?}")))?;
             f = f.with_state(state);
         }
         if let Some(q) = set(&self.queue) {

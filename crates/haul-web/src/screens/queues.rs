@@ -3,7 +3,7 @@
 
 use crate::app::Ctx;
 use crate::error::WebError;
-use crate::render::{form, fmt, page};
+use crate::render::{fmt, form, page};
 use axum::extract::Path;
 use axum::response::{Redirect, Response};
 use haul::JobState;
@@ -12,7 +12,13 @@ use maud::html;
 pub(crate) async fn show(ctx: Ctx) -> Result<Response, WebError> {
     let summary = ctx.app.client.queue_summary().await?;
     let est = &summary.estimated;
-    let shown = [JobState::Available, JobState::Running, JobState::Scheduled, JobState::Retryable, JobState::Discarded];
+    let shown = [
+        JobState::Available,
+        JobState::Running,
+        JobState::Scheduled,
+        JobState::Retryable,
+        JobState::Discarded,
+    ];
     let live = html! {
         @if summary.queues.is_empty() {
             p.muted { "No queues yet: a queue appears once a worker runs it or a job is inserted into it." }
@@ -49,7 +55,10 @@ pub(crate) async fn show(ctx: Ctx) -> Result<Response, WebError> {
 }
 
 /// POST `/queues/{name}/pause|resume`, then back to the list.
-pub(crate) async fn act(ctx: Ctx, Path((name, action)): Path<(String, String)>) -> Result<Redirect, WebError> {
+pub(crate) async fn act(
+    ctx: Ctx,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Redirect, WebError> {
     let client = &ctx.app.client;
     match action.as_str() {
         "pause" => client.pause_queue(&name).await?,

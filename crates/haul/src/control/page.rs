@@ -63,7 +63,10 @@ impl Page {
 
     pub(crate) fn checked(self) -> Result<Self> {
         if !(1..=PAGE_MAX).contains(&self.limit) {
-            return Err(Error::InvalidFilter(format!("a page holds 1 to {PAGE_MAX} jobs, not {}", self.limit)));
+            return Err(Error::InvalidFilter(format!(
+                "a page holds 1 to {PAGE_MAX} jobs, not {}",
+                self.limit
+            )));
         }
         match self.scan {
             Some(rows) if !(1..=PAGE_SCAN_MAX).contains(&rows) => Err(Error::InvalidFilter(format!(

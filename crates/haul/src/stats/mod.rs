@@ -9,8 +9,8 @@ mod report;
 mod rollup;
 mod timeline;
 
-pub use histogram::ERROR_BOUND;
 pub(crate) use depth::read as read_depth;
+pub use histogram::ERROR_BOUND;
 pub(crate) use read::read;
 pub use report::{
     OutcomeCounts, Percentiles, STATS_WINDOW_DEFAULT, STATS_WINDOW_MAX, Stats, StatsQuery, StatsRow,

@@ -6,9 +6,9 @@ mod jobs;
 
 mod bad_input;
 mod cancel;
-mod dashboard_reads;
 mod concurrency;
 mod control;
+mod dashboard_reads;
 mod faults;
 mod fetch_order;
 mod health;
