@@ -123,6 +123,14 @@ async fn the_dashboard_works_in_a_real_browser() {
     let running = db.client.insert(mail(9)).await.unwrap();
     db.run_on(&[running], "worker-1").await;
 
+    // an hour of rollups, so the overview's charts have bars to draw
+    db.exec(
+        "INSERT INTO {s}.stats_rollups (bucket, queue, kind, completed, retried, discarded, run_time, queue_wait)
+         SELECT date_trunc('minute', now()) - m * interval '1 minute', 'mail', 'send_email',
+                200 + (m * 37) % 150, (m * 7) % 11, (m % 13 = 0)::int, '{}', '{}'
+         FROM generate_series(0, 59) m",
+    )
+    .await;
     let base = serve(router(Dashboard::new(db.client.clone())), "127.0.0.1").await;
     let driver = start_driver().await;
     let c = browser(&driver).await;
