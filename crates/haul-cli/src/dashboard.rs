@@ -1,7 +1,7 @@
 //! `haul dashboard`: serves the web dashboard (`haul-web`) alone until SIGINT or SIGTERM.
 //! Binds 127.0.0.1 unless told otherwise, and refuses any non-loopback address without a
-//! token or basic auth (from the environment, so they stay out of `ps`); `--read-only`
-//! refuses every action.
+//! token or basic auth (from the environment, so they stay out of `ps`). Without them it
+//! answers only requests naming a loopback host. `--read-only` refuses every action.
 
 use crate::connect;
 use crate::errors::Usage;
@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 
 /// The address served unless `--bind` says otherwise.
 const BIND_DEFAULT: &str = "127.0.0.1:8080";
+/// The `Host` names an unauthenticated dashboard answers.
+const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -53,9 +55,11 @@ pub async fn run(url: &str, args: Args) -> Result<()> {
     haul_web::check_bind(args.bind, auth.as_ref()).map_err(|e| Usage(e.to_string()))?;
     let client = args.schema.client(connect::pool(url, 4).await?)?;
     let mut dashboard = Dashboard::new(client).with_read_only(args.read_only);
-    if let Some(auth) = auth {
-        dashboard = dashboard.with_auth(auth);
-    }
+    dashboard = match auth {
+        Some(auth) => dashboard.with_auth(auth),
+        // no credentials: loopback only, and only by a loopback name (no DNS rebinding)
+        None => dashboard.with_allowed_hosts(LOOPBACK_NAMES),
+    };
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let mode = if args.read_only { " (read-only)" } else { "" };

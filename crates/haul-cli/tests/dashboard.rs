@@ -1,6 +1,6 @@
 //! `haul dashboard`: a non-loopback bind without auth is a usage error (exit 2) that reaches
-//! no database; with a token it serves, asks for credentials, and in `--read-only` mode draws
-//! no action.
+//! no database; without auth it answers only loopback host names; with a token it serves,
+//! asks for credentials, and in `--read-only` mode draws no action.
 
 mod common;
 
@@ -77,4 +77,19 @@ fn with_a_token_it_serves_read_only_behind_credentials() {
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("read-only") && !page.contains(r#"method="post""#), "{page}");
     assert!(page.to_ascii_lowercase().contains("content-security-policy: default-src 'none'"), "{page}");
+}
+
+#[test]
+fn without_auth_it_answers_only_loopback_host_names() {
+    let schema = unique("haul_cli_dashboard_hosts");
+    let _cleanup = DropSchema(schema.clone());
+    migrate(&schema);
+    let served = serve(&["--schema", &schema, "--bind", "127.0.0.1:0"], &[]);
+    let (status, page) = get(&served.addr, "/", "");
+    assert_eq!(status, 200, "{page}");
+    let mut s = TcpStream::connect(&served.addr).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: rebound.example:8080\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
 }

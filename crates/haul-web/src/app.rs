@@ -17,6 +17,8 @@ pub(crate) struct App {
     pub auth: Option<Auth>,
     pub read_only: bool,
     pub page_size: u32,
+    /// The `Host` names answered; `None`: any.
+    pub hosts: Option<Vec<String>>,
     /// The token every form carries: a page of this dashboard can read it, a cross-site one
     /// cannot. Random per router.
     pub csrf: String,
@@ -34,12 +36,14 @@ pub(crate) fn router(d: Dashboard) -> Router {
         auth: d.auth,
         read_only: d.read_only,
         page_size: d.page_size,
+        hosts: d.hosts,
         csrf: security::csrf::new_token(),
     });
     screens::routes()
         .route("/assets/{file}", get(assets::serve))
         .layer(middleware::from_fn_with_state(app.clone(), security::csrf::guard))
         .layer(middleware::from_fn_with_state(app.clone(), security::auth::guard))
+        .layer(middleware::from_fn_with_state(app.clone(), security::host::guard))
         .layer(middleware::from_fn(security::headers::set))
         .with_state(app)
 }

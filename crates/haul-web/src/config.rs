@@ -49,13 +49,14 @@ pub struct Dashboard {
     pub(crate) auth: Option<Auth>,
     pub(crate) read_only: bool,
     pub(crate) page_size: u32,
+    pub(crate) hosts: Option<Vec<String>>,
 }
 
 impl Dashboard {
     /// A dashboard over `client`'s schema: no auth of its own (nest it behind your app's, or
     /// set [`Dashboard::with_auth`]), actions allowed.
     pub fn new(client: Client) -> Self {
-        Dashboard { client, auth: None, read_only: false, page_size: PAGE_SIZE_DEFAULT }
+        Dashboard { client, auth: None, read_only: false, page_size: PAGE_SIZE_DEFAULT, hosts: None }
     }
 
     /// Requires these credentials on every request. Defaults to none.
@@ -75,6 +76,19 @@ impl Dashboard {
     /// [`PAGE_SIZE_DEFAULT`].
     pub fn with_page_size(mut self, size: u32) -> Self {
         self.page_size = size.clamp(1, PAGE_SIZE_MAX);
+        self
+    }
+
+    /// Answers only requests whose `Host` names one of `hosts` (without the port; an IPv6
+    /// address in brackets, `[::1]`), refusing others with 421. An unauthenticated dashboard
+    /// on loopback sets it to its loopback names, so a page of another site that a DNS trick
+    /// points at 127.0.0.1 reads nothing. Defaults to any host.
+    pub fn with_allowed_hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.hosts = Some(hosts.into_iter().map(|h| h.into().to_ascii_lowercase()).collect());
         self
     }
 

@@ -344,3 +344,19 @@ async fn the_workers_screen_names_the_leader_and_who_runs_what() {
     assert!(page.contains(r#"<strong id="leader">worker-lead</strong>"#), "{page}");
     assert!(page.contains("<td>worker-b</td><td>mail</td><td class=\"num\">1</td>"), "{page}");
 }
+
+#[tokio::test]
+async fn allowed_hosts_refuse_any_other_host() {
+    let s = seeded().await;
+    let app = router(Dashboard::new(s.db.client.clone()).with_allowed_hosts(["localhost", "[::1]"]));
+    let at = |host: &str| Request::get("/").header("host", host).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, at("localhost:8080")).await.status, StatusCode::OK);
+    assert_eq!(send(&app, at("[::1]:8080")).await.status, StatusCode::OK);
+    let refused = send(&app, at("rebound.example:8080")).await;
+    assert_eq!(refused.status, StatusCode::MISDIRECTED_REQUEST);
+    assert!(refused.header("content-security-policy").contains("frame-ancestors 'none'"));
+    assert_eq!(
+        send(&app, Request::get("/").body(Body::empty()).unwrap()).await.status,
+        StatusCode::MISDIRECTED_REQUEST
+    );
+}
