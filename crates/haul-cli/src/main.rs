@@ -2,6 +2,7 @@
 
 mod completions;
 mod connect;
+mod dashboard;
 mod dead;
 mod demo;
 mod doctor;
@@ -52,6 +53,8 @@ enum Command {
     Enqueue(enqueue::Args),
     /// List queues with their state and counts, or pause or resume one: `haul queues pause mail`.
     Queues(queues::Args),
+    /// Serve the web dashboard: `haul dashboard --bind 127.0.0.1:8080`.
+    Dashboard(dashboard::Args),
     /// Per queue and kind: depth, oldest available, dead letters, throughput, error rate, P50/P95/P99.
     Stats(stats::Args),
 }
@@ -70,6 +73,7 @@ async fn main() -> std::process::ExitCode {
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
         Command::Queues(args) => queues::run(&cli.database_url, args).await,
         Command::Stats(args) => stats::run(&cli.database_url, args).await,
+        Command::Dashboard(args) => dashboard::run(&cli.database_url, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -12,7 +12,7 @@ use crate::job::{JobRow, JobState};
 use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::names;
 use crate::periodic::PeriodicRecord;
-use crate::queue::{QueueDepth, QueueInfo, with_depths};
+use crate::queue::{QueueDepth, QueueInfo, QueueSummary, with_depths};
 use sqlx::{PgExecutor, PgPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -295,6 +295,41 @@ impl Client {
         crate::stats::read(&self.db, query).await
     }
 
+    /// The window's outcomes minute by minute, oldest first, every minute present (zero
+    /// where nothing ended): the series behind throughput and failure charts. Reads only the
+    /// window's rollup rows.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let hour = haul::StatsQuery::default().with_window(std::time::Duration::from_secs(3600));
+    /// for minute in client.stats_timeline(&hour).await? {
+    ///     println!("{} completed={} failed={}", minute.at, minute.outcomes.completed, minute.outcomes.retried);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn stats_timeline(
+        &self,
+        query: &crate::stats::StatsQuery,
+    ) -> Result<Vec<crate::stats::StatsMinute>> {
+        crate::stats::read_timeline(&self.db, query).await
+    }
+
+    /// The workers now: the maintenance leader, and running jobs per worker and queue (at
+    /// most [`FLEET_RUNNING_MAX`](crate::FLEET_RUNNING_MAX) of them read).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let fleet = client.fleet().await?;
+    /// println!("leader: {:?}", fleet.leader);
+    /// for w in &fleet.workers {
+    ///     println!("{:?} runs {} of {}", w.worker, w.running, w.queue);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn fleet(&self) -> Result<crate::fleet::Fleet> {
+        crate::fleet::read(&self.db).await
+    }
+
     /// Every periodic schedule's record (its last tick done), by name: what the leader has
     /// enqueued or skipped so far. A schedule appears once a leader has seen it.
     pub async fn periodic(&self) -> Result<Vec<PeriodicRecord>> {
@@ -315,6 +350,25 @@ impl Client {
         let rows = self.db.queue_list().await?;
         let depths = self.db.job_count_by_queue_state().await?;
         Ok(with_depths(rows, depths.into_iter().map(|d| (d.queue, d.state, d.count))))
+    }
+
+    /// Like [`Client::queues`], with the counts read as [`Client::stats`] reads them: exact on
+    /// a small table, and on one of millions of rows estimated from a sample at a bounded
+    /// cost (the states in [`QueueSummary::estimated`]). What a dashboard polls.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let summary = client.queue_summary().await?;
+    /// for q in &summary.queues {
+    ///     println!("{} paused={} available≈{}", q.name, q.paused, q.counts.available);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn queue_summary(&self) -> Result<QueueSummary> {
+        let rows = self.db.queue_list().await?;
+        let depth = crate::stats::read_depth(&self.db).await?;
+        let counts = depth.rows.into_iter().map(|r| (r.queue, r.state, r.n));
+        Ok(QueueSummary { queues: with_depths(rows, counts), estimated: depth.estimated })
     }
 
     /// Pauses a queue: every worker stops claiming its jobs within about a second (at once

@@ -20,6 +20,7 @@ mod control;
 mod db;
 pub mod doctor;
 mod error;
+mod fleet;
 mod health;
 pub mod job;
 pub mod metrics;
@@ -49,12 +50,13 @@ pub use complete::{EventOutcome, JobEvent};
 pub use config::{ClientConfig, Compaction, WorkerConfig};
 pub use control::{
     BulkAction, BulkReport, CONTROL_BATCH_DEFAULT, CONTROL_BATCH_MAX, Control, JobFilter, JobPage, PAGE_MAX,
-    Page, RetryAttempts,
+    PAGE_SCAN_MAX, Page, RetryAttempts,
 };
 pub use error::{Error, Result};
 pub use execute::{
     BoxError, BoxFuture, Handler, JobContext, JobError, JobMeta, JobResultExt, Logging, Middleware, Next,
 };
+pub use fleet::{FLEET_RUNNING_MAX, Fleet, WorkerLoad};
 pub use health::{Health, HealthHandle, HealthProblem, ListenerHealth, WorkerState};
 pub use hooks::{Hook, RecordedBy, Transition};
 pub use insert::{Inserted, IntoNewJob, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
@@ -63,10 +65,10 @@ pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
 pub use periodic::{
     MISSED_AFTER_DEFAULT, Missed, PERIODIC_EVERY_MIN, PERIODIC_NAME_MAX, Periodic, PeriodicRecord,
 };
-pub use queue::{JobCounts, QueueDepth, QueueInfo};
+pub use queue::{JobCounts, QueueDepth, QueueInfo, QueueSummary};
 pub use stats::{
     ERROR_BOUND as STATS_ERROR_BOUND, OutcomeCounts, Percentiles, STATS_WINDOW_DEFAULT, STATS_WINDOW_MAX,
-    Stats, StatsQuery, StatsRow, StatsSnapshot, WorkerStats,
+    Stats, StatsMinute, StatsQuery, StatsRow, StatsSnapshot, WorkerStats,
 };
 pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};

@@ -34,6 +34,17 @@ pub struct QueueInfo {
     pub counts: JobCounts,
 }
 
+/// Every queue with counts read at a bounded cost, from
+/// [`Client::queue_summary`](crate::Client::queue_summary).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct QueueSummary {
+    /// The queues, by name, as [`Client::queues`](crate::Client::queues) lists them.
+    pub queues: Vec<QueueInfo>,
+    /// States whose counts are estimates (empty: every count is exact).
+    pub estimated: Vec<JobState>,
+}
+
 /// How many jobs are in each state.
 ///
 /// ```

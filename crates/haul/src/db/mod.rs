@@ -24,7 +24,7 @@ pub(crate) use job::{
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 pub(crate) use periodic::{Seen, Tick};
-pub(crate) use stats::{RollupBatch, RollupSum, StatsWindow};
+pub(crate) use stats::{MinuteSum, RollupBatch, RollupSum, StatsWindow};
 #[cfg(test)]
 pub(crate) use testing::test_db;
 pub(crate) use vacuum::DeadTuples;

@@ -7,13 +7,17 @@ mod histogram;
 mod read;
 mod report;
 mod rollup;
+mod timeline;
 
+pub(crate) use depth::read as read_depth;
 pub use histogram::ERROR_BOUND;
 pub(crate) use read::read;
 pub use report::{
     OutcomeCounts, Percentiles, STATS_WINDOW_DEFAULT, STATS_WINDOW_MAX, Stats, StatsQuery, StatsRow,
 };
 pub(crate) use rollup::{Rollups, Sample, to_batch};
+pub use timeline::StatsMinute;
+pub(crate) use timeline::read as read_timeline;
 
 use hdrhistogram::Histogram;
 use std::sync::Mutex;

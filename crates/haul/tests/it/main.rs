@@ -8,6 +8,7 @@ mod bad_input;
 mod cancel;
 mod concurrency;
 mod control;
+mod dashboard_reads;
 mod faults;
 mod fetch_order;
 mod health;

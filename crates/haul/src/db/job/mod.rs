@@ -20,6 +20,7 @@ mod lease;
 mod maintain;
 #[cfg(test)]
 mod plan_tests;
+mod running;
 #[cfg(feature = "testing")]
 mod testing;
 
@@ -52,6 +53,7 @@ pub(super) struct JobSql {
     admin: admin::AdminSql,
     control: control::ControlSql,
     depth: depth::DepthSql,
+    running: running::RunningSql,
     #[cfg(feature = "testing")]
     testing: testing::TestingSql,
 }
@@ -67,6 +69,7 @@ impl JobSql {
             admin: admin::AdminSql::new(schema),
             control: control::ControlSql::new(schema),
             depth: depth::DepthSql::new(schema),
+            running: running::RunningSql::new(schema),
             #[cfg(feature = "testing")]
             testing: testing::TestingSql::new(schema),
         }
@@ -98,11 +101,13 @@ impl JobSql {
             ("retry", &a.retry),
             ("delete", &a.delete),
             ("list_where", &self.control.list),
+            ("scan_floor", &self.control.scan_floor),
             ("depth_size", &self.depth.size),
             ("depth_exact", &self.depth.exact),
             ("depth_sample", &self.depth.sample),
             ("depth_indexed", &self.depth.indexed),
             ("oldest_available", &self.depth.oldest),
+            ("running_by_worker", &self.running.by_worker),
         ];
         #[cfg(feature = "testing")]
         {
