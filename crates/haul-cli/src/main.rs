@@ -9,6 +9,7 @@ mod enqueue;
 mod errors;
 mod escape;
 mod jobs;
+mod limits;
 mod metrics;
 mod migrate;
 mod periodic;
@@ -52,6 +53,8 @@ enum Command {
     Enqueue(enqueue::Args),
     /// List queues with their state and counts, or pause or resume one: `haul queues pause mail`.
     Queues(queues::Args),
+    /// Global limits per queue: list, set, clear: `haul limits set partner --rate 100/1s`.
+    Limits(limits::Args),
     /// Per queue and kind: depth, oldest available, dead letters, throughput, error rate, P50/P95/P99.
     Stats(stats::Args),
 }
@@ -69,6 +72,7 @@ async fn main() -> std::process::ExitCode {
         Command::Completions(args) => completions::run(args),
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
         Command::Queues(args) => queues::run(&cli.database_url, args).await,
+        Command::Limits(args) => limits::run(&cli.database_url, args).await,
         Command::Stats(args) => stats::run(&cli.database_url, args).await,
     };
     match result {

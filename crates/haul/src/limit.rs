@@ -101,9 +101,15 @@ impl Limit {
         self
     }
 
-    /// Checks the limit for `queue`; [`Error::InvalidLimit`] says what is wrong.
-    pub(crate) fn validate(&self, queue: &str) -> Result<()> {
-        let bad = |reason: &str| Err(Error::InvalidLimit { queue: queue.to_owned(), reason: reason.to_owned() });
+    /// Checks the limit for `queue` as [`Client::set_limit`](crate::Client::set_limit) does
+    /// before any SQL; [`Error::InvalidLimit`] says what is wrong.
+    ///
+    /// ```
+    /// assert!(haul::Limit::concurrency(0).validate("mail").is_err());
+    /// ```
+    pub fn validate(&self, queue: &str) -> Result<()> {
+        let bad =
+            |reason: &str| Err(Error::InvalidLimit { queue: queue.to_owned(), reason: reason.to_owned() });
         if self.concurrency.is_none() && self.rate.is_none() {
             return bad("give a concurrency, a rate or both (Limit::concurrency, Limit::rate)");
         }

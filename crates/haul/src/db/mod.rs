@@ -19,11 +19,11 @@ mod vacuum;
 
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
-    Allowance, PartitionBy, RunningParts, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, InsertBatch, JobSelection, JsonText, OldestRow,
-    RescuedJob, UniqueIds, WORKER_SESSION,
+    Allowance, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, InsertBatch, JobSelection, JsonText,
+    OldestRow, PartitionBy, RescuedJob, RunningParts, UniqueIds, WORKER_SESSION,
 };
-pub use migration::{MIGRATIONS, Migration};
 pub(crate) use limit::Window;
+pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 pub(crate) use periodic::{Seen, Tick};
 pub(crate) use stats::{RollupBatch, RollupSum, StatsWindow};

@@ -24,7 +24,7 @@ use crate::stats::WorkerStats;
 use cursor::{Cursor, Scan};
 use pause::Gate;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -44,6 +44,10 @@ pub(crate) struct QueueHandle {
     gate: Gate,
     /// The worker's limited queues.
     limited: watch::Receiver<LimitedSet>,
+    /// Taken by the first of this queue's producers to claim it while limited: that one
+    /// claims for every free slot, and the others wait while the queue stays limited rather
+    /// than queue on the limit's lock behind it.
+    limited_owner: AtomicBool,
 }
 
 impl QueueHandle {
@@ -63,11 +67,26 @@ impl QueueHandle {
             cursor: Cursor::default(),
             gate: Gate::new(paused),
             limited,
+            limited_owner: AtomicBool::new(false),
         }
     }
 
     fn is_limited(&self) -> bool {
         self.limited.borrow().contains(&*self.name)
+    }
+
+    /// Makes the caller the queue's limited claimer if none is.
+    fn own_limited(&self) -> bool {
+        let took = self.limited_owner.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire);
+        took.is_ok()
+    }
+
+    /// Returns when the queue is no longer limited.
+    async fn unlimited(&self) {
+        let mut rx = self.limited.clone();
+        if rx.wait_for(|l| !l.contains(&*self.name)).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     fn is_paused(&self) -> bool {
@@ -128,7 +147,18 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         let mut recheck: Option<Instant> = None;
         // Set while a limited claim waits for a running job of its limit to complete.
         let (mut flushed, mut after_flush) = (self.flushed.clone(), false);
+        // Whether a poll tick claims again (not while a rate's window is timed exactly).
+        let mut tick_claims = true;
+        let mut owner = false;
         while !stop.is_cancelled() {
+            if q.is_limited() && !owner && !q.own_limited() {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = q.unlimited() => backlog = true,
+                }
+                continue;
+            }
+            owner = owner || q.is_limited();
             if q.is_paused() {
                 tokio::select! {
                     () = stop.cancelled() => break,
@@ -141,10 +171,12 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
                 flushed.borrow_and_update();
                 match self.fill(&q, &stop, &mut retry).await {
                     Fill::Again => {
-                        (recheck, after_flush) = (None, false);
+                        (recheck, after_flush, tick_claims) = (None, false, true);
                         continue;
                     }
-                    Fill::Wait { backlog: b, recheck: r, flushed: f } => (backlog, recheck, after_flush) = (b, r, f),
+                    Fill::Wait { backlog: b, recheck: r, flushed: f, timed } => {
+                        (backlog, recheck, after_flush, tick_claims) = (b, r, f, !timed);
+                    }
                 }
                 if backlog {
                     continue;
@@ -160,11 +192,11 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
                     backlog = true;
                 }
                 at = poll.tick() => {
-                    backlog = true;
+                    backlog = backlog || tick_claims;
                     self.health.fetch_turned(at);
                 }
                 () = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
-                    recheck = None;
+                    (recheck, tick_claims) = (None, true);
                     backlog = true;
                 }
             }
@@ -277,8 +309,9 @@ enum Fill {
     /// Claim again now.
     Again,
     /// Wait for a wake, freed slots (while `backlog`), a completion flush (while `flushed`),
-    /// a poll tick, or the `recheck` time.
-    Wait { backlog: bool, recheck: Option<Instant>, flushed: bool },
+    /// a poll tick (unless `timed`: `recheck` is when a limit's window frees), or the
+    /// `recheck` time.
+    Wait { backlog: bool, recheck: Option<Instant>, flushed: bool, timed: bool },
 }
 
 impl Fill {
@@ -289,7 +322,8 @@ impl Fill {
             Scan::Full => None,
             Scan::After(_) => q.cursor.full_due_after(Instant::now()),
         };
-        Fill::Wait { backlog: matches!(scan, Scan::After(_)) && recheck.is_none(), recheck, flushed: false }
+        let backlog = matches!(scan, Scan::After(_)) && recheck.is_none();
+        Fill::Wait { backlog, recheck, flushed: false, timed: false }
     }
 
     /// After a limited claim came back short: wait for a completion if a partition is at its
@@ -297,7 +331,7 @@ impl Fill {
     fn held_back(l: &limited::Limited) -> Fill {
         let past = Duration::from_millis(1);
         let recheck = l.rate_frees_in.map(|d| Instant::now() + d + past);
-        Fill::Wait { backlog: false, recheck, flushed: l.at_concurrency }
+        Fill::Wait { backlog: false, recheck, flushed: l.at_concurrency, timed: recheck.is_some() }
     }
 }
 

@@ -104,16 +104,18 @@ impl PauseWatch {
         }
     }
 
+    /// Re-reads the limited set, then the paused set: a pause seen is never older than the
+    /// limits read (an operator who limits then pauses a queue may wait for the pause).
     async fn reread(&self, throttle: &mut Throttle) {
+        if let Err(e) = self.read_limited().await {
+            throttle.warn(|| tracing::warn!(error = %e, "could not read which queues are limited"));
+        }
         match self.db.queue_paused_among(&self.names).await {
             Ok(paused) => {
                 self.health.db_answered();
                 self.replace(paused.into_iter().collect());
             }
             Err(e) => throttle.warn(|| tracing::warn!(error = %e, "could not read which queues are paused")),
-        }
-        if let Err(e) = self.read_limited().await {
-            throttle.warn(|| tracing::warn!(error = %e, "could not read which queues are limited"));
         }
     }
 
