@@ -20,7 +20,7 @@ mod vacuum;
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
     Allowance, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, InsertBatch, JobSelection, JsonText,
-    OldestRow, PartitionBy, RescuedJob, RunningParts, UniqueIds, WORKER_SESSION,
+    LimitedClaim, OldestRow, PartitionBy, RescuedJob, RunningParts, UniqueIds, WORKER_SESSION,
 };
 pub(crate) use limit::Window;
 pub use migration::{MIGRATIONS, Migration};

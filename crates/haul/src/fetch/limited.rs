@@ -10,7 +10,7 @@
 //! its rate leaves the window, or when a running job of a partition at its concurrency
 //! completes (the worker's completer says so after each flush).
 
-use crate::db::{Allowance, ClaimedJob, Db, PartitionBy, RunningParts, Window};
+use crate::db::{Allowance, ClaimedJob, Db, LimitedClaim, PartitionBy, RunningParts, Window};
 use crate::limit::Limit;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -49,7 +49,8 @@ pub(crate) async fn claim(
         };
         let usage = Usage::new(&limit, &running, &window);
         let allow = usage.allowance(want as i64);
-        let jobs = db.job_claim_limited(&mut tx, queue, by, &allow, lease_ms, worker, window.at).await?;
+        let claim = LimitedClaim { queue, by, allow: &allow, lease_ms, worker, at: window.at };
+        let jobs = db.job_claim_limited(&mut tx, claim).await?;
         let started = count_by_partition(&jobs);
         if limit.rate.is_some() && !started.is_empty() {
             db.limit_record_starts(&mut tx, queue, &started, window.at).await?;

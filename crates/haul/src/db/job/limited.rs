@@ -110,6 +110,17 @@ pub(crate) struct Allowance {
     pub scan: i64,
 }
 
+/// One limited claim: what it may take of which queue, for whom, at what time.
+pub(crate) struct LimitedClaim<'a> {
+    pub queue: &'a str,
+    pub by: PartitionBy<'a>,
+    pub allow: &'a Allowance,
+    pub lease_ms: i64,
+    pub worker: &'a str,
+    /// The claim's time, recorded as each job's `attempted_at`.
+    pub at: DateTime<Utc>,
+}
+
 /// A limited claim's jobs, with the partition of each.
 #[derive(sqlx::FromRow)]
 struct LimitedClaimed {
@@ -130,23 +141,18 @@ impl Db {
         q.bind(queue).bind(by.by_kind).bind(by.by_arg).fetch_one(c).await
     }
 
-    /// Claims what `allow` lets start of `queue`, recording `at` as their start; each job
-    /// comes with its partition.
-    #[allow(clippy::too_many_arguments)]
+    /// Claims what `p.allow` lets start of `p.queue`, recording `p.at` as their start; each
+    /// job comes with its partition.
     pub(crate) async fn job_claim_limited(
         &self,
         c: &mut PgConnection,
-        queue: &str,
-        by: PartitionBy<'_>,
-        allow: &Allowance,
-        lease_ms: i64,
-        worker: &str,
-        at: DateTime<Utc>,
+        p: LimitedClaim<'_>,
     ) -> sqlx::Result<Vec<(ClaimedJob, String)>> {
+        let (a, by) = (p.allow, p.by);
         let q = self.query_as::<LimitedClaimed>(&self.inner.job.limited.claim);
-        let q = q.bind(queue).bind(by.by_kind).bind(by.by_arg).bind(allow.want).bind(lease_ms).bind(worker);
-        let q = q.bind(&allow.blocked).bind(&allow.partitions).bind(&allow.allowed).bind(allow.others);
-        let got = q.bind(at).bind(allow.scan).fetch_one(c).await?;
+        let q = q.bind(p.queue).bind(by.by_kind).bind(by.by_arg).bind(a.want).bind(p.lease_ms).bind(p.worker);
+        let q = q.bind(&a.blocked).bind(&a.partitions).bind(&a.allowed).bind(a.others);
+        let got = q.bind(p.at).bind(a.scan).fetch_one(c).await?;
         let jobs = got.claimed.into_jobs()?;
         if jobs.len() != got.partitions.len() {
             return Err(sqlx::Error::Decode("claimed partitions of a different length".into()));

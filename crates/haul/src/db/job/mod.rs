@@ -29,7 +29,7 @@ pub(crate) use complete::CompletionBatch;
 pub(crate) use control::{Bulk, JobSelection};
 pub(crate) use depth::{DepthRow, OldestRow};
 pub(crate) use insert::{InsertBatch, UniqueIds};
-pub(crate) use limited::{Allowance, PartitionBy, RunningParts};
+pub(crate) use limited::{Allowance, LimitedClaim, PartitionBy, RunningParts};
 pub(crate) use maintain::RescuedJob;
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
