@@ -1,7 +1,8 @@
 //! The claim of a limited queue, in one transaction: lock the queue's limit row (limited
-//! claims of a queue take turns), read the clock, the starts in the rate's window and the
-//! running jobs per partition, claim no more of each partition than both allow, and record
-//! the claim's starts. The limit is exact: every claim counts everything claimed before it.
+//! claims of a queue take turns), count the running jobs per partition, read the clock and
+//! the starts in the rate's window, claim no more of each partition than both allow, and
+//! record the claim's starts. The limit is exact: every claim counts everything claimed
+//! before it, and its time (`attempted_at`) follows the end of every job it counted as ended.
 //!
 //! The rate is a sliding window: at most `starts` claims in *any* window of the period, not
 //! only in windows aligned on a clock (a fixed window lets twice the rate through across a
@@ -41,12 +42,13 @@ pub(crate) async fn claim(
         let mut tx = sqlx::Connection::begin(c).await?;
         let Some(limit) = db.limit_lock(&mut tx, queue).await? else { return Ok(None) };
         let by = PartitionBy { by_kind: limit.partition.by_kind, by_arg: limit.partition.by_arg.as_deref() };
-        let period = limit.rate.map_or(Duration::ZERO, |r| r.per);
-        let window = db.limit_window(&mut tx, queue, period).await?;
         let running = match limit.concurrency {
             Some(_) => db.job_running_by_partition(&mut tx, queue, by).await?,
             None => RunningParts { partitions: Vec::new(), running: Vec::new() },
         };
+        // the claim's time, read after the count: every job counted as ended ended before it
+        let period = limit.rate.map_or(Duration::ZERO, |r| r.per);
+        let window = db.limit_window(&mut tx, queue, period).await?;
         let usage = Usage::new(&limit, &running, &window);
         let allow = usage.allowance(want as i64);
         let claim = LimitedClaim { queue, by, allow: &allow, lease_ms, worker, at: window.at };

@@ -55,6 +55,38 @@ async fn a_held_back_job_stays_available_at_attempt_zero_until_a_slot_frees() {
     w.stop().await;
 }
 
+#[derive(Serialize, Deserialize)]
+struct Other {}
+
+impl Job for Other {
+    const KIND: &'static str = "other";
+    const QUEUE: &'static str = "partner";
+}
+
+async fn other(ctx: JobContext<Arc<Semaphore>>, _job: Other) -> Result<(), JobError> {
+    ctx.state().acquire().await?.forget();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_limit_per_kind_gives_each_kind_the_whole_limit() {
+    let db = TestDb::new().await;
+    db.client.set_limit("partner", &Limit::concurrency(2).partitioned_by_kind()).await.unwrap();
+    db.client.insert_many((0..4).map(|_| Gated { tenant: "a".into() })).await.unwrap();
+    db.client.insert_many((0..4).map(|_| Other {})).await.unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let worker = Worker::builder(db.client.clone(), gate.clone()).queue("partner", 10);
+    let mut w = start(worker.handler(gated).handler(other).config(fast_config()).build().unwrap());
+    let running = "SELECT count(*) FROM {s}.jobs WHERE state = 'running'";
+    db.until_scalar(running, 4).await;
+    let per_kind = "SELECT count(DISTINCT kind) FILTER (WHERE state = 'running') * 10 \
+                    + count(*) FILTER (WHERE state = 'available' AND attempt = 0) FROM {s}.jobs";
+    assert_eq!(db.scalar(per_kind).await, 24, "two of each kind run; the other four wait unattempted");
+    gate.add_permits(8);
+    w.collect(8, |e| e.outcome == EventOutcome::Completed).await;
+    w.stop().await;
+}
+
 #[tokio::test]
 async fn bad_limits_are_refused_before_any_sql_and_clearing_restores_plain_claims() {
     let db = TestDb::new().await;

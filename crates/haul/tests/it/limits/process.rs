@@ -30,15 +30,18 @@ impl Job for Call {
     const QUEUE: &'static str = "limited";
 }
 
-/// Records the call's claim time and start, works `ms` (the call itself), records its end.
+/// Records the call's claim time (the database's) and its start (the handler's entry, on
+/// this machine's clock), works `ms` (the call itself), records its end.
 async fn call(ctx: JobContext<String>, job: Call) -> Result<(), JobError> {
+    let started = chrono::Utc::now();
     let s = ctx.state();
     let start = format!(
         "INSERT INTO {s}.limit_runs (job_id, tenant, claimed_at, started_at) \
-         SELECT id, $2, attempted_at, clock_timestamp() FROM {s}.jobs WHERE id = $1"
+         SELECT id, $2, attempted_at, $3 FROM {s}.jobs WHERE id = $1"
     );
     let pool = ctx.pool();
-    sqlx::query(sqlx::AssertSqlSafe(start)).bind(ctx.id()).bind(&job.tenant).execute(pool).await?;
+    let q = sqlx::query(sqlx::AssertSqlSafe(start)).bind(ctx.id()).bind(&job.tenant).bind(started);
+    q.execute(pool).await?;
     tokio::time::sleep(Duration::from_millis(job.ms)).await;
     let end = format!("UPDATE {s}.limit_runs SET ended_at = clock_timestamp() WHERE job_id = $1");
     sqlx::query(sqlx::AssertSqlSafe(end)).bind(ctx.id()).execute(pool).await?;
