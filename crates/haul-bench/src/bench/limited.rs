@@ -75,7 +75,7 @@ fn max_in_window(sorted: &[u64], width: u64) -> usize {
 mod tests {
     #[test]
     fn windows_open_at_each_start() {
-        assert_eq!(super::max_in_window(&[0, 5, 9, 10, 14, 30], 10), 3);
+        assert_eq!(super::max_in_window(&[0, 5, 9, 10, 14, 30], 10), 4, "5, 9, 10 and 14 lie in [5, 15)");
         assert_eq!(super::max_in_window(&[], 10), 0);
     }
 }
