@@ -10,6 +10,7 @@ mod enqueue;
 mod errors;
 mod escape;
 mod jobs;
+mod limits;
 mod metrics;
 mod migrate;
 mod periodic;
@@ -55,6 +56,8 @@ enum Command {
     Queues(queues::Args),
     /// Serve the web dashboard: `haul dashboard --bind 127.0.0.1:8080`.
     Dashboard(dashboard::Args),
+    /// Global limits per queue: list, set, clear: `haul limits set partner --rate 100/1s`.
+    Limits(limits::Args),
     /// Per queue and kind: depth, oldest available, dead letters, throughput, error rate, P50/P95/P99.
     Stats(stats::Args),
 }
@@ -72,6 +75,7 @@ async fn main() -> std::process::ExitCode {
         Command::Completions(args) => completions::run(args),
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
         Command::Queues(args) => queues::run(&cli.database_url, args).await,
+        Command::Limits(args) => limits::run(&cli.database_url, args).await,
         Command::Stats(args) => stats::run(&cli.database_url, args).await,
         Command::Dashboard(args) => dashboard::run(&cli.database_url, args).await,
     };

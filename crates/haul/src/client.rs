@@ -1,5 +1,6 @@
 //! The [`Client`]: inserts jobs (alone, in bulk, inside the caller's transaction), migrates
-//! the schema, looks at, retries, cancels and deletes jobs, and pauses and resumes queues.
+//! the schema, looks at, retries, cancels and deletes jobs, pauses and resumes queues, and
+//! sets their global limits.
 
 use crate::clock::Clock;
 use crate::config::ClientConfig;
@@ -9,10 +10,11 @@ use crate::db::InsertBatch;
 use crate::error::{Error, Result};
 use crate::insert::{Inserted, IntoNewJob, build_batch, plan_unique};
 use crate::job::{JobRow, JobState};
+use crate::limit::{Limit, QueueLimit};
 use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::names;
 use crate::periodic::PeriodicRecord;
-use crate::queue::{QueueDepth, QueueInfo, QueueSummary, with_depths};
+use crate::queue::{QueueDepth, QueueInfo, QueueSummary, with_depths, with_limits};
 use sqlx::{PgExecutor, PgPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -349,7 +351,41 @@ impl Client {
     pub async fn queues(&self) -> Result<Vec<QueueInfo>> {
         let rows = self.db.queue_list().await?;
         let depths = self.db.job_count_by_queue_state().await?;
-        Ok(with_depths(rows, depths.into_iter().map(|d| (d.queue, d.state, d.count))))
+        let queues = with_depths(rows, depths.into_iter().map(|d| (d.queue, d.state, d.count)));
+        Ok(with_limits(queues, self.db.limit_list().await?))
+    }
+
+    /// Sets `queue`'s global limit, replacing any it had: every worker claims its jobs
+    /// through the limit from the moment it hears of it (at once through LISTEN, else on its
+    /// next poll tick). The limit holds across every worker process; the rules are in
+    /// `docs/limits.md`. Fails with [`Error::InvalidName`] or [`Error::InvalidLimit`]
+    /// before any SQL.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::Limit;
+    /// use std::time::Duration;
+    /// // the partner allows 100 calls a second and 10 at once, per account
+    /// let limit = Limit::concurrency(10).with_rate(100, Duration::from_secs(1)).partitioned_by_arg("account");
+    /// client.set_limit("partner", &limit).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_limit(&self, queue: &str, limit: &Limit) -> Result<()> {
+        names::validate_queue(queue)?;
+        limit.validate(queue)?;
+        self.db.limit_set(queue, limit).await
+    }
+
+    /// Removes `queue`'s limit; returns false if it had none. Fails with
+    /// [`Error::InvalidName`] for a bad name, before any SQL.
+    pub async fn clear_limit(&self, queue: &str) -> Result<bool> {
+        names::validate_queue(queue)?;
+        self.db.limit_clear(queue).await
+    }
+
+    /// Every stored limit, by queue.
+    pub async fn limits(&self) -> Result<Vec<QueueLimit>> {
+        self.db.limit_list().await
     }
 
     /// Like [`Client::queues`], with the counts read as [`Client::stats`] reads them: exact on

@@ -23,6 +23,7 @@ mod error;
 mod fleet;
 mod health;
 pub mod job;
+mod limit;
 pub mod metrics;
 mod migrate;
 pub mod names;
@@ -61,6 +62,7 @@ pub use health::{Health, HealthHandle, HealthProblem, ListenerHealth, WorkerStat
 pub use hooks::{Hook, RecordedBy, Transition};
 pub use insert::{Inserted, IntoNewJob, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy, Unique, UniqueStates};
+pub use limit::{LIMIT_ARG_MAX, LIMIT_MAX, LIMIT_PERIOD_MAX, Limit, Partition, QueueLimit, Rate};
 pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
 pub use periodic::{
     MISSED_AFTER_DEFAULT, Missed, PERIODIC_EVERY_MIN, PERIODIC_NAME_MAX, Periodic, PeriodicRecord,

@@ -1,13 +1,15 @@
 //! `haul-bench`: measures Haul with the workloads the peer job queues were measured with
 //! (`/work/shared/bench/peers`: W1 bulk enqueue, W2 single enqueue, W3 work, W4 latency), plus
 //! W5 sustained load with a held xmin horizon, W6 worker memory, W7 a fleet of worker
-//! processes, W8 many queues, and `stats`, the stats query on a table of a million jobs. Results are printed and
+//! processes, W8 many queues, `stats`, the stats query on a table of a million jobs, and
+//! `limited`, a backlog worked through a global rate limit. Results are printed and
 //! appended to `$HAUL_PEERS_DIR/results/haul.jsonl` in the peers' field names.
 
 mod enqueue;
 mod fleet;
 mod fleet_worker;
 mod latency;
+mod limited;
 mod memory;
 mod observe;
 mod pg;
@@ -130,6 +132,7 @@ async fn run_workload(b: &Bench, w: Workload) -> Result<Outcome> {
         Workload::W7 => fleet::w7(b).await,
         Workload::W8 => fleet::w8(b).await,
         Workload::Stats => stats_query::stats(b).await,
+        Workload::Limited => limited::limited(b).await,
         Workload::W5 => unreachable!("W5 runs once, after the others"),
     }
 }

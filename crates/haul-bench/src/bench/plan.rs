@@ -25,6 +25,8 @@ pub enum Workload {
     W8,
     /// `Client::stats` on a table of 1,000,000 jobs (only when listed).
     Stats,
+    /// W3's backlog through a queue with a global rate limit (only when listed).
+    Limited,
 }
 
 impl Workload {
@@ -40,6 +42,7 @@ impl Workload {
             Workload::W7 => "W7",
             Workload::W8 => "W8",
             Workload::Stats => "stats",
+            Workload::Limited => "limited",
         }
     }
 }
@@ -87,6 +90,12 @@ pub struct PlanArgs {
     /// W3: queued jobs to work [default: 100,000; 5,000 with --smoke].
     #[arg(long)]
     pub w3_jobs: Option<u64>,
+    /// limited: queued jobs worked through the rate limit [default: 20,000; 3,000 with --smoke].
+    #[arg(long)]
+    pub limited_jobs: Option<u64>,
+    /// limited: the queue's global limit, in starts per second.
+    #[arg(long, default_value_t = 1000)]
+    pub limited_rate: u32,
     /// W4: jobs inserted one by one into an idle worker [default: 500; 50 with --smoke].
     #[arg(long)]
     pub w4_jobs: Option<u64>,
@@ -206,6 +215,8 @@ pub struct Plan {
     pub w2: Duration,
     /// W3: jobs to work.
     pub w3_jobs: u64,
+    /// limited: jobs to work and the rate limit (starts per second).
+    pub limited: (u64, u32),
     /// W4.
     pub w4: W4Plan,
     /// W5.
@@ -251,6 +262,7 @@ impl Plan {
             },
             w2: secs(pick(a.w2_seconds, 1.0, 10.0)),
             w3_jobs: pick_n(a.w3_jobs, 5_000, 100_000),
+            limited: (pick_n(a.limited_jobs, 3_000, 20_000), a.limited_rate),
             w4: W4Plan {
                 jobs: pick_n(a.w4_jobs, 50, 500),
                 rate: a.w4_rate,
@@ -294,6 +306,9 @@ impl Plan {
         }
         if self.w3_jobs == 0 || self.sweep_jobs == 0 || self.w4.jobs == 0 {
             bail!("W3, the sweep and W4 need at least one job");
+        }
+        if self.limited.1 == 0 || self.limited.0 <= u64::from(self.limited.1) {
+            bail!("limited needs a rate above zero and more jobs than one second's starts");
         }
         let rates = [self.w4.rate, self.w5.rate.map_or(1.0, |r| r.0), self.w5.w3_figure.unwrap_or(1.0)];
         if rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {

@@ -8,6 +8,7 @@
 mod catalog;
 mod job;
 mod leader;
+mod limit;
 mod migration;
 mod periodic;
 mod queue;
@@ -18,9 +19,10 @@ mod vacuum;
 
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
-    Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, InsertBatch, JobSelection, JsonText, OldestRow,
-    RescuedJob, UniqueIds, WORKER_SESSION,
+    Allowance, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, InsertBatch, JobSelection, JsonText,
+    LimitedClaim, OldestRow, PartitionBy, RescuedJob, RunningParts, UniqueIds, WORKER_SESSION,
 };
+pub(crate) use limit::Window;
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 pub(crate) use periodic::{Seen, Tick};
@@ -52,6 +54,7 @@ struct DbInner {
     catalog: catalog::CatalogSql,
     job: job::JobSql,
     leader: leader::LeaderSql,
+    limit: limit::LimitSql,
     migration: migration::MigrationSql,
     periodic: periodic::PeriodicSql,
     queue: queue::QueueSql,
@@ -66,6 +69,7 @@ impl Db {
             catalog: catalog::CatalogSql::new(schema),
             job: job::JobSql::new(schema),
             leader: leader::LeaderSql::new(schema),
+            limit: limit::LimitSql::new(schema),
             migration: migration::MigrationSql::new(schema),
             periodic: periodic::PeriodicSql::new(schema),
             queue: queue::QueueSql::new(schema),

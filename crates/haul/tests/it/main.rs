@@ -17,6 +17,7 @@ mod insert;
 mod leadership;
 mod lease;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod middleware;
 mod migrate;

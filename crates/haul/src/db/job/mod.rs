@@ -17,6 +17,7 @@ mod control;
 mod depth;
 mod insert;
 mod lease;
+mod limited;
 mod maintain;
 #[cfg(test)]
 mod plan_tests;
@@ -29,6 +30,7 @@ pub(crate) use complete::CompletionBatch;
 pub(crate) use control::{Bulk, JobSelection};
 pub(crate) use depth::{DepthRow, OldestRow};
 pub(crate) use insert::{InsertBatch, UniqueIds};
+pub(crate) use limited::{Allowance, LimitedClaim, PartitionBy, RunningParts};
 pub(crate) use maintain::RescuedJob;
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
@@ -49,6 +51,7 @@ pub(super) struct JobSql {
     claim: claim::ClaimSql,
     complete: complete::CompleteSql,
     lease: lease::LeaseSql,
+    limited: limited::LimitedSql,
     maintain: maintain::MaintainSql,
     admin: admin::AdminSql,
     control: control::ControlSql,
@@ -65,6 +68,7 @@ impl JobSql {
             claim: claim::ClaimSql::new(schema),
             complete: complete::CompleteSql::new(schema),
             lease: lease::LeaseSql::new(schema),
+            limited: limited::LimitedSql::new(schema),
             maintain: maintain::MaintainSql::new(schema),
             admin: admin::AdminSql::new(schema),
             control: control::ControlSql::new(schema),
@@ -91,6 +95,8 @@ impl JobSql {
             ("complete_keep_many", &f.keep_many),
             ("set_state_if_running_many", &f.set_state_if_running_many),
             ("heartbeat_many", &l.heartbeat_many),
+            ("running_by_partition", &self.limited.running),
+            ("claim_limited", &self.limited.claim),
             ("release_many", &l.release_many),
             ("schedule_due", &m.schedule_due),
             ("rescue_many", &m.rescue_many),
