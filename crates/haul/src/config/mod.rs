@@ -17,8 +17,9 @@ pub const QUEUE_CONCURRENCY_DEFAULT: usize = 10;
 pub const FETCH_BATCH_MAX_DEFAULT: usize = 500;
 /// Claims a queue keeps in flight at once (producers per queue). Defaults to 2.
 pub const FETCH_CONCURRENCY_DEFAULT: usize = 2;
-/// How often a producer polls when no notification arrives, and how often a worker re-reads
-/// which of its queues are paused. Defaults to 1 s.
+/// How often a worker probes its idle queues for jobs no notification announced (one statement
+/// for all of them, waking those that have some) and re-reads which of its queues are paused.
+/// Defaults to 1 s.
 pub const FETCH_POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
 /// How long a producer with few free slots waits for more before fetching. Defaults to 2 ms.
 pub const FETCH_COOLDOWN_DEFAULT: Duration = Duration::from_millis(2);

@@ -1,7 +1,9 @@
 //! Stage 3, fetch: a queue's producers (one, or a few for busy queues) each claim up to the
 //! queue's free slots in one statement (`job_get_available`, `FOR UPDATE SKIP LOCKED`) and
 //! start a task per job. A producer wakes on a notification, on freed slots while jobs wait,
-//! and on a poll tick (the correctness path). Several producers keep claims in flight while
+//! and on the worker's poll (the correctness path: each tick, one statement probes the idle
+//! queues for available jobs and wakes those that have some, so idle queues cost one statement
+//! a tick in all, not a claim each). Several producers keep claims in flight while
 //! the previous batch is dispatched and completed. Claims resume after the last claimed key
 //! ([`cursor`]), so they do not step over the index entries of jobs claimed before. A paused
 //! queue's producers claim nothing and wait for its resume ([`pause`]); the claim itself is
@@ -42,6 +44,9 @@ pub(crate) struct QueueHandle {
     cursor: Cursor,
     /// Whether the queue is paused.
     gate: Gate,
+    /// Set while a producer of the queue waits with nothing to claim: the watcher's poll then
+    /// probes the queue for jobs (see [`pause`]), instead of each producer claiming on its tick.
+    idle: AtomicBool,
     /// The worker's limited queues.
     limited: watch::Receiver<LimitedSet>,
     /// Taken by the first of this queue's producers to claim it while limited: that one
@@ -66,6 +71,7 @@ impl QueueHandle {
             released: Notify::new(),
             cursor: Cursor::default(),
             gate: Gate::new(paused),
+            idle: AtomicBool::new(false),
             limited,
             limited_owner: AtomicBool::new(false),
         }
@@ -87,6 +93,12 @@ impl QueueHandle {
         if rx.wait_for(|l| !l.contains(&*self.name)).await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+
+    /// Whether the watcher's poll should probe this queue: a producer waits with nothing to
+    /// claim, and the queue is neither paused nor limited (those wait on their own signals).
+    fn wants_probe(&self) -> bool {
+        self.idle.load(Ordering::Relaxed) && !self.is_paused() && !self.is_limited()
     }
 
     fn is_paused(&self) -> bool {
@@ -182,6 +194,7 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
                     continue;
                 }
             }
+            q.idle.store(!backlog, Ordering::Relaxed);
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
@@ -192,7 +205,8 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
                     backlog = true;
                 }
                 at = poll.tick() => {
-                    backlog = backlog || tick_claims;
+                    // an idle plain queue is probed by the watcher's poll, which wakes it
+                    backlog = backlog || (tick_claims && q.is_limited());
                     self.health.fetch_turned(at);
                 }
                 () = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {

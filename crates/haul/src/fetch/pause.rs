@@ -3,10 +3,13 @@
 //! jobs go on; a limited queue claims through its limit). The watcher creates
 //! the rows of the worker's queues and reads the paused set before the first claim, applies
 //! each pause and resume the notifier relays, and re-reads the set on every poll tick (one
-//! statement for all the worker's queues), so a missed notification costs at most a tick.
+//! statement for all the worker's queues), so a missed notification costs at most a tick. On
+//! the same tick it probes the worker's idle queues for available jobs (one statement) and
+//! wakes those that have some: the poll that catches a missed insert notification.
 //! Notifications and reads are applied by one task in the order they complete: a read that
 //! began before a pause committed is applied before the pause's notification, never after.
 
+use super::QueueHandle;
 use crate::db::Db;
 use crate::error::Result;
 use crate::health::Marks;
@@ -36,6 +39,8 @@ pub(crate) struct PauseWatch {
     limited: watch::Sender<LimitedSet>,
     /// Where each successful read is recorded as an answer from the database.
     health: Arc<Marks>,
+    /// The worker's queues, probed on each tick while idle.
+    queues: Vec<Arc<QueueHandle>>,
 }
 
 impl PauseWatch {
@@ -50,7 +55,12 @@ impl PauseWatch {
         let mut names: Vec<String> = names.into_iter().collect();
         names.sort_unstable();
         let (paused, limited) = (watch::Sender::default(), watch::Sender::default());
-        PauseWatch { db, names, interval, signals, paused, limited, health }
+        PauseWatch { db, names, interval, signals, paused, limited, health, queues: Vec::new() }
+    }
+
+    /// Probes `queues` on each tick while they are idle, waking those with available jobs.
+    pub(crate) fn probe(&mut self, queues: &[Arc<QueueHandle>]) {
+        self.queues = queues.to_vec();
     }
 
     /// The paused set, for the producers' gates and the worker's owner.
@@ -99,8 +109,30 @@ impl PauseWatch {
                     QueueSignal::Missed => self.reread(&mut throttle).await,
                     QueueSignal::LimitChanged => self.reread(&mut throttle).await,
                 },
-                _ = tick.tick() => self.reread(&mut throttle).await,
+                _ = tick.tick() => {
+                    self.reread(&mut throttle).await;
+                    self.wake_idle(&mut throttle).await;
+                }
             }
+        }
+    }
+
+    /// Wakes each idle queue that has an available job.
+    async fn wake_idle(&self, throttle: &mut Throttle) {
+        let idle: Vec<String> =
+            self.queues.iter().filter(|q| q.wants_probe()).map(|q| q.name.to_string()).collect();
+        if idle.is_empty() {
+            return;
+        }
+        match self.db.job_queues_with_available(&idle).await {
+            Ok(ready) => {
+                // the idle queues' poll answered: as good as a claim that found nothing
+                self.health.fetched(tokio::time::Instant::now());
+                for q in self.queues.iter().filter(|q| ready.iter().any(|r| **r == *q.name)) {
+                    q.wake.notify_one();
+                }
+            }
+            Err(e) => throttle.warn(|| tracing::warn!(error = %e, "could not probe the idle queues")),
         }
     }
 

@@ -106,7 +106,7 @@ impl Marks {
         self.fetch_turn.set(self.origin, at);
     }
 
-    /// A claim statement succeeded at `at`.
+    /// A claim statement, or the idle queues' probe, succeeded at `at`.
     pub(crate) fn fetched(&self, at: Instant) {
         self.fetch_ok.set(self.origin, at);
     }

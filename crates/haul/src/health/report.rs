@@ -91,7 +91,8 @@ pub struct Health {
     /// Since a producer last started a claim or saw a poll tick (any of the worker's queues).
     #[serde(serialize_with = "secs")]
     pub fetch_loop_age: Option<Duration>,
-    /// Since a claim statement last succeeded (whether or not it found jobs).
+    /// Since a claim statement, or the poll that probes the idle queues for jobs, last
+    /// succeeded (whether or not it found jobs).
     #[serde(serialize_with = "secs")]
     pub fetch_age: Option<Duration>,
     /// Since the heartbeat's timer last fired.

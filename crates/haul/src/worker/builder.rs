@@ -201,14 +201,15 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         let names = queues.iter().map(|(name, _)| name.to_string());
         let signals = notifier.subscribe_pauses();
         let poll = cfg.fetch_poll_interval;
-        let pauses = PauseWatch::new(common.db.clone(), names, poll, signals, common.health.clone());
-        let queues = queues
+        let mut pauses = PauseWatch::new(common.db.clone(), names, poll, signals, common.health.clone());
+        let queues: Vec<_> = queues
             .into_iter()
             .map(|(name, n)| {
                 let wake = notifier.subscribe_queue(&name);
                 Arc::new(QueueHandle::new(name, n, wake, pauses.subscribe(), pauses.subscribe_limited()))
             })
             .collect();
+        pauses.probe(&queues);
         let cancels = notifier.subscribe_cancels();
         let cancelled = (cfg.maintenance && !hooks.is_empty()).then(|| notifier.subscribe_cancelled());
         let (tx, completions) = mpsc::channel(cfg.complete_batch_max * 4);

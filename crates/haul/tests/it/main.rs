@@ -13,6 +13,7 @@ mod faults;
 mod fetch_order;
 mod health;
 mod hooks;
+mod idle_poll;
 mod insert;
 mod leadership;
 mod lease;

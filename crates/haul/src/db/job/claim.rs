@@ -40,12 +40,21 @@ FROM claimed
 "#;
 const AFTER_KEY: &str = "AND (priority, run_at, id) > ($6, $7, $8)";
 
+/// Which of the queues in `$2` have an available job: one probe of `jobs_fetch` per queue,
+/// all in one statement, so a worker's idle queues cost one statement per poll tick.
+const WITH_AVAILABLE: &str = r#"
+SELECT q.name FROM unnest($2::text[]) AS q(name)
+WHERE EXISTS (SELECT 1 FROM {schema}.jobs WHERE state = {available} AND queue = q.name)
+"#;
+
 /// The rendered claim statements for one schema.
 pub(super) struct ClaimSql {
     /// From the queue's first job.
     pub(super) first: Arc<str>,
     /// After a key (`$6`, `$7`, `$8`).
     pub(super) after: Arc<str>,
+    /// The queues among `$2` with an available job.
+    pub(super) with_available: Arc<str>,
 }
 
 impl ClaimSql {
@@ -53,8 +62,15 @@ impl ClaimSql {
         ClaimSql {
             first: statement(&GET_AVAILABLE.replace("{after}", ""), schema),
             after: statement(&GET_AVAILABLE.replace("{after}", AFTER_KEY), schema),
+            with_available: statement(WITH_AVAILABLE, schema),
         }
     }
+}
+
+/// A queue's name, as `WITH_AVAILABLE` returns it.
+#[derive(sqlx::FromRow)]
+struct QueueName {
+    name: String,
 }
 
 /// A job just claimed by `job_get_available`.
@@ -165,5 +181,12 @@ impl Db {
         }
         let claimed = self.with_conn(async |c| q.fetch_one(c).await).await?;
         claimed.into_jobs().map_err(|e| self.err(e))
+    }
+
+    /// The queues among `names` with an available job.
+    pub(crate) async fn job_queues_with_available(&self, names: &[String]) -> Result<Vec<String>> {
+        let q = self.query_as::<QueueName>(&self.inner.job.claim.with_available).bind(names);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
+        Ok(rows.into_iter().map(|r| r.name).collect())
     }
 }
