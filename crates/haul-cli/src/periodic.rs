@@ -1,6 +1,6 @@
 //! `haul periodic`: every periodic schedule a leader has seen, with its last tick done
-//! (enqueued, or skipped as missed) and when the leader last moved it. Schedules live in the
-//! workers' code; this shows what the database records of them.
+//! (enqueued, or skipped as missed), its next run and when the leader last moved it.
+//! Schedules live in the workers' code; this shows what the database records of them.
 
 use crate::connect;
 use crate::escape::escaped;
@@ -10,7 +10,7 @@ use anyhow::Result;
 pub struct Args {
     #[command(flatten)]
     schema: connect::SchemaArg,
-    /// Print one JSON object per schedule: {"name": …, "last_tick": …, "updated_at": …}.
+    /// Print one JSON object per schedule: {"name": …, "last_tick": …, "next_tick": …, "updated_at": …}.
     #[arg(long)]
     json: bool,
 }
@@ -26,7 +26,8 @@ pub async fn run(url: &str, args: Args) -> Result<()> {
             println!("{}", serde_json::to_string(s)?);
         } else {
             let (tick, moved) = (s.last_tick.format("%F %T%.3f"), s.updated_at.format("%F %T%.3f"));
-            println!("{:<40} last tick {tick}  (recorded {moved})", escaped(&s.name));
+            let next = s.next_tick.map_or("-".to_owned(), |t| t.format("%F %T%.3f").to_string());
+            println!("{:<40} last tick {tick}  next {next}  (recorded {moved})", escaped(&s.name));
         }
     }
     Ok(())

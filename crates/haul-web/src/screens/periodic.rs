@@ -1,6 +1,6 @@
 //! `/periodic`: every periodic schedule a leader has seen, with the last tick it enqueued or
-//! skipped. Schedules live in the workers' code, so the next tick is the leader's to know.
-//! Live.
+//! skipped and the next run the leader computed from the schedule (which lives in the
+//! workers' code). Live.
 
 use crate::app::Ctx;
 use crate::error::WebError;
@@ -15,10 +15,13 @@ pub(crate) async fn show(ctx: Ctx) -> Result<Response, WebError> {
             p.muted { "No periodic schedule yet: one appears once a leader has seen it." }
         } @else {
             div.scroll { table {
-                thead { tr { th { "name" } th { "last tick" } th { "recorded" } } }
+                thead { tr { th { "name" } th { "last tick" } th { "next run" } th { "recorded" } } }
                 tbody {
                     @for r in &records {
-                        tr { td { (r.name) } td { (fmt::time(Some(r.last_tick))) } td { (fmt::time(Some(r.updated_at))) } }
+                        tr {
+                            td { (r.name) } td { (fmt::time(Some(r.last_tick))) }
+                            td { (fmt::time(r.next_tick)) } td { (fmt::time(Some(r.updated_at))) }
+                        }
                     }
                 }
             } }

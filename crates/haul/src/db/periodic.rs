@@ -9,36 +9,41 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// Records the schedules not seen before (their first tick is the first after now), then
-/// returns every named schedule's last tick and the clock's now. A row another process is
+/// returns every named schedule's last and next tick and the clock's now. A row another process is
 /// inserting concurrently may be missing from the answer: the next round sees it.
 const SEEN: &str = r#"
 WITH new AS (
     INSERT INTO {schema}.periodic (name, last_tick, updated_at)
     SELECT n, {now}, {now} FROM unnest($2::text[]) AS n
     ON CONFLICT (name) DO NOTHING
-    RETURNING name, last_tick
+    RETURNING name, last_tick, next_tick
 )
-SELECT name, last_tick, {now} AS now FROM new
+SELECT name, last_tick, next_tick, {now} AS now FROM new
 UNION ALL
-SELECT name, last_tick, {now} AS now FROM {schema}.periodic WHERE name = ANY($2::text[])
+SELECT name, last_tick, next_tick, {now} AS now FROM {schema}.periodic WHERE name = ANY($2::text[])
 "#;
 
 /// The compare-and-set: only a tick after the recorded one moves it. A concurrent leader's
 /// update of the same row makes this one wait, then re-check against the committed tick.
 const ADVANCE: &str = r#"
-UPDATE {schema}.periodic SET last_tick = $3, updated_at = {now}
+UPDATE {schema}.periodic SET last_tick = $3, next_tick = $4, updated_at = {now}
 WHERE name = $2 AND last_tick < $3
 RETURNING name
 "#;
 
+/// The next tick of a schedule whose recorded one differs from what the leader computes.
+const SET_NEXT: &str =
+    "UPDATE {schema}.periodic SET next_tick = $3 WHERE name = $2 AND next_tick IS DISTINCT FROM $3";
+
 const NOW: &str = "SELECT {now}";
 
-const LIST: &str = "SELECT name, last_tick, updated_at FROM {schema}.periodic ORDER BY name";
+const LIST: &str = "SELECT name, last_tick, next_tick, updated_at FROM {schema}.periodic ORDER BY name";
 
 /// The rendered statements on `periodic` for one schema.
 pub(super) struct PeriodicSql {
     seen: Arc<str>,
     advance: Arc<str>,
+    set_next: Arc<str>,
     now: Arc<str>,
     list: Arc<str>,
 }
@@ -48,6 +53,7 @@ impl PeriodicSql {
         PeriodicSql {
             seen: render(SEEN, schema),
             advance: render(ADVANCE, schema),
+            set_next: render(SET_NEXT, schema),
             now: render(NOW, schema),
             list: render(LIST, schema),
         }
@@ -57,13 +63,19 @@ impl PeriodicSql {
 /// The schedules' last ticks, read at `now`.
 pub(crate) struct Seen {
     pub now: DateTime<Utc>,
-    pub last: Vec<(String, DateTime<Utc>)>,
+    /// Each schedule's name, last tick and recorded next tick.
+    pub last: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>,
 }
 
 impl Seen {
     /// The last tick of `name`, if its row was read.
     pub(crate) fn last_tick(&self, name: &str) -> Option<DateTime<Utc>> {
-        self.last.iter().find(|(n, _)| n == name).map(|(_, t)| *t)
+        self.last.iter().find(|(n, ..)| n == name).map(|(_, t, _)| *t)
+    }
+
+    /// The next tick recorded for `name` (`None` if its row was not read or has none).
+    pub(crate) fn next_tick(&self, name: &str) -> Option<DateTime<Utc>> {
+        self.last.iter().find(|(n, ..)| n == name).and_then(|(.., next)| *next)
     }
 }
 
@@ -79,6 +91,7 @@ pub(crate) enum Tick {
 struct SeenRow {
     name: String,
     last_tick: DateTime<Utc>,
+    next_tick: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 }
 
@@ -86,6 +99,7 @@ struct SeenRow {
 struct Listed {
     name: String,
     last_tick: DateTime<Utc>,
+    next_tick: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
 }
 
@@ -98,7 +112,7 @@ impl Db {
             Some(r) => r.now,
             None => self.periodic_now().await?,
         };
-        Ok(Seen { now, last: rows.into_iter().map(|r| (r.name, r.last_tick)).collect() })
+        Ok(Seen { now, last: rows.into_iter().map(|r| (r.name, r.last_tick, r.next_tick)).collect() })
     }
 
     /// The clock's now, for a round that read no row.
@@ -108,15 +122,16 @@ impl Db {
         sqlx::Row::try_get(&row, 0).map_err(|e| self.err(e))
     }
 
-    /// Moves `name`'s record to `tick` and, in the same transaction, inserts `job` (a batch
-    /// with the tick's unique key); nothing at all when the record is already there.
+    /// Moves `name`'s record to `tick` (with `next`, the tick after it) and, in the same
+    /// transaction, inserts `job` (a batch with the tick's unique key); nothing at all when
+    /// the record is already there.
     pub(crate) async fn periodic_advance(
         &self,
         name: &str,
-        tick: DateTime<Utc>,
+        (tick, next): (DateTime<Utc>, Option<DateTime<Utc>>),
         job: Option<&InsertBatch>,
     ) -> Result<Tick> {
-        let advance = self.query(&self.inner.periodic.advance).bind(name).bind(tick);
+        let advance = self.query(&self.inner.periodic.advance).bind(name).bind(tick).bind(next);
         let insert = job.map(|b| self.job_insert_unique_query(b));
         self.with_conn(async |c| {
             let mut tx = sqlx::Connection::begin(c).await?;
@@ -134,12 +149,23 @@ impl Db {
         .await
     }
 
+    /// Records `next` as `name`'s next tick where it differs.
+    pub(crate) async fn periodic_set_next(&self, name: &str, next: Option<DateTime<Utc>>) -> Result<()> {
+        let q = self.query(&self.inner.periodic.set_next).bind(name).bind(next);
+        self.with_conn(async |c| q.execute(c).await).await?;
+        Ok(())
+    }
+
     /// Every schedule's record, by name.
     pub(crate) async fn periodic_list(&self) -> Result<Vec<PeriodicRecord>> {
         let q = self.query_as::<Listed>(&self.inner.periodic.list);
         let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
-        let record =
-            |r: Listed| PeriodicRecord { name: r.name, last_tick: r.last_tick, updated_at: r.updated_at };
+        let record = |r: Listed| PeriodicRecord {
+            name: r.name,
+            last_tick: r.last_tick,
+            next_tick: r.next_tick,
+            updated_at: r.updated_at,
+        };
         Ok(rows.into_iter().map(record).collect())
     }
 }
@@ -160,11 +186,14 @@ mod tests {
         assert_eq!(again.last_tick("a"), Some(first), "seeing it again changes nothing");
 
         let tick = first + TimeDelta::seconds(10);
-        let (x, y) = tokio::join!(db.periodic_advance("a", tick, None), db.periodic_advance("a", tick, None));
+        let (x, y) = tokio::join!(
+            db.periodic_advance("a", (tick, None), None),
+            db.periodic_advance("a", (tick, None), None)
+        );
         let advanced =
             [x.unwrap(), y.unwrap()].iter().filter(|t| matches!(t, super::Tick::Advanced(_))).count();
         assert_eq!(advanced, 1, "one of two concurrent leaders records the tick");
-        let earlier = db.periodic_advance("a", tick - TimeDelta::seconds(5), None).await.unwrap();
+        let earlier = db.periodic_advance("a", (tick - TimeDelta::seconds(5), None), None).await.unwrap();
         assert!(matches!(earlier, super::Tick::Passed), "a tick before the record is never recorded");
         let listed = db.periodic_list().await.unwrap();
         assert_eq!((listed.len(), listed[0].last_tick), (1, tick));

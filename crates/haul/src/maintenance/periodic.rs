@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::insert::{NewJob, build_batch, plan_unique};
 use crate::periodic::{Periodic, Step, tick_key};
 use crate::service::Throttle;
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// Ticks one schedule records per round at most; the next round goes on from there.
@@ -62,9 +63,10 @@ impl Enqueuer {
         let mut failed = Vec::new();
         for job in &self.jobs {
             let Some(last) = seen.last_tick(&job.name) else { continue };
+            let mut moved = false;
             for step in job.periodic.steps(last, seen.now, STEPS_MAX) {
                 match self.record(job, step).await {
-                    Ok(true) => continue,
+                    Ok(true) => moved = true,
                     Ok(false) => break,
                     Err(e) => {
                         failed.push((job.name.clone(), e));
@@ -72,8 +74,26 @@ impl Enqueuer {
                     }
                 }
             }
+            if !moved && let Err(e) = self.keep_next(job, last, seen.next_tick(&job.name)).await {
+                failed.push((job.name.clone(), e));
+            }
         }
         failed
+    }
+
+    /// Records the schedule's next tick after `last` where the row holds another (`recorded`):
+    /// a schedule seen for the first time, or changed in the workers' code.
+    async fn keep_next(
+        &self,
+        job: &PeriodicJob,
+        last: DateTime<Utc>,
+        recorded: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let next = job.periodic.next_after(last);
+        if next == recorded {
+            return Ok(());
+        }
+        self.db.periodic_set_next(&job.name, next).await
     }
 
     /// Records one tick (with its job unless skipped); false when the record was already
@@ -81,7 +101,8 @@ impl Enqueuer {
     async fn record(&self, job: &PeriodicJob, step: Step) -> Result<bool> {
         let key = tick_key(&job.name, step.tick);
         let plan = if step.enqueue { self.batch(job, &key).map(plan_unique) } else { None };
-        match self.db.periodic_advance(&job.name, step.tick, plan.as_ref().map(|p| &p.sent)).await? {
+        let next = job.periodic.next_after(step.tick);
+        match self.db.periodic_advance(&job.name, (step.tick, next), plan.as_ref().map(|p| &p.sent)).await? {
             Tick::Passed => Ok(false),
             Tick::Advanced(None) => {
                 tracing::info!(schedule = %job.name, tick = %step.tick, "periodic tick skipped");

@@ -176,6 +176,9 @@ pub struct PeriodicRecord {
     /// Ticks up to this instant are done: enqueued, or skipped as missed. When the schedule
     /// was first seen, the instant it was.
     pub last_tick: DateTime<Utc>,
+    /// The next run: the schedule's first tick after `last_tick`, as the leader last computed
+    /// it; `None` until a leader has seen the schedule, or if the schedule has no more ticks.
+    pub next_tick: Option<DateTime<Utc>>,
     /// When the leader last moved `last_tick`.
     pub updated_at: DateTime<Utc>,
 }

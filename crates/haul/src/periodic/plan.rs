@@ -29,6 +29,12 @@ impl Periodic {
         on_time(schedule, from, now, max, &mut steps);
         steps
     }
+
+    /// The schedule's first tick after `tick` (none for a schedule that failed to parse or
+    /// has no more ticks).
+    pub(crate) fn next_after(&self, tick: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.schedule.as_ref().ok().and_then(|s| s.next_after(tick))
+    }
 }
 
 /// Pushes every tick in (`from`, `now`] while `steps` holds fewer than `max`.

@@ -141,3 +141,25 @@ async fn ticks_missed_while_no_worker_ran_are_skipped_or_run_once() {
         vec![(key("once", last_tick - hour), 1), (key("once", last_tick), 1), (key("skip", last_tick), 1)];
     assert_eq!(keys(&db).await, want, "skip: only the tick on time; run once: the latest missed too");
 }
+
+#[tokio::test]
+async fn the_record_shows_the_next_run_and_moves_it_with_each_tick() {
+    let db = TestDb::new().await;
+    let minutely = Periodic::cron("0 * * * * *").unwrap().named("m");
+    let running = start(build(&db, minutely).unwrap());
+    db.until_scalar("SELECT count(*) FROM {s}.periodic WHERE next_tick IS NOT NULL", 1).await;
+    let seen = db.client.periodic().await.unwrap().remove(0);
+    let next = seen.next_tick.expect("the next run");
+    assert!(next > seen.last_tick && next - seen.last_tick <= TimeDelta::seconds(60), "{seen:?}");
+    assert_eq!(next, next.duration_trunc(TimeDelta::seconds(60)).unwrap(), "a minute's start: {seen:?}");
+    db.clock.advance(Duration::from_secs(60));
+    until_key(&db, &key("m", next)).await;
+    db.until_scalar(
+        &format!("SELECT count(*) FROM {{s}}.periodic WHERE last_tick = '{}'", next.to_rfc3339()),
+        1,
+    )
+    .await;
+    let ticked = db.client.periodic().await.unwrap().remove(0);
+    assert_eq!(ticked.next_tick, Some(next + TimeDelta::seconds(60)), "the run after the tick: {ticked:?}");
+    running.stop().await;
+}
