@@ -7,7 +7,8 @@ use crate::control::{Control, JobFilter, PAGE_MAX, Page, RetryAttempts};
 use crate::db::Db;
 use crate::db::InsertBatch;
 use crate::error::{Error, Result};
-use crate::insert::{Inserted, IntoNewJob, build_batch, plan_unique};
+use crate::batch::BatchInfo;
+use crate::insert::{Batch, Inserted, InsertedBatch, IntoNewJob, build_batch, build_fan_out, plan_unique};
 use crate::job::{JobRow, JobState};
 use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::names;
@@ -42,6 +43,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Client {
     db: Db,
     max_payload: usize,
+    fan_out_max: usize,
     /// Whether the last unique insert on the pool met a taken key (see `insert_unique_on_pool`).
     met_taken_key: Arc<AtomicBool>,
 }
@@ -62,7 +64,8 @@ impl Client {
     pub fn with_config(pool: PgPool, config: ClientConfig) -> Result<Self> {
         config.validate()?;
         let db = Db::new(pool, config.schema(), config.clock().clone());
-        Ok(Client { db, max_payload: config.max_payload_bytes(), met_taken_key: Arc::default() })
+        let (max_payload, fan_out_max) = (config.max_payload_bytes(), config.fan_out_max());
+        Ok(Client { db, max_payload, fan_out_max, met_taken_key: Arc::default() })
     }
 
     /// Connects a pool of 10 connections to `url` and wraps it. The pool skips sqlx's ping
@@ -234,6 +237,42 @@ impl Client {
         let result = self.db.job_insert_unique_many(self.db.pool(), &plan.sent).await?;
         self.met_taken_key.store(!result.duplicates.is_empty(), Ordering::Relaxed);
         plan.outcomes(result)
+    }
+
+    /// Inserts a fan-out on the client's pool: the batch row and every child in one
+    /// statement, all or none. See [`Batch`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::{Batch, NewJob};
+    /// let pages = (1..=3).map(|p| NewJob::raw("crawl", serde_json::json!({ "page": p })));
+    /// let batch = Batch::new(pages).with_callback(NewJob::raw("crawl_done", serde_json::json!({})));
+    /// let inserted = client.insert_batch(batch).await?;
+    /// let info = client.batch(inserted.id).await?.expect("just inserted");
+    /// assert_eq!(info.total, 3);
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert_batch(&self, batch: Batch) -> Result<InsertedBatch> {
+        self.insert_batch_tx(self.db.pool(), batch).await
+    }
+
+    /// Inserts a fan-out through `executor` (e.g. `&mut *tx`): the batch exists only if your
+    /// transaction commits. Checked whole before any SQL: over the cap
+    /// ([`Error::FanOutTooLarge`]) or with one bad child, nothing is inserted.
+    pub async fn insert_batch_tx<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        batch: Batch,
+    ) -> Result<InsertedBatch> {
+        let f = build_fan_out(batch, self.fan_out_max, self.max_payload)?;
+        let ids = self.db.batch_insert(executor, &f.children, f.parent, f.callback.as_deref()).await?;
+        Ok(InsertedBatch { id: ids.batch, children: ids.ids })
+    }
+
+    /// A batch's progress: its children by state and, once finished, the final counts and
+    /// the callback job's id. `None` when no batch has this id.
+    pub async fn batch(&self, id: i64) -> Result<Option<BatchInfo>> {
+        Ok(self.db.batch_get(id).await?.map(BatchInfo::from))
     }
 
     /// One job by id.

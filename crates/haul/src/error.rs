@@ -38,6 +38,19 @@ pub enum Error {
         max: usize,
     },
 
+    /// A fan-out ([`Batch`](crate::Batch)) has more children than the client allows; nothing
+    /// was inserted.
+    #[error(
+        "a batch of {children} children is over the fan-out cap of {max}: split the work into \
+         several batches (or raise the cap with ClientConfig::with_fan_out_max)"
+    )]
+    FanOutTooLarge {
+        /// Children in the refused batch.
+        children: usize,
+        /// The configured cap.
+        max: usize,
+    },
+
     /// A job option is out of range (priority, max attempts, a tag list...).
     #[error("invalid option for job `{kind}`: {reason}")]
     InvalidOption {

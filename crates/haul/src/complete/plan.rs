@@ -2,6 +2,7 @@
 //! again, the error to append, and the event to publish once it commits.
 
 use super::event::{EventOutcome, JobEvent};
+use crate::batch::batch_of;
 use crate::db::CompletionBatch;
 use crate::execute::{Attempt, Outcome};
 use crate::hooks::{Ended, RecordedBy, Transition};
@@ -148,5 +149,9 @@ pub(crate) fn to_batch(attempts: &[Attempt], plans: &[Planned]) -> CompletionBat
         b.classes.push(p.error.as_ref().map(|(c, _)| c.as_str()));
         b.errors.push(p.error.as_ref().map(|(_, e)| e.clone()));
     }
+    // every member of a batch, written here or completed in its handler's transaction
+    b.settle = attempts.iter().filter_map(|a| batch_of(&a.info.metadata.0)).collect();
+    b.settle.sort_unstable();
+    b.settle.dedup();
     b
 }

@@ -2,9 +2,12 @@
 //! any SQL. The statement itself is `job_insert_many` in `db/job.rs`.
 
 mod batch;
+mod fan_out;
 mod unique;
 
 pub(crate) use batch::build_batch;
+pub use fan_out::{Batch, InsertedBatch};
+pub(crate) use fan_out::build_fan_out;
 pub use unique::Inserted;
 pub(crate) use unique::plan as plan_unique;
 

@@ -12,7 +12,7 @@ use crate::health::Marks;
 use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::maintenance::{
-    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, VacuumState,
+    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, Settler, VacuumState,
     Vacuumer,
 };
 use crate::notify::CancelledNote;
@@ -144,6 +144,13 @@ impl Common {
                 retention,
                 stats_retention: cfg.stats_retention,
                 batch,
+                throttle: throttle(),
+            },
+            settler: Settler {
+                db: db.clone(),
+                interval: cfg.scheduler_interval,
+                batch,
+                after: 0,
                 throttle: throttle(),
             },
             vacuumer: Vacuumer {

@@ -5,6 +5,7 @@ mod common;
 mod jobs;
 
 mod bad_input;
+mod batches;
 mod cancel;
 mod concurrency;
 mod control;

@@ -96,6 +96,9 @@ pub(crate) struct CompletionBatch {
     pub refunds: Vec<bool>,
     pub classes: Vec<Option<&'static str>>,
     pub errors: Vec<Option<String>>,
+    /// The batches of the jobs in this flush that belong to one (sorted, distinct): settled
+    /// in the completing transaction. Empty for plain jobs, which then pay nothing for batches.
+    pub settle: Vec<i64>,
 }
 
 impl CompletionBatch {
@@ -147,8 +150,13 @@ impl Db {
         b: &CompletionBatch,
         keep_completed: bool,
     ) -> Result<Vec<(i64, JobState)>> {
-        let q = self
-            .query_as::<IdState>(&self.inner.job.complete.set_state_if_running_many)
+        let q = self.set_state_query(b, keep_completed);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.state)).collect())
+    }
+
+    fn set_state_query<'q>(&self, b: &'q CompletionBatch, keep_completed: bool) -> Query<'q, IdState> {
+        self.query_as::<IdState>(&self.inner.job.complete.set_state_if_running_many)
             .bind(&b.ids)
             .bind(&b.attempts)
             .bind(&b.states)
@@ -156,8 +164,32 @@ impl Db {
             .bind(&b.refunds)
             .bind(&b.classes)
             .bind(&b.errors)
-            .bind(!keep_completed);
-        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
-        Ok(rows.into_iter().map(|r| (r.id, r.state)).collect())
+            .bind(!keep_completed)
+    }
+
+    /// Writes the outcomes of `b` as [`Db::job_set_state_if_running_many`] (or
+    /// [`Db::job_complete_many`] when all succeeded) and settles `b.settle`'s batches, in one
+    /// transaction: a batch finishes in the transaction that finishes its last child.
+    pub(crate) async fn job_finish_settling(
+        &self,
+        b: &CompletionBatch,
+        keep_completed: bool,
+    ) -> Result<Vec<(i64, JobState)>> {
+        self.with_conn(async |c| {
+            let mut tx = sqlx::Connection::begin(c).await?;
+            let applied = if b.len() == 0 {
+                Vec::new()
+            } else if b.all_completed() {
+                let done = self.complete_query(&b.ids, &b.attempts, keep_completed).fetch_one(&mut *tx).await?;
+                done.ids.into_iter().map(|id| (id, JobState::Completed)).collect()
+            } else {
+                let rows = self.set_state_query(b, keep_completed).fetch_all(&mut *tx).await?;
+                rows.into_iter().map(|r| (r.id, r.state)).collect()
+            };
+            self.batch_settle_in(&mut tx, &b.settle).await?;
+            tx.commit().await?;
+            Ok(applied)
+        })
+        .await
     }
 }

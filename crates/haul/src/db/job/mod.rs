@@ -1,7 +1,8 @@
 //! Every statement on the jobs table, by concern: inserting, claiming, completing, leases,
 //! maintenance, operators' reads and controls, the depth the stats report, and (with the
-//! `testing` feature) the reads and claims of users' test helpers. Nothing else in Haul touches
-//! `jobs` (its upkeep through the catalog is `db::vacuum`'s).
+//! `testing` feature) the reads and claims of users' test helpers, and fan-out batches (`flow`,
+//! which also owns the `batches` table, only ever written with `jobs`). Nothing else in Haul
+//! touches `jobs` (its upkeep through the catalog is `db::vacuum`'s).
 //!
 //! Statements that pick rows (claim, schedule, rescue, clean) update
 //! `WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))`: no join at all. Statements on a
@@ -15,6 +16,7 @@ mod columns;
 mod complete;
 mod control;
 mod depth;
+mod flow;
 mod insert;
 mod lease;
 mod maintain;
@@ -27,6 +29,7 @@ pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
 pub(crate) use complete::CompletionBatch;
 pub(crate) use control::{Bulk, JobSelection};
 pub(crate) use depth::{DepthRow, OldestRow};
+pub(crate) use flow::BatchRow;
 pub(crate) use insert::{InsertBatch, UniqueIds};
 pub(crate) use maintain::RescuedJob;
 
@@ -52,6 +55,7 @@ pub(super) struct JobSql {
     admin: admin::AdminSql,
     control: control::ControlSql,
     depth: depth::DepthSql,
+    flow: flow::FlowSql,
     #[cfg(feature = "testing")]
     testing: testing::TestingSql,
 }
@@ -67,6 +71,7 @@ impl JobSql {
             admin: admin::AdminSql::new(schema),
             control: control::ControlSql::new(schema),
             depth: depth::DepthSql::new(schema),
+            flow: flow::FlowSql::new(schema),
             #[cfg(feature = "testing")]
             testing: testing::TestingSql::new(schema),
         }
@@ -103,6 +108,11 @@ impl JobSql {
             ("depth_sample", &self.depth.sample),
             ("depth_indexed", &self.depth.indexed),
             ("oldest_available", &self.depth.oldest),
+            ("batch_insert", &self.flow.insert),
+            ("batch_lock", &self.flow.lock),
+            ("batch_lock_open", &self.flow.lock_open),
+            ("batch_settle", &self.flow.settle),
+            ("batch_get", &self.flow.get),
         ];
         #[cfg(feature = "testing")]
         {

@@ -1,0 +1,127 @@
+//! A fan-out batch as seen from outside: its progress ([`BatchInfo`]) and the final counts its
+//! callback job receives ([`BatchResult`]), plus the metadata keys that tie jobs to a batch.
+//! The batch itself is inserted by `insert::fan_out` and settled by `db::job::flow`.
+
+use crate::db::BatchRow;
+use crate::queue::JobCounts;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The metadata key naming a child's batch (`{"haul:batch": 12}`): the completer reads it from
+/// the claimed row to settle the batch in the completing transaction. Plain jobs lack it.
+pub(crate) const BATCH_KEY: &str = "haul:batch";
+/// The metadata key under which a batch's callback job receives its [`BatchResult`].
+pub(crate) const BATCH_RESULT_KEY: &str = "haul:batch_result";
+
+/// The batch named in a job's metadata (JSON text), if any. Plain metadata is rejected by a
+/// substring test before any parsing.
+pub(crate) fn batch_of(metadata: &str) -> Option<i64> {
+    if !metadata.contains(BATCH_KEY) {
+        return None;
+    }
+    let meta: serde_json::Map<String, serde_json::Value> = serde_json::from_str(metadata).ok()?;
+    meta.get(BATCH_KEY)?.as_i64()
+}
+
+/// How a batch's children ended, as its callback job receives it
+/// ([`JobContext::batch_result`](crate::JobContext::batch_result)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BatchResult {
+    /// The batch's id.
+    pub batch: i64,
+    /// Children that completed (a child whose row is gone counts here).
+    pub completed: i64,
+    /// Children that ended in the dead letter.
+    pub discarded: i64,
+    /// Children that were cancelled.
+    pub cancelled: i64,
+}
+
+impl BatchResult {
+    /// The result carried in a callback job's metadata (JSON text), if any.
+    pub(crate) fn from_metadata(metadata: &str) -> Option<Self> {
+        if !metadata.contains(BATCH_RESULT_KEY) {
+            return None;
+        }
+        let mut meta: serde_json::Map<String, serde_json::Value> = serde_json::from_str(metadata).ok()?;
+        serde_json::from_value(meta.remove(BATCH_RESULT_KEY)?).ok()
+    }
+}
+
+/// A batch's progress ([`Client::batch`](crate::Client::batch)).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct BatchInfo {
+    /// The batch's id.
+    pub id: i64,
+    /// The job that fanned out, when a handler inserted the batch.
+    pub parent_id: Option<i64>,
+    /// Children inserted.
+    pub total: i64,
+    /// Children still stored, by state (completed children are deleted unless retained, so
+    /// `total` minus the sum is the number completed and gone).
+    pub states: JobCounts,
+    /// The final counts, once every child has finished.
+    pub result: Option<BatchResult>,
+    /// The callback job inserted when the batch finished, if it has one.
+    pub callback_id: Option<i64>,
+    /// When the batch was inserted.
+    pub created_at: DateTime<Utc>,
+    /// When its last child finished.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl BatchInfo {
+    /// Children not finished yet.
+    pub fn waiting(&self) -> i64 {
+        let s = &self.states;
+        s.pending + s.scheduled + s.available + s.running + s.retryable
+    }
+}
+
+impl From<BatchRow> for BatchInfo {
+    fn from(r: BatchRow) -> Self {
+        let mut states = JobCounts::default();
+        for (state, n) in r.states.into_iter().zip(r.counts) {
+            states.add(state, n);
+        }
+        let result = match (r.completed, r.discarded, r.cancelled) {
+            (Some(c), Some(d), Some(x)) => {
+                Some(BatchResult { batch: r.id, completed: c.into(), discarded: d.into(), cancelled: x.into() })
+            }
+            _ => None,
+        };
+        BatchInfo {
+            id: r.id,
+            parent_id: r.parent_id,
+            total: r.total.into(),
+            states,
+            result,
+            callback_id: r.callback_id,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_of_reads_only_the_key() {
+        assert_eq!(batch_of(r#"{"haul:batch": 12, "tenant": "a"}"#), Some(12));
+        assert_eq!(batch_of(r#"{"tenant": "a"}"#), None);
+        assert_eq!(batch_of(r#"["haul:batch"]"#), None);
+        assert_eq!(batch_of(r#"{"haul:batch": "x"}"#), None);
+    }
+
+    #[test]
+    fn a_result_is_read_from_its_key() {
+        let meta = r#"{"haul:batch_result": {"batch": 3, "completed": 8, "discarded": 1, "cancelled": 1}}"#;
+        let r = BatchResult::from_metadata(meta).unwrap();
+        assert_eq!((r.batch, r.completed, r.discarded, r.cancelled), (3, 8, 1, 1));
+        assert_eq!(BatchResult::from_metadata("{}"), None);
+    }
+}
