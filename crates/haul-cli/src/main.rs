@@ -1,5 +1,6 @@
 //! The `haul` command: a thin shell over the library, one file per subcommand.
 
+mod batches;
 mod completions;
 mod connect;
 mod dead;
@@ -40,6 +41,8 @@ enum Command {
     Demo(demo::Args),
     /// Look at jobs and act on them by id or filter: list, show, depth, retry, cancel, delete.
     Jobs(jobs::Args),
+    /// Fan-out batches: `haul batches show ID` prints one's progress and result.
+    Batches(batches::Args),
     /// The dead letters (discarded jobs): list, redrive, purge.
     Dead(dead::Args),
     /// The periodic schedules a leader has seen, with the last tick done.
@@ -63,6 +66,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
         Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
+        Command::Batches(args) => batches::run(&cli.database_url, args).await,
         Command::Dead(args) => dead::run(&cli.database_url, args).await,
         Command::Periodic(args) => periodic::run(&cli.database_url, args).await,
         Command::Doctor(args) => doctor::run(&cli.database_url, args).await,

@@ -117,6 +117,13 @@ pub enum Error {
         detail: &'static str,
     },
 
+    /// No batch has this id.
+    #[error("batch {id} not found")]
+    BatchNotFound {
+        /// The id looked up.
+        id: i64,
+    },
+
     /// A fenced write found that this attempt is no longer the running one: the job was
     /// rescued, released or cancelled meanwhile. Roll back whatever the write was part of.
     #[error(

@@ -39,6 +39,11 @@ mod worker;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+// The workflows guide's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/workflows.md")]
+struct WorkflowsGuide;
+
 // Only under `--cfg haul_bench` (benches/hot_path.rs), so it is no part of the public API.
 #[cfg(haul_bench)]
 #[doc(hidden)]

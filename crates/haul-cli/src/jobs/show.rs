@@ -90,6 +90,9 @@ fn detail(j: &JobRow, show_args: bool, max: usize) {
     if !j.tags.is_empty() {
         println!("    tags     {}", cut(&j.tags.join(", "), max));
     }
+    if let Some(batch) = j.batch_id {
+        println!("    batch    {batch} (haul batches show {batch})");
+    }
     for e in &j.errors {
         let at = e.at.format("%F %T%.3f");
         println!("    attempt {} at {at} [{}]: {}", e.attempt, e.class.as_str(), cut(&e.error, max));
