@@ -7,8 +7,11 @@ use crate::control::{Control, JobFilter, PAGE_MAX, Page, RetryAttempts};
 use crate::db::Db;
 use crate::db::InsertBatch;
 use crate::error::{Error, Result};
-use crate::batch::BatchInfo;
-use crate::insert::{Batch, Inserted, InsertedBatch, IntoNewJob, build_batch, build_fan_out, plan_unique};
+use crate::workflow::{BatchInfo, WaitingOn};
+use crate::insert::{
+    Batch, Inserted, InsertedBatch, InsertedWorkflow, IntoNewJob, Workflow, build_batch, build_fan_out, plan_unique,
+    plan_workflow,
+};
 use crate::job::{JobRow, JobState};
 use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::names;
@@ -273,6 +276,43 @@ impl Client {
     /// the callback job's id. `None` when no batch has this id.
     pub async fn batch(&self, id: i64) -> Result<Option<BatchInfo>> {
         Ok(self.db.batch_get(id).await?.map(BatchInfo::from))
+    }
+
+    /// Inserts a workflow on the client's pool: every step and the edges between them in one
+    /// statement, all or none. See [`Workflow`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::{NewJob, Workflow};
+    /// let step = |kind: &str| NewJob::raw(kind, serde_json::json!({ "order": 42 }));
+    /// let wf = Workflow::chain([step("reserve"), step("charge"), step("confirm")]);
+    /// let inserted = client.insert_workflow(wf).await?;
+    /// let charge = inserted.id("1").expect("the second step");
+    /// assert_eq!(client.waits_on(charge).await?[0].id, inserted.id("0").unwrap());
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert_workflow(&self, workflow: Workflow) -> Result<InsertedWorkflow> {
+        self.insert_workflow_tx(self.db.pool(), workflow).await
+    }
+
+    /// Inserts a workflow through `executor` (e.g. `&mut *tx`). Checked whole before any SQL:
+    /// a cycle ([`Error::WorkflowCycle`]), an unknown step name, too many steps or one bad job
+    /// inserts nothing.
+    pub async fn insert_workflow_tx<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        workflow: Workflow,
+    ) -> Result<InsertedWorkflow> {
+        let p = plan_workflow(workflow, self.fan_out_max, self.max_payload)?;
+        let ids = self.db.workflow_insert(executor, &p.jobs, &p.waits, &p.edges).await?;
+        Ok(InsertedWorkflow { steps: p.names.into_iter().zip(ids).collect() })
+    }
+
+    /// The jobs `id` waits on (none for a job inserted alone), each with its state while
+    /// stored.
+    pub async fn waits_on(&self, id: i64) -> Result<Vec<WaitingOn>> {
+        let rows = self.db.job_waits_on(id).await?;
+        Ok(rows.into_iter().map(|r| WaitingOn { id: r.id, state: r.state }).collect())
     }
 
     /// One job by id.

@@ -117,6 +117,13 @@ pub enum Error {
         detail: &'static str,
     },
 
+    /// A workflow's steps wait on each other in a circle; nothing was inserted.
+    #[error("workflow steps wait on each other in a cycle ({}): no step could ever start", steps.join(" → "))]
+    WorkflowCycle {
+        /// The steps on the cycle, each waiting on the next, the first repeated at the end.
+        steps: Vec<String>,
+    },
+
     /// No batch has this id.
     #[error("batch {id} not found")]
     BatchNotFound {

@@ -136,13 +136,14 @@ impl Completer {
 
     /// Runs one statement for `batch`, retrying while the database is away.
     async fn write_batch(&self, batch: &CompletionBatch) -> Result<Vec<(i64, JobState)>, Unwritten> {
-        if batch.len() == 0 && batch.settle.is_empty() {
+        let follow_up = !batch.settle.is_empty() || !batch.release.is_empty();
+        if batch.len() == 0 && !follow_up {
             return Ok(Vec::new());
         }
         let keep = self.keep_completed;
         let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
         loop {
-            let res = if !batch.settle.is_empty() {
+            let res = if follow_up {
                 self.db.job_finish_settling(batch, keep).await
             } else if batch.all_completed() {
                 let done = self.db.job_complete_many_pooled(&batch.ids, &batch.attempts, keep).await;

@@ -2,7 +2,7 @@
 //! again, the error to append, and the event to publish once it commits.
 
 use super::event::{EventOutcome, JobEvent};
-use crate::batch::batch_of;
+use crate::workflow::{batch_of, has_dependents};
 use crate::db::CompletionBatch;
 use crate::execute::{Attempt, Outcome};
 use crate::hooks::{Ended, RecordedBy, Transition};
@@ -153,5 +153,7 @@ pub(crate) fn to_batch(attempts: &[Attempt], plans: &[Planned]) -> CompletionBat
     b.settle = attempts.iter().filter_map(|a| batch_of(&a.info.metadata.0)).collect();
     b.settle.sort_unstable();
     b.settle.dedup();
+    let waited_on = attempts.iter().filter(|a| has_dependents(&a.info.metadata.0));
+    b.release = waited_on.map(|a| a.info.id).collect();
     b
 }

@@ -33,7 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "queues", sql: include_str!("../../migrations/0006_queues.sql") },
     Migration { version: 7, name: "periodic", sql: include_str!("../../migrations/0007_periodic.sql") },
     Migration { version: 8, name: "stats", sql: include_str!("../../migrations/0008_stats.sql") },
-    Migration { version: 9, name: "batches", sql: include_str!("../../migrations/0009_batches.sql") },
+    Migration { version: 9, name: "workflows", sql: include_str!("../../migrations/0009_workflows.sql") },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";

@@ -18,7 +18,7 @@ mod vacuum;
 
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
-    BatchRow, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, InsertBatch, JobSelection, JsonText, OldestRow,
+    BatchRow, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, Edges, InsertBatch, JobSelection, JsonText, OldestRow,
     RescuedJob, UniqueIds, WORKER_SESSION,
 };
 pub use migration::{MIGRATIONS, Migration};

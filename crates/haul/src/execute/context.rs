@@ -2,7 +2,7 @@
 //! follow-up jobs, and the token that says stop.
 
 use crate::attempts::Kill;
-use crate::batch::BatchResult;
+use crate::workflow::BatchResult;
 use crate::client::Client;
 use crate::db::JsonText;
 use crate::error::Error;

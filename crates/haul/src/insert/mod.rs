@@ -4,10 +4,13 @@
 mod batch;
 mod fan_out;
 mod unique;
+mod workflow;
 
 pub(crate) use batch::build_batch;
 pub use fan_out::{Batch, InsertedBatch};
 pub(crate) use fan_out::build_fan_out;
+pub use workflow::{InsertedWorkflow, Workflow};
+pub(crate) use workflow::plan_workflow;
 pub use unique::Inserted;
 pub(crate) use unique::plan as plan_unique;
 

@@ -1,8 +1,9 @@
-//! The batch settler: finishes batches whose last child ended outside a completer (the rescuer
-//! sent it to the dead letter, an operator cancelled or deleted it, or its worker died between
-//! completing it and settling). Completers settle their own batches in the completing
-//! transaction; this sweep walks the unfinished batches a bounded slice per round, so none
-//! waits on a child that has ended for longer than a walk through them.
+//! The workflow settler: finishes batches whose last child, and settles waiting jobs whose
+//! last dependency, ended outside a completer (the rescuer sent it to the dead letter, an
+//! operator cancelled or deleted it, a handler completed it in its own transaction, or its
+//! worker died between completing it and settling). Completers settle in the completing
+//! transaction; this sweep walks the unfinished batches and the pending jobs a bounded slice
+//! per round, so none waits on a job that has ended for longer than a walk through them.
 
 use super::{Lead, ROUNDS_MAX, Round};
 use crate::db::Db;
@@ -15,8 +16,10 @@ pub(crate) struct Settler {
     pub interval: Duration,
     /// Batches one statement looks at, at most.
     pub batch: i64,
-    /// Where the walk resumes: the last batch id looked at.
+    /// Where the walk over batches resumes: the last batch id looked at.
     pub after: i64,
+    /// Where the walk over pending jobs resumes: the last job id looked at.
+    pub after_job: i64,
     pub throttle: Throttle,
 }
 
@@ -26,11 +29,28 @@ impl Round for Settler {
     }
 
     async fn round(&mut self, _: Lead) {
+        self.batches().await;
+        self.pending().await;
+    }
+}
+
+impl Settler {
+    async fn batches(&mut self) {
         for _ in 0..ROUNDS_MAX {
             match self.db.batch_settle_open(self.after, self.batch).await {
                 Ok((Some(last), _)) => self.after = last,
                 Ok((None, _)) => return self.after = 0,
                 Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "batch settler failed")),
+            }
+        }
+    }
+
+    async fn pending(&mut self) {
+        for _ in 0..ROUNDS_MAX {
+            match self.db.pending_settle_open(self.after_job, self.batch).await {
+                Ok(Some(last)) => self.after_job = last,
+                Ok(None) => return self.after_job = 0,
+                Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "dependency settler failed")),
             }
         }
     }

@@ -151,6 +151,7 @@ impl Common {
                 interval: cfg.scheduler_interval,
                 batch,
                 after: 0,
+                after_job: 0,
                 throttle: throttle(),
             },
             vacuumer: Vacuumer {

@@ -9,6 +9,7 @@ mod batches;
 mod cancel;
 mod concurrency;
 mod control;
+mod dependencies;
 mod faults;
 mod fetch_order;
 mod health;

@@ -99,6 +99,9 @@ pub(crate) struct CompletionBatch {
     /// The batches of the jobs in this flush that belong to one (sorted, distinct): settled
     /// in the completing transaction. Empty for plain jobs, which then pay nothing for batches.
     pub settle: Vec<i64>,
+    /// The jobs in this flush that others wait on: their dependents are settled in the
+    /// completing transaction. Empty for plain jobs.
+    pub release: Vec<i64>,
 }
 
 impl CompletionBatch {
@@ -168,8 +171,9 @@ impl Db {
     }
 
     /// Writes the outcomes of `b` as [`Db::job_set_state_if_running_many`] (or
-    /// [`Db::job_complete_many`] when all succeeded) and settles `b.settle`'s batches, in one
-    /// transaction: a batch finishes in the transaction that finishes its last child.
+    /// [`Db::job_complete_many`] when all succeeded), settles `b.settle`'s batches and the jobs
+    /// waiting on `b.release`, in one transaction: a batch finishes, and a waiting job is
+    /// released or cancelled, in the transaction that finishes its last child or dependency.
     pub(crate) async fn job_finish_settling(
         &self,
         b: &CompletionBatch,
@@ -186,7 +190,12 @@ impl Db {
                 let rows = self.set_state_query(b, keep_completed).fetch_all(&mut *tx).await?;
                 rows.into_iter().map(|r| (r.id, r.state)).collect()
             };
-            self.batch_settle_in(&mut tx, &b.settle).await?;
+            if !b.settle.is_empty() {
+                self.batch_settle_in(&mut tx, &b.settle).await?;
+            }
+            if !b.release.is_empty() {
+                self.pending_settle_in(&mut tx, &b.release).await?;
+            }
             tx.commit().await?;
             Ok(applied)
         })

@@ -1,7 +1,8 @@
 //! Every statement on the jobs table, by concern: inserting, claiming, completing, leases,
 //! maintenance, operators' reads and controls, the depth the stats report, and (with the
 //! `testing` feature) the reads and claims of users' test helpers, and fan-out batches (`flow`,
-//! which also owns the `batches` table, only ever written with `jobs`). Nothing else in Haul
+//! which also owns the `batches` table, only ever written with `jobs`) and dependencies
+//! (`depend`, which owns the `dependencies` table likewise). Nothing else in Haul
 //! touches `jobs` (its upkeep through the catalog is `db::vacuum`'s).
 //!
 //! Statements that pick rows (claim, schedule, rescue, clean) update
@@ -15,6 +16,7 @@ mod claim;
 mod columns;
 mod complete;
 mod control;
+mod depend;
 mod depth;
 mod flow;
 mod insert;
@@ -28,6 +30,7 @@ mod testing;
 pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
 pub(crate) use complete::CompletionBatch;
 pub(crate) use control::{Bulk, JobSelection};
+pub(crate) use depend::Edges;
 pub(crate) use depth::{DepthRow, OldestRow};
 pub(crate) use flow::BatchRow;
 pub(crate) use insert::{InsertBatch, UniqueIds};
@@ -55,6 +58,7 @@ pub(super) struct JobSql {
     admin: admin::AdminSql,
     control: control::ControlSql,
     depth: depth::DepthSql,
+    depend: depend::DependSql,
     flow: flow::FlowSql,
     #[cfg(feature = "testing")]
     testing: testing::TestingSql,
@@ -72,6 +76,7 @@ impl JobSql {
             control: control::ControlSql::new(schema),
             depth: depth::DepthSql::new(schema),
             flow: flow::FlowSql::new(schema),
+            depend: depend::DependSql::new(schema),
             #[cfg(feature = "testing")]
             testing: testing::TestingSql::new(schema),
         }
@@ -113,6 +118,12 @@ impl JobSql {
             ("batch_lock_open", &self.flow.lock_open),
             ("batch_settle", &self.flow.settle),
             ("batch_get", &self.flow.get),
+            ("workflow_insert", &self.depend.insert),
+            ("pending_lock", &self.depend.lock_dependents),
+            ("pending_lock_open", &self.depend.lock_open),
+            ("pending_settle_dependents", &self.depend.settle_dependents),
+            ("pending_settle_jobs", &self.depend.settle_jobs),
+            ("waits_on", &self.depend.waits_on),
         ];
         #[cfg(feature = "testing")]
         {

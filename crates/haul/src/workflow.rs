@@ -1,8 +1,10 @@
-//! A fan-out batch as seen from outside: its progress ([`BatchInfo`]) and the final counts its
-//! callback job receives ([`BatchResult`]), plus the metadata keys that tie jobs to a batch.
-//! The batch itself is inserted by `insert::fan_out` and settled by `db::job::flow`.
+//! Workflows as seen from outside: a fan-out batch's progress ([`BatchInfo`]) and the final
+//! counts its callback receives ([`BatchResult`]), what a waiting job waits on
+//! ([`WaitingOn`]), and the metadata keys that tell the completer a job has follow-ups.
+//! Batches and workflows are inserted by `insert` and settled by `db::job::{flow, depend}`.
 
 use crate::db::BatchRow;
+use crate::job::JobState;
 use crate::queue::JobCounts;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,25 @@ use serde::{Deserialize, Serialize};
 /// The metadata key naming a child's batch (`{"haul:batch": 12}`): the completer reads it from
 /// the claimed row to settle the batch in the completing transaction. Plain jobs lack it.
 pub(crate) const BATCH_KEY: &str = "haul:batch";
+/// The metadata key marking a job other jobs wait on (`{"haul:dependents": true}`): the
+/// completer settles its dependents in the completing transaction. Plain jobs lack it.
+pub(crate) const DEPENDENTS_KEY: &str = "haul:dependents";
+
+/// Whether a job's metadata (JSON text) marks it as waited on.
+pub(crate) fn has_dependents(metadata: &str) -> bool {
+    metadata.contains(DEPENDENTS_KEY)
+}
+
+/// A job a waiting job waits on ([`Client::waits_on`](crate::Client::waits_on)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct WaitingOn {
+    /// The job waited on.
+    pub id: i64,
+    /// Its state; `None` once its row is gone (it completed and was deleted).
+    pub state: Option<JobState>,
+}
+
 /// The metadata key under which a batch's callback job receives its [`BatchResult`].
 pub(crate) const BATCH_RESULT_KEY: &str = "haul:batch_result";
 
