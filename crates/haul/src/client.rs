@@ -7,10 +7,10 @@ use crate::control::{Control, JobFilter, PAGE_MAX, Page, RetryAttempts};
 use crate::db::Db;
 use crate::db::InsertBatch;
 use crate::error::{Error, Result};
-use crate::workflow::{BatchInfo, WaitingOn};
+use crate::workflow::{BatchInfo, SagaInfo, WaitingOn};
 use crate::insert::{
-    Batch, Inserted, InsertedBatch, InsertedWorkflow, IntoNewJob, Workflow, build_batch, build_fan_out, plan_unique,
-    plan_workflow,
+    Batch, Inserted, InsertedBatch, InsertedSaga, InsertedWorkflow, IntoNewJob, Saga, Workflow, build_batch,
+    build_fan_out, plan_saga, plan_unique, plan_workflow,
 };
 use crate::job::{JobRow, JobState};
 use crate::migrate::{self, MigrateReport, MigrationState};
@@ -313,6 +313,39 @@ impl Client {
     pub async fn waits_on(&self, id: i64) -> Result<Vec<WaitingOn>> {
         let rows = self.db.job_waits_on(id).await?;
         Ok(rows.into_iter().map(|r| WaitingOn { id: r.id, state: r.state }).collect())
+    }
+
+    /// Inserts a saga on the client's pool: its row and its steps in one statement, all or
+    /// none. See [`Saga`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::{NewJob, Saga, SagaState};
+    /// let job = |kind: &str| NewJob::raw(kind, serde_json::json!({ "order": 42 }));
+    /// let saga = Saga::new()
+    ///     .step_with_compensation(job("reserve_inventory"), job("release_inventory"))
+    ///     .step_with_compensation(job("charge_card"), job("refund_card"))
+    ///     .step(job("confirm_order"));
+    /// let inserted = client.insert_saga(saga).await?;
+    /// let info = client.saga(inserted.id).await?.expect("just inserted");
+    /// assert_eq!(info.state, SagaState::Running);
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert_saga(&self, saga: Saga) -> Result<InsertedSaga> {
+        self.insert_saga_tx(self.db.pool(), saga).await
+    }
+
+    /// Inserts a saga through `executor` (e.g. `&mut *tx`). Checked whole before any SQL.
+    pub async fn insert_saga_tx<'c>(&self, executor: impl PgExecutor<'c>, saga: Saga) -> Result<InsertedSaga> {
+        let p = plan_saga(saga, self.fan_out_max, self.max_payload)?;
+        let ids = self.db.saga_insert(executor, &p.steps, &p.compensations).await?;
+        Ok(InsertedSaga { id: ids.saga, steps: ids.ids })
+    }
+
+    /// A saga's progress: its state, its steps and compensations with theirs. `None` when no
+    /// saga has this id.
+    pub async fn saga(&self, id: i64) -> Result<Option<SagaInfo>> {
+        Ok(self.db.saga_get(id).await?.map(SagaInfo::from))
     }
 
     /// One job by id.

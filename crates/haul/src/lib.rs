@@ -49,7 +49,7 @@ struct WorkflowsGuide;
 #[doc(hidden)]
 pub mod bench_support;
 
-pub use workflow::{BatchInfo, BatchResult, WaitingOn};
+pub use workflow::{BatchInfo, BatchResult, SagaInfo, SagaState, WaitingOn};
 pub use client::{CancelOutcome, Client};
 pub use clock::Clock;
 pub use complete::{EventOutcome, JobEvent};
@@ -64,7 +64,8 @@ pub use execute::{
 };
 pub use health::{Health, HealthHandle, HealthProblem, ListenerHealth, WorkerState};
 pub use hooks::{Hook, RecordedBy, Transition};
-pub use insert::{Batch, Inserted, InsertedBatch, InsertedWorkflow, IntoNewJob, Workflow, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
+pub use insert::{
+    Batch, Inserted, InsertedBatch, InsertedSaga, InsertedWorkflow, IntoNewJob, Saga, Workflow, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy, Unique, UniqueStates};
 pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
 pub use periodic::{

@@ -3,7 +3,7 @@
 //! ([`WaitingOn`]), and the metadata keys that tell the completer a job has follow-ups.
 //! Batches and workflows are inserted by `insert` and settled by `db::job::{flow, depend}`.
 
-use crate::db::BatchRow;
+use crate::db::{BatchRow, SagaRow};
 use crate::job::JobState;
 use crate::queue::JobCounts;
 use chrono::{DateTime, Utc};
@@ -19,6 +19,19 @@ pub(crate) const DEPENDENTS_KEY: &str = "haul:dependents";
 /// Whether a job's metadata (JSON text) marks it as waited on.
 pub(crate) fn has_dependents(metadata: &str) -> bool {
     metadata.contains(DEPENDENTS_KEY)
+}
+
+/// The metadata key naming a saga step's saga and position (`{"haul:saga": {"id": 3,
+/// "step": 0}}`): the completer settles the saga in the completing transaction.
+pub(crate) const SAGA_KEY: &str = "haul:saga";
+
+/// The saga named in a job's metadata (JSON text), if any.
+pub(crate) fn saga_of(metadata: &str) -> Option<i64> {
+    if !metadata.contains(SAGA_KEY) {
+        return None;
+    }
+    let meta: serde_json::Map<String, serde_json::Value> = serde_json::from_str(metadata).ok()?;
+    meta.get(SAGA_KEY)?.get("id")?.as_i64()
 }
 
 /// A job a waiting job waits on ([`Client::waits_on`](crate::Client::waits_on)).
@@ -120,6 +133,66 @@ impl From<BatchRow> for BatchInfo {
             states,
             result,
             callback_id: r.callback_id,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// Where a saga is ([`SagaInfo::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SagaState {
+    /// Its steps are running or waiting.
+    Running,
+    /// Every step completed.
+    Completed,
+    /// A step failed for good; its earlier steps' compensations are running or waiting.
+    Compensating,
+    /// A step failed for good and every compensation completed.
+    Compensated,
+}
+
+/// A saga's progress ([`Client::saga`](crate::Client::saga)).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct SagaInfo {
+    /// The saga's id.
+    pub id: i64,
+    /// Where it is.
+    pub state: SagaState,
+    /// The steps in order, with their states (`None`: completed and deleted).
+    pub steps: Vec<WaitingOn>,
+    /// The step (from 0) that failed for good, if one did.
+    pub failed_step: Option<i32>,
+    /// The compensations inserted, in the order they run (last step first), with their states.
+    pub compensations: Vec<WaitingOn>,
+    /// When it was inserted.
+    pub created_at: DateTime<Utc>,
+    /// When its steps ended (all completed, or one failed for good).
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<SagaRow> for SagaInfo {
+    fn from(r: SagaRow) -> Self {
+        let pair = |ids: Vec<i64>, states: Vec<Option<JobState>>| -> Vec<WaitingOn> {
+            ids.into_iter().zip(states).map(|(id, state)| WaitingOn { id, state }).collect()
+        };
+        let compensations = pair(r.compensation_ids, r.compensation_states);
+        let gone_or_done = |w: &WaitingOn| matches!(w.state, None | Some(JobState::Completed));
+        let state = match r.state.as_str() {
+            "completed" => SagaState::Completed,
+            "compensating" if compensations.iter().all(gone_or_done) => SagaState::Compensated,
+            "compensating" => SagaState::Compensating,
+            _ => SagaState::Running,
+        };
+        SagaInfo {
+            id: r.id,
+            state,
+            steps: pair(r.step_ids, r.step_states),
+            failed_step: r.failed_step,
+            compensations,
             created_at: r.created_at,
             finished_at: r.finished_at,
         }

@@ -136,7 +136,7 @@ impl Completer {
 
     /// Runs one statement for `batch`, retrying while the database is away.
     async fn write_batch(&self, batch: &CompletionBatch) -> Result<Vec<(i64, JobState)>, Unwritten> {
-        let follow_up = !batch.settle.is_empty() || !batch.release.is_empty();
+        let follow_up = !batch.settle.is_empty() || !batch.release.is_empty() || !batch.sagas.is_empty();
         if batch.len() == 0 && !follow_up {
             return Ok(Vec::new());
         }

@@ -2,7 +2,7 @@
 //! again, the error to append, and the event to publish once it commits.
 
 use super::event::{EventOutcome, JobEvent};
-use crate::workflow::{batch_of, has_dependents};
+use crate::workflow::{batch_of, has_dependents, saga_of};
 use crate::db::CompletionBatch;
 use crate::execute::{Attempt, Outcome};
 use crate::hooks::{Ended, RecordedBy, Transition};
@@ -155,5 +155,8 @@ pub(crate) fn to_batch(attempts: &[Attempt], plans: &[Planned]) -> CompletionBat
     b.settle.dedup();
     let waited_on = attempts.iter().filter(|a| has_dependents(&a.info.metadata.0));
     b.release = waited_on.map(|a| a.info.id).collect();
+    b.sagas = attempts.iter().filter_map(|a| saga_of(&a.info.metadata.0)).collect();
+    b.sagas.sort_unstable();
+    b.sagas.dedup();
     b
 }

@@ -110,6 +110,11 @@ fn callback_row(job: NewJob, max_payload: usize) -> Result<String> {
         let reason = "a batch callback runs when its batch finishes: give it a delay, not a run_at";
         return Err(Error::invalid_option(&job.kind, reason));
     }
+    Ok(job_row(job, max_payload)?.to_string())
+}
+
+/// A job inserted later, by a settling statement, as the JSON row it inserts from; checked now.
+pub(super) fn job_row(job: NewJob, max_payload: usize) -> Result<Value> {
     let b = build_batch(vec![job], max_payload)?;
     let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     let tags: Vec<&str> = b.tags[0].as_deref().map(|t| t.split(',').collect()).unwrap_or_default();
@@ -119,7 +124,7 @@ fn callback_row(job: NewJob, max_payload: usize) -> Result<String> {
         "timeout_ms": b.timeouts_ms[0], "delay_us": b.delays_us[0],
         "metadata": b.metadata[0].as_deref().map(parse), "tags": tags,
     });
-    Ok(row.to_string())
+    Ok(row)
 }
 
 #[cfg(test)]

@@ -3,12 +3,15 @@
 
 mod batch;
 mod fan_out;
+mod saga;
 mod unique;
 mod workflow;
 
 pub(crate) use batch::build_batch;
 pub use fan_out::{Batch, InsertedBatch};
 pub(crate) use fan_out::build_fan_out;
+pub use saga::{InsertedSaga, Saga};
+pub(crate) use saga::plan_saga;
 pub use workflow::{InsertedWorkflow, Workflow};
 pub(crate) use workflow::plan_workflow;
 pub use unique::Inserted;

@@ -1,8 +1,8 @@
-//! The workflow settler: finishes batches whose last child, and settles waiting jobs whose
-//! last dependency, ended outside a completer (the rescuer sent it to the dead letter, an
+//! The workflow settler: finishes batches whose last child, settles waiting jobs whose last
+//! dependency, and ends sagas whose step, ended outside a completer (the rescuer sent it to the dead letter, an
 //! operator cancelled or deleted it, a handler completed it in its own transaction, or its
 //! worker died between completing it and settling). Completers settle in the completing
-//! transaction; this sweep walks the unfinished batches and the pending jobs a bounded slice
+//! transaction; this sweep walks the unfinished batches, pending jobs and running sagas a bounded slice
 //! per round, so none waits on a job that has ended for longer than a walk through them.
 
 use super::{Lead, ROUNDS_MAX, Round};
@@ -20,6 +20,8 @@ pub(crate) struct Settler {
     pub after: i64,
     /// Where the walk over pending jobs resumes: the last job id looked at.
     pub after_job: i64,
+    /// Where the walk over running sagas resumes: the last saga id looked at.
+    pub after_saga: i64,
     pub throttle: Throttle,
 }
 
@@ -31,6 +33,7 @@ impl Round for Settler {
     async fn round(&mut self, _: Lead) {
         self.batches().await;
         self.pending().await;
+        self.sagas().await;
     }
 }
 
@@ -51,6 +54,16 @@ impl Settler {
                 Ok(Some(last)) => self.after_job = last,
                 Ok(None) => return self.after_job = 0,
                 Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "dependency settler failed")),
+            }
+        }
+    }
+
+    async fn sagas(&mut self) {
+        for _ in 0..ROUNDS_MAX {
+            match self.db.saga_settle_open(self.after_saga, self.batch).await {
+                Ok(Some(last)) => self.after_saga = last,
+                Ok(None) => return self.after_saga = 0,
+                Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "saga settler failed")),
             }
         }
     }

@@ -152,6 +152,7 @@ impl Common {
                 batch,
                 after: 0,
                 after_job: 0,
+                after_saga: 0,
                 throttle: throttle(),
             },
             vacuumer: Vacuumer {

@@ -27,6 +27,7 @@ mod periodic;
 mod queues;
 mod retention;
 mod retry;
+mod sagas;
 mod shutdown;
 mod stats;
 mod testing;

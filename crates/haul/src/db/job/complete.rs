@@ -102,6 +102,9 @@ pub(crate) struct CompletionBatch {
     /// The jobs in this flush that others wait on: their dependents are settled in the
     /// completing transaction. Empty for plain jobs.
     pub release: Vec<i64>,
+    /// The sagas of the saga steps in this flush (sorted, distinct): settled in the
+    /// completing transaction, after the steps waiting on them. Empty for plain jobs.
+    pub sagas: Vec<i64>,
 }
 
 impl CompletionBatch {
@@ -195,6 +198,9 @@ impl Db {
             }
             if !b.release.is_empty() {
                 self.pending_settle_in(&mut tx, &b.release).await?;
+            }
+            if !b.sagas.is_empty() {
+                self.saga_settle_in(&mut tx, &b.sagas).await?;
             }
             tx.commit().await?;
             Ok(applied)

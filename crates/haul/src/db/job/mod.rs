@@ -2,7 +2,8 @@
 //! maintenance, operators' reads and controls, the depth the stats report, and (with the
 //! `testing` feature) the reads and claims of users' test helpers, and fan-out batches (`flow`,
 //! which also owns the `batches` table, only ever written with `jobs`) and dependencies
-//! (`depend`, which owns the `dependencies` table likewise). Nothing else in Haul
+//! (`depend`, which owns the `dependencies` table likewise) and sagas (`saga`, the `sagas`
+//! table). Nothing else in Haul
 //! touches `jobs` (its upkeep through the catalog is `db::vacuum`'s).
 //!
 //! Statements that pick rows (claim, schedule, rescue, clean) update
@@ -22,6 +23,7 @@ mod flow;
 mod insert;
 mod lease;
 mod maintain;
+mod saga;
 #[cfg(test)]
 mod plan_tests;
 #[cfg(feature = "testing")]
@@ -35,6 +37,7 @@ pub(crate) use depth::{DepthRow, OldestRow};
 pub(crate) use flow::BatchRow;
 pub(crate) use insert::{InsertBatch, UniqueIds};
 pub(crate) use maintain::RescuedJob;
+pub(crate) use saga::SagaRow;
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
 /// table's statistics are always stale — it swings between empty and millions of rows between
@@ -59,6 +62,7 @@ pub(super) struct JobSql {
     control: control::ControlSql,
     depth: depth::DepthSql,
     depend: depend::DependSql,
+    saga: saga::SagaSql,
     flow: flow::FlowSql,
     #[cfg(feature = "testing")]
     testing: testing::TestingSql,
@@ -77,6 +81,7 @@ impl JobSql {
             depth: depth::DepthSql::new(schema),
             flow: flow::FlowSql::new(schema),
             depend: depend::DependSql::new(schema),
+            saga: saga::SagaSql::new(schema),
             #[cfg(feature = "testing")]
             testing: testing::TestingSql::new(schema),
         }
@@ -124,6 +129,11 @@ impl JobSql {
             ("pending_settle_dependents", &self.depend.settle_dependents),
             ("pending_settle_jobs", &self.depend.settle_jobs),
             ("waits_on", &self.depend.waits_on),
+            ("saga_insert", &self.saga.insert),
+            ("saga_lock", &self.saga.lock),
+            ("saga_lock_open", &self.saga.lock_open),
+            ("saga_settle", &self.saga.settle),
+            ("saga_get", &self.saga.get),
         ];
         #[cfg(feature = "testing")]
         {
