@@ -15,6 +15,7 @@ mod migrate;
 mod periodic;
 mod queues;
 mod redact;
+mod sagas;
 mod signals;
 mod stats;
 
@@ -53,6 +54,8 @@ enum Command {
     Completions(completions::Args),
     /// Insert one job by kind name: `haul enqueue send_email --args '{"to":"a@b.c"}'`.
     Enqueue(enqueue::Args),
+    /// Sagas: `haul sagas show ID` prints one's steps and compensations with their states.
+    Sagas(sagas::Args),
     /// List queues with their state and counts, or pause or resume one: `haul queues pause mail`.
     Queues(queues::Args),
     /// Per queue and kind: depth, oldest available, dead letters, throughput, error rate, P50/P95/P99.
@@ -72,6 +75,7 @@ async fn main() -> std::process::ExitCode {
         Command::Doctor(args) => doctor::run(&cli.database_url, args).await,
         Command::Completions(args) => completions::run(args),
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
+        Command::Sagas(args) => sagas::run(&cli.database_url, args).await,
         Command::Queues(args) => queues::run(&cli.database_url, args).await,
         Command::Stats(args) => stats::run(&cli.database_url, args).await,
     };

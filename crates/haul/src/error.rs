@@ -131,6 +131,13 @@ pub enum Error {
         id: i64,
     },
 
+    /// No saga has this id.
+    #[error("saga {id} not found")]
+    SagaNotFound {
+        /// The id looked up.
+        id: i64,
+    },
+
     /// A fenced write found that this attempt is no longer the running one: the job was
     /// rescued, released or cancelled meanwhile. Roll back whatever the write was part of.
     #[error(
