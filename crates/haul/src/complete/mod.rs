@@ -1,5 +1,7 @@
 //! Stage 5, complete: outcomes are buffered and written in one fenced statement per flush
-//! (`job_complete_many` when all succeeded, else `job_set_state_if_running_many`). Events
+//! (`job_complete_many` when all succeeded, else `job_set_state_if_running_many`); a flush
+//! holding a job of a workflow (a batch child, a job others wait on, a saga step) writes it in
+//! a transaction with the statements that settle what follows from it. Events
 //! and counters follow only what committed; outcomes the fence refused are logged. A flush the
 //! database refuses for a reason other than a lost connection is split until the refused
 //! outcome is found: its batch-mates are written as planned, and it is recorded as a failed
