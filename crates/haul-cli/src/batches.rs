@@ -45,7 +45,12 @@ async fn show(client: &Client, id: i64, json: bool) -> haul::Result<()> {
 
 fn print(b: &BatchInfo) {
     let parent = b.parent_id.map_or_else(|| "-".to_owned(), |p| p.to_string());
-    println!("batch {}  parent {parent}  children {}  created {}", b.id, b.total, b.created_at.format("%F %T"));
+    println!(
+        "batch {}  parent {parent}  children {}  created {}",
+        b.id,
+        b.total,
+        b.created_at.format("%F %T")
+    );
     let states: Vec<String> = JobState::ALL
         .iter()
         .filter(|s| b.states.get(**s) > 0)

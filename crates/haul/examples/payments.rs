@@ -132,7 +132,8 @@ pub async fn run(pool: PgPool, schema: &str) -> anyhow::Result<Vec<(i64, String)
 #[allow(dead_code)] // tests/it/sagas.rs includes this file and calls `run`
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1/postgres".into());
+    let url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1/postgres".into());
     let pool = PgPool::connect(&url).await?;
     for (order, action) in run(pool, "payments_example").await? {
         println!("order {order}: {action}");

@@ -7,7 +7,6 @@ use crate::control::{Control, JobFilter, PAGE_MAX, Page, RetryAttempts};
 use crate::db::Db;
 use crate::db::InsertBatch;
 use crate::error::{Error, Result};
-use crate::workflow::{BatchInfo, SagaInfo, WaitingOn};
 use crate::insert::{
     Batch, Inserted, InsertedBatch, InsertedSaga, InsertedWorkflow, IntoNewJob, Saga, Workflow, build_batch,
     build_fan_out, plan_saga, plan_unique, plan_workflow,
@@ -17,6 +16,7 @@ use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::names;
 use crate::periodic::PeriodicRecord;
 use crate::queue::{QueueDepth, QueueInfo, with_depths};
+use crate::workflow::{BatchInfo, SagaInfo, WaitingOn};
 use sqlx::{PgExecutor, PgPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -336,7 +336,11 @@ impl Client {
     }
 
     /// Inserts a saga through `executor` (e.g. `&mut *tx`). Checked whole before any SQL.
-    pub async fn insert_saga_tx<'c>(&self, executor: impl PgExecutor<'c>, saga: Saga) -> Result<InsertedSaga> {
+    pub async fn insert_saga_tx<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        saga: Saga,
+    ) -> Result<InsertedSaga> {
         let p = plan_saga(saga, self.fan_out_max, self.max_payload)?;
         let ids = self.db.saga_insert(executor, &p.steps, &p.compensations).await?;
         Ok(InsertedSaga { id: ids.saga, steps: ids.ids })

@@ -13,7 +13,6 @@ mod notify;
 
 // The shared vocabulary and the pieces around the path.
 mod attempts;
-mod workflow;
 mod client;
 mod clock;
 pub mod config;
@@ -34,6 +33,7 @@ mod service;
 mod stats;
 mod storable;
 mod worker;
+mod workflow;
 
 // Helpers for users' tests: assert what was enqueued, run handlers and drain queues inline.
 #[cfg(feature = "testing")]
@@ -49,7 +49,6 @@ struct WorkflowsGuide;
 #[doc(hidden)]
 pub mod bench_support;
 
-pub use workflow::{BatchInfo, BatchResult, SagaInfo, SagaState, WaitingOn};
 pub use client::{CancelOutcome, Client};
 pub use clock::Clock;
 pub use complete::{EventOutcome, JobEvent};
@@ -65,7 +64,9 @@ pub use execute::{
 pub use health::{Health, HealthHandle, HealthProblem, ListenerHealth, WorkerState};
 pub use hooks::{Hook, RecordedBy, Transition};
 pub use insert::{
-    Batch, Inserted, InsertedBatch, InsertedSaga, InsertedWorkflow, IntoNewJob, Saga, Workflow, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
+    Batch, Inserted, InsertedBatch, InsertedSaga, InsertedWorkflow, IntoNewJob, NewJob, Saga, TAGS_MAX,
+    UNIQUE_KEY_MAX, Workflow,
+};
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy, Unique, UniqueStates};
 pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
 pub use periodic::{
@@ -78,6 +79,7 @@ pub use stats::{
 };
 pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};
+pub use workflow::{BatchInfo, BatchResult, SagaInfo, SagaState, WaitingOn};
 
 /// The time-zone database [`Periodic::in_tz`] takes its zones from (`chrono_tz::Europe::Paris`),
 /// re-exported so its version is always the one Haul uses.

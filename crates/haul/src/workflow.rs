@@ -121,9 +121,12 @@ impl From<BatchRow> for BatchInfo {
             states.add(state, n);
         }
         let result = match (r.completed, r.discarded, r.cancelled) {
-            (Some(c), Some(d), Some(x)) => {
-                Some(BatchResult { batch: r.id, completed: c.into(), discarded: d.into(), cancelled: x.into() })
-            }
+            (Some(c), Some(d), Some(x)) => Some(BatchResult {
+                batch: r.id,
+                completed: c.into(),
+                discarded: d.into(),
+                cancelled: x.into(),
+            }),
             _ => None,
         };
         BatchInfo {

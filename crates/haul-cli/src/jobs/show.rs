@@ -41,7 +41,8 @@ pub fn one(j: &JobRow, waits_on: &[WaitingOn], show_args: bool, as_json: bool) {
     if as_json {
         let mut v = json(j, show_args);
         v["waits_on"] = serde_json::to_value(waits_on).expect("JSON");
-        v["saga"] = saga_of(j).map_or(serde_json::Value::Null, |(saga, step)| serde_json::json!({"id": saga, "step": step}));
+        v["saga"] = saga_of(j)
+            .map_or(serde_json::Value::Null, |(saga, step)| serde_json::json!({"id": saga, "step": step}));
         println!("{v}");
         return;
     }

@@ -2,12 +2,12 @@
 //! again, the error to append, and the event to publish once it commits.
 
 use super::event::{EventOutcome, JobEvent};
-use crate::workflow::{batch_of, has_dependents, saga_of};
 use crate::db::CompletionBatch;
 use crate::execute::{Attempt, Outcome};
 use crate::hooks::{Ended, RecordedBy, Transition};
 use crate::job::{ErrorClass, JobState};
 use crate::stats::Counted;
+use crate::workflow::{batch_of, has_dependents, saga_of};
 use std::time::Duration;
 
 /// One row change, ready for the batch.

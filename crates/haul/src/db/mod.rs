@@ -18,8 +18,8 @@ mod vacuum;
 
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
-    BatchRow, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, Edges, InsertBatch, JobSelection, JsonText, OldestRow,
-    RescuedJob, SagaRow, UniqueIds, WORKER_SESSION,
+    BatchRow, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, Edges, InsertBatch, JobSelection,
+    JsonText, OldestRow, RescuedJob, SagaRow, UniqueIds, WORKER_SESSION,
 };
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};

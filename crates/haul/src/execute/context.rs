@@ -2,11 +2,11 @@
 //! follow-up jobs, and the token that says stop.
 
 use crate::attempts::Kill;
-use crate::workflow::BatchResult;
 use crate::client::Client;
 use crate::db::JsonText;
 use crate::error::Error;
 use crate::insert::{Batch, InsertedBatch};
+use crate::workflow::BatchResult;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use sqlx::{PgExecutor, PgPool};
@@ -161,7 +161,11 @@ impl<S> JobContext<S> {
     ///     Ok(())
     /// }
     /// ```
-    pub async fn fan_out<'c>(&self, executor: impl PgExecutor<'c>, batch: Batch) -> Result<InsertedBatch, Error> {
+    pub async fn fan_out<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        batch: Batch,
+    ) -> Result<InsertedBatch, Error> {
         self.client.insert_batch_tx(executor, batch.with_parent(self.info.id)).await
     }
 

@@ -92,7 +92,9 @@ pub(crate) fn build_fan_out(batch: Batch, max_children: usize, max_payload: usiz
     if n > max_children {
         return Err(Error::FanOutTooLarge { children: n, max: max_children });
     }
-    if let Some(j) = batch.children.iter().chain(&batch.callback).find(|j| j.unique.is_some() || j.unique_key.is_some()) {
+    if let Some(j) =
+        batch.children.iter().chain(&batch.callback).find(|j| j.unique.is_some() || j.unique_key.is_some())
+    {
         return Err(Error::invalid_option(&j.kind, "batch children and callbacks cannot be unique jobs"));
     }
     let not_object = |j: &&NewJob| j.metadata.as_deref().is_some_and(|m| !m.trim_start().starts_with('{'));

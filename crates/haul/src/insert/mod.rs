@@ -8,14 +8,14 @@ mod unique;
 mod workflow;
 
 pub(crate) use batch::build_batch;
-pub use fan_out::{Batch, InsertedBatch};
 pub(crate) use fan_out::build_fan_out;
-pub use saga::{InsertedSaga, Saga};
+pub use fan_out::{Batch, InsertedBatch};
 pub(crate) use saga::plan_saga;
-pub use workflow::{InsertedWorkflow, Workflow};
-pub(crate) use workflow::plan_workflow;
+pub use saga::{InsertedSaga, Saga};
 pub use unique::Inserted;
 pub(crate) use unique::plan as plan_unique;
+pub(crate) use workflow::plan_workflow;
+pub use workflow::{InsertedWorkflow, Workflow};
 
 use crate::error::{Error, Result};
 use crate::job::{

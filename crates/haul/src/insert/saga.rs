@@ -131,11 +131,18 @@ mod tests {
     fn steps_are_chained_and_compensations_kept_in_order() {
         let saga = Saga::new().step_with_compensation(job("a"), job("undo_a")).step(job("b")).step(job("c"));
         let p = plan_saga(saga, 10, 1024).unwrap();
-        let marked: Vec<bool> =
-            p.steps.metadata.iter().map(|m| m.as_deref().is_some_and(|m| m.contains(DEPENDENTS_KEY))).collect();
+        let marked: Vec<bool> = p
+            .steps
+            .metadata
+            .iter()
+            .map(|m| m.as_deref().is_some_and(|m| m.contains(DEPENDENTS_KEY)))
+            .collect();
         assert_eq!(marked, [true, true, false]);
         let comps: Vec<Value> = serde_json::from_str(&p.compensations).unwrap();
-        assert_eq!((comps[0]["kind"].as_str(), comps[1].is_null(), comps[2].is_null()), (Some("undo_a"), true, true));
+        assert_eq!(
+            (comps[0]["kind"].as_str(), comps[1].is_null(), comps[2].is_null()),
+            (Some("undo_a"), true, true)
+        );
     }
 
     #[test]

@@ -153,7 +153,8 @@ fn edges(steps: &[Step]) -> Result<Edges> {
     for (i, s) in steps.iter().enumerate() {
         for name in &s.after {
             let Some(&p) = at.get(name.as_str()) else {
-                let reason = format!("step `{}` waits on `{name}`, which is not a step of this workflow", s.name);
+                let reason =
+                    format!("step `{}` waits on `{name}`, which is not a step of this workflow", s.name);
                 return Err(Error::invalid_option("workflow", reason));
             };
             edges.waiting.push(i as i32 + 1);
@@ -212,8 +213,9 @@ fn mark(mut job: NewJob, waited_on: bool) -> Result<NewJob> {
         return Ok(job);
     }
     let meta = job.metadata.as_deref().unwrap_or("{}");
-    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(meta)
-        .map_err(|_| Error::invalid_option(&job.kind, "in a workflow, a job's metadata must be a JSON object"))?;
+    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(meta).map_err(|_| {
+        Error::invalid_option(&job.kind, "in a workflow, a job's metadata must be a JSON object")
+    })?;
     map.insert(DEPENDENTS_KEY.into(), true.into());
     job.metadata = Some(serde_json::Value::Object(map).to_string());
     Ok(job)
@@ -262,8 +264,12 @@ mod tests {
         let p = plan_workflow(wf, 10, 1024).unwrap();
         assert_eq!(p.waits, [false, true, true, true]);
         assert_eq!((p.edges.waiting, p.edges.on), (vec![2, 3, 4, 4], vec![1, 1, 2, 3]));
-        let marked: Vec<bool> =
-            p.jobs.metadata.iter().map(|m| m.as_deref().is_some_and(|m| m.contains(DEPENDENTS_KEY))).collect();
+        let marked: Vec<bool> = p
+            .jobs
+            .metadata
+            .iter()
+            .map(|m| m.as_deref().is_some_and(|m| m.contains(DEPENDENTS_KEY)))
+            .collect();
         assert_eq!(marked, [true, true, true, false]);
     }
 }

@@ -3,7 +3,9 @@
 //! operator cancelled or deleted it, a handler completed it in its own transaction, or its
 //! worker died between completing it and settling). Completers settle in the completing
 //! transaction; this sweep walks the unfinished batches, pending jobs and running sagas a bounded slice
-//! per round, so none waits on a job that has ended for longer than a walk through them.
+//! per round, so none waits on a job that has ended for longer than a walk through them. A
+//! round first asks, in one statement, whether any workflow is unfinished: a database without
+//! workflows sees no settler transaction.
 
 use super::{Lead, ROUNDS_MAX, Round};
 use crate::db::Db;
@@ -31,6 +33,11 @@ impl Round for Settler {
     }
 
     async fn round(&mut self, _: Lead) {
+        match self.db.workflow_open().await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "workflow settler failed")),
+        }
         self.batches().await;
         self.pending().await;
         self.sagas().await;
@@ -53,7 +60,9 @@ impl Settler {
             match self.db.pending_settle_open(self.after_job, self.batch).await {
                 Ok(Some(last)) => self.after_job = last,
                 Ok(None) => return self.after_job = 0,
-                Err(e) => return self.throttle.warn(|| tracing::warn!(error = %e, "dependency settler failed")),
+                Err(e) => {
+                    return self.throttle.warn(|| tracing::warn!(error = %e, "dependency settler failed"));
+                }
             }
         }
     }

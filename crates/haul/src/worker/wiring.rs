@@ -12,8 +12,8 @@ use crate::health::Marks;
 use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::maintenance::{
-    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, Settler, VacuumState,
-    Vacuumer,
+    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, Settler,
+    VacuumState, Vacuumer,
 };
 use crate::notify::CancelledNote;
 use crate::service::Throttle;

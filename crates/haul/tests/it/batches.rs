@@ -135,7 +135,8 @@ async fn last_children_finishing_together_on_several_workers_make_one_callback()
     for w in workers {
         w.stop().await;
     }
-    let per_batch = "SELECT count(*) FROM (SELECT batch FROM {s}.called GROUP BY batch HAVING count(*) = 1) b";
+    let per_batch =
+        "SELECT count(*) FROM (SELECT batch FROM {s}.called GROUP BY batch HAVING count(*) = 1) b";
     assert_eq!(db.scalar(per_batch).await, ROUNDS, "every batch called back exactly once");
     assert_eq!(db.scalar("SELECT count(*) FROM {s}.called WHERE completed <> 4").await, 0);
     assert_eq!(db.scalar("SELECT count(*) FROM {s}.batches WHERE finished_at IS NULL").await, 0);

@@ -55,7 +55,12 @@ async fn log(db: &TestDb, parties: usize) -> Log {
 
 fn worker(client: haul::Client, log: Log, concurrency: usize, config: WorkerConfig) -> Worker<Log> {
     let config = config.with_fetch_batch_max(concurrency);
-    Worker::builder(client, log).queue("default", concurrency).config(config).handler(run_step).build().unwrap()
+    Worker::builder(client, log)
+        .queue("default", concurrency)
+        .config(config)
+        .handler(run_step)
+        .build()
+        .unwrap()
 }
 
 async fn ran(db: &TestDb) -> Vec<String> {
@@ -95,10 +100,11 @@ async fn the_last_two_dependencies_finishing_together_release_the_job_once() {
     let w2 = start(worker(db.other_client(3).await, log.clone(), 1, config()));
     let together = |name: &str| NewJob::new(&Step { name: name.into(), discard: false, together: true });
     for round in 1..=ROUNDS {
-        let wf = Workflow::new()
-            .step("left", together("left"))
-            .step("right", together("right"))
-            .step_after("join", step("join"), ["left", "right"]);
+        let wf = Workflow::new().step("left", together("left")).step("right", together("right")).step_after(
+            "join",
+            step("join"),
+            ["left", "right"],
+        );
         db.client.insert_workflow(wf).await.unwrap();
         db.until_scalar("SELECT count(*) FROM {s}.ran WHERE name = 'join'", round).await;
     }
@@ -121,11 +127,16 @@ async fn a_discarded_dependency_cancels_what_waits_on_it_down_the_graph() {
     let config = fast_config().with_scheduler_interval(Duration::from_secs(3600));
     let w = start(worker(db.client.clone(), log(&db, 1).await, 4, config));
     let (a, b, c) = (wf.id("a").unwrap(), wf.id("b").unwrap(), wf.id("c").unwrap());
-    db.until_scalar(&format!("SELECT count(*) FROM {{s}}.jobs WHERE id = {c} AND state = 'cancelled'"), 1).await;
+    db.until_scalar(&format!("SELECT count(*) FROM {{s}}.jobs WHERE id = {c} AND state = 'cancelled'"), 1)
+        .await;
     w.stop().await;
     let b_row = db.client.get(b).await.unwrap().unwrap();
     assert_eq!(b_row.state, JobState::Cancelled);
-    assert!(b_row.errors[0].error.contains(&format!("job {a}, which it waits on, was discarded")), "{:?}", b_row.errors);
+    assert!(
+        b_row.errors[0].error.contains(&format!("job {a}, which it waits on, was discarded")),
+        "{:?}",
+        b_row.errors
+    );
     let c_row = db.client.get(c).await.unwrap().unwrap();
     assert!(c_row.errors[0].error.contains(&format!("job {b}, which it waits on, was cancelled")));
     assert_eq!(ran(&db).await, ["side"], "nothing that waited on the failure ran");

@@ -51,13 +51,17 @@ async fn charge_and_hang(ctx: JobContext<Doomed>, _: Charge) -> Result<(), JobEr
 
 /// A worker on its own runtime and pool, killed (its runtime dropped: no shutdown, no
 /// release, no more heartbeats) once its charge handler has started.
-fn doomed_worker(schema: String, table: String) -> (std::thread::JoinHandle<()>, mpsc::UnboundedReceiver<i64>) {
+fn doomed_worker(
+    schema: String,
+    table: String,
+) -> (std::thread::JoinHandle<()>, mpsc::UnboundedReceiver<i64>) {
     let (tell, heard) = mpsc::unbounded_channel();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         rt.block_on(async move {
             let pool = PgPoolOptions::new().max_connections(3).connect(&database_url()).await.unwrap();
-            let client = Client::with_config(pool.clone(), ClientConfig::default().with_schema(&schema)).unwrap();
+            let client =
+                Client::with_config(pool.clone(), ClientConfig::default().with_schema(&schema)).unwrap();
             let (started, mut charging) = mpsc::unbounded_channel();
             let state = Doomed { ledger: Ledger { pool, table }, started };
             let b = Worker::builder(client, state).handler(reserve).handler(charge_and_hang);

@@ -187,7 +187,8 @@ impl Db {
             let applied = if b.len() == 0 {
                 Vec::new()
             } else if b.all_completed() {
-                let done = self.complete_query(&b.ids, &b.attempts, keep_completed).fetch_one(&mut *tx).await?;
+                let done =
+                    self.complete_query(&b.ids, &b.attempts, keep_completed).fetch_one(&mut *tx).await?;
                 done.ids.into_iter().map(|id| (id, JobState::Completed)).collect()
             } else {
                 let rows = self.set_state_query(b, keep_completed).fetch_all(&mut *tx).await?;

@@ -178,7 +178,11 @@ impl Db {
 
     /// Settles, in the caller's transaction, the jobs waiting on `finished`, then on each job
     /// that settling cancelled, until no more are cancelled.
-    pub(crate) async fn pending_settle_in(&self, tx: &mut PgConnection, finished: &[i64]) -> sqlx::Result<()> {
+    pub(crate) async fn pending_settle_in(
+        &self,
+        tx: &mut PgConnection,
+        finished: &[i64],
+    ) -> sqlx::Result<()> {
         let sql = &self.inner.job.depend;
         let mut finished = finished.to_vec();
         while !finished.is_empty() {

@@ -99,6 +99,14 @@ fin AS (
 SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM fin), '{}') AS ids, {notify_queues} AS notified
 "#;
 
+/// Whether any workflow is unfinished (an open batch, a pending job, a running saga): the
+/// settler opens no transaction while none is.
+const WORKFLOW_OPEN: &str = r#"
+SELECT EXISTS (SELECT 1 FROM {schema}.batches WHERE finished_at IS NULL)
+    OR EXISTS (SELECT 1 FROM {schema}.jobs WHERE state = {pending})
+    OR EXISTS (SELECT 1 FROM {schema}.sagas WHERE state = 'running') AS open
+"#;
+
 /// One batch with its children counted by state.
 const BATCH_GET: &str = r#"
 SELECT b.id, b.parent_id, b.total, b.callback_id, b.completed, b.discarded, b.cancelled,
@@ -115,6 +123,7 @@ pub(super) struct FlowSql {
     pub(super) lock_open: Arc<str>,
     pub(super) settle: Arc<str>,
     pub(super) get: Arc<str>,
+    pub(super) open: Arc<str>,
 }
 
 impl FlowSql {
@@ -127,6 +136,7 @@ impl FlowSql {
             lock_open: statement(BATCH_LOCK_OPEN, schema),
             settle: statement(&BATCH_SETTLE.replace("{notify_queues}", &called), schema),
             get: statement(BATCH_GET, schema),
+            open: statement(WORKFLOW_OPEN, schema),
         }
     }
 }
@@ -157,6 +167,11 @@ pub(crate) struct BatchRow {
 #[derive(sqlx::FromRow)]
 struct Id {
     id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Open {
+    open: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -202,6 +217,12 @@ impl Db {
             Ok((ids.last().copied().filter(|_| ids.len() as i64 == limit), finished))
         })
         .await
+    }
+
+    /// Whether any batch, waiting job or saga is unfinished (one statement, no transaction).
+    pub(crate) async fn workflow_open(&self) -> Result<bool> {
+        let q = self.query_as::<Open>(&self.inner.job.flow.open);
+        Ok(self.with_conn(async |c| q.fetch_one(c).await).await?.open)
     }
 
     /// One batch and its stored children by state.

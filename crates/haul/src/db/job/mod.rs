@@ -23,9 +23,9 @@ mod flow;
 mod insert;
 mod lease;
 mod maintain;
-mod saga;
 #[cfg(test)]
 mod plan_tests;
+mod saga;
 #[cfg(feature = "testing")]
 mod testing;
 
@@ -123,6 +123,7 @@ impl JobSql {
             ("batch_lock_open", &self.flow.lock_open),
             ("batch_settle", &self.flow.settle),
             ("batch_get", &self.flow.get),
+            ("workflow_open", &self.flow.open),
             ("workflow_insert", &self.depend.insert),
             ("pending_lock", &self.depend.lock_dependents),
             ("pending_lock_open", &self.depend.lock_open),
