@@ -1,6 +1,6 @@
 //! Runs `haul-bench --smoke --json` against the PostgreSQL at DATABASE_URL (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; the bench creates its own database there)
-//! and checks that it succeeds and records every workload, W1 to W6.
+//! and checks that it succeeds and records every workload, W1 to W8.
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Every workload the smoke bench must record.
-const WORKLOADS: [&str; 6] = ["W1", "W2", "W3", "W4", "W5", "W6"];
+const WORKLOADS: [&str; 8] = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"];
 
 /// The server to run against, as the library's tests choose it.
 fn database_url() -> String {
@@ -47,6 +47,13 @@ fn smoke_bench_records_every_workload() {
     assert_eq!(w3["remaining_in_db"], 0);
     let w4 = records.iter().find(|r| r["workload"] == "W4").unwrap();
     assert_eq!(w4["lost"], 0, "W4 lost no job: {w4}");
+    for fleet in ["W7", "W8"] {
+        let r = records.iter().find(|r| r["workload"] == fleet).unwrap();
+        for run in r["runs"].as_array().expect("the fleet's runs") {
+            assert_eq!(run["handled"], run["jobs"], "{fleet}: every job handled once: {run}");
+            assert!(run["claims"].as_u64() >= run["empty_claims"].as_u64(), "{fleet}: {run}");
+        }
+    }
     let file = std::fs::read_to_string(dir.join("results/smoke/haul.jsonl")).expect("the smoke results file");
     assert_eq!(file.lines().count(), records.len(), "every printed record is in the file");
     assert!(!dir.join("results/haul.jsonl").exists(), "smoke runs stay out of the real results");

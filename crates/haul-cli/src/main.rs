@@ -3,6 +3,7 @@
 mod batches;
 mod completions;
 mod connect;
+mod dashboard;
 mod dead;
 mod demo;
 mod doctor;
@@ -10,6 +11,7 @@ mod enqueue;
 mod errors;
 mod escape;
 mod jobs;
+mod limits;
 mod metrics;
 mod migrate;
 mod periodic;
@@ -58,6 +60,10 @@ enum Command {
     Sagas(sagas::Args),
     /// List queues with their state and counts, or pause or resume one: `haul queues pause mail`.
     Queues(queues::Args),
+    /// Serve the web dashboard: `haul dashboard --bind 127.0.0.1:8080`.
+    Dashboard(dashboard::Args),
+    /// Global limits per queue: list, set, clear: `haul limits set partner --rate 100/1s`.
+    Limits(limits::Args),
     /// Per queue and kind: depth, oldest available, dead letters, throughput, error rate, P50/P95/P99.
     Stats(stats::Args),
 }
@@ -77,7 +83,9 @@ async fn main() -> std::process::ExitCode {
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
         Command::Sagas(args) => sagas::run(&cli.database_url, args).await,
         Command::Queues(args) => queues::run(&cli.database_url, args).await,
+        Command::Limits(args) => limits::run(&cli.database_url, args).await,
         Command::Stats(args) => stats::run(&cli.database_url, args).await,
+        Command::Dashboard(args) => dashboard::run(&cli.database_url, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

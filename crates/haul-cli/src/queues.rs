@@ -88,10 +88,11 @@ fn table(queues: &[QueueInfo]) {
         return;
     }
     let states = JobState::ALL.map(|s| format!("{:>10}", s.as_str()));
-    println!("{:<24} {:<7}{}", "queue", "state", states.concat());
+    println!("{:<24} {:<7}{}  limit", "queue", "state", states.concat());
     for q in queues {
         let counts = JobState::ALL.map(|s| format!("{:>10}", q.counts.get(s)));
         let state = if q.paused { "paused" } else { "active" };
-        println!("{:<24} {:<7}{}", escaped(&q.name), state, counts.concat());
+        let limit = q.limit.as_ref().map_or_else(|| "-".to_owned(), |l| l.to_string());
+        println!("{:<24} {:<7}{}  {}", escaped(&q.name), state, counts.concat(), escaped(&limit));
     }
 }

@@ -1,5 +1,6 @@
 //! The [`Client`]: inserts jobs (alone, in bulk, inside the caller's transaction), migrates
-//! the schema, looks at, retries, cancels and deletes jobs, and pauses and resumes queues.
+//! the schema, looks at, retries, cancels and deletes jobs, pauses and resumes queues, and
+//! sets their global limits.
 
 use crate::clock::Clock;
 use crate::config::ClientConfig;
@@ -12,10 +13,11 @@ use crate::insert::{
     build_fan_out, plan_saga, plan_unique, plan_workflow,
 };
 use crate::job::{JobRow, JobState};
+use crate::limit::{Limit, QueueLimit};
 use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::names;
 use crate::periodic::PeriodicRecord;
-use crate::queue::{QueueDepth, QueueInfo, with_depths};
+use crate::queue::{QueueDepth, QueueInfo, QueueSummary, with_depths, with_limits};
 use crate::workflow::{BatchInfo, SagaInfo, WaitingOn};
 use sqlx::{PgExecutor, PgPool};
 use std::sync::Arc;
@@ -411,6 +413,41 @@ impl Client {
         crate::stats::read(&self.db, query).await
     }
 
+    /// The window's outcomes minute by minute, oldest first, every minute present (zero
+    /// where nothing ended): the series behind throughput and failure charts. Reads only the
+    /// window's rollup rows.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let hour = haul::StatsQuery::default().with_window(std::time::Duration::from_secs(3600));
+    /// for minute in client.stats_timeline(&hour).await? {
+    ///     println!("{} completed={} failed={}", minute.at, minute.outcomes.completed, minute.outcomes.retried);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn stats_timeline(
+        &self,
+        query: &crate::stats::StatsQuery,
+    ) -> Result<Vec<crate::stats::StatsMinute>> {
+        crate::stats::read_timeline(&self.db, query).await
+    }
+
+    /// The workers now: the maintenance leader, and running jobs per worker and queue (at
+    /// most [`FLEET_RUNNING_MAX`](crate::FLEET_RUNNING_MAX) of them read).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let fleet = client.fleet().await?;
+    /// println!("leader: {:?}", fleet.leader);
+    /// for w in &fleet.workers {
+    ///     println!("{:?} runs {} of {}", w.worker, w.running, w.queue);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn fleet(&self) -> Result<crate::fleet::Fleet> {
+        crate::fleet::read(&self.db).await
+    }
+
     /// Every periodic schedule's record (its last tick done), by name: what the leader has
     /// enqueued or skipped so far. A schedule appears once a leader has seen it.
     pub async fn periodic(&self) -> Result<Vec<PeriodicRecord>> {
@@ -430,7 +467,60 @@ impl Client {
     pub async fn queues(&self) -> Result<Vec<QueueInfo>> {
         let rows = self.db.queue_list().await?;
         let depths = self.db.job_count_by_queue_state().await?;
-        Ok(with_depths(rows, depths.into_iter().map(|d| (d.queue, d.state, d.count))))
+        let queues = with_depths(rows, depths.into_iter().map(|d| (d.queue, d.state, d.count)));
+        Ok(with_limits(queues, self.db.limit_list().await?))
+    }
+
+    /// Sets `queue`'s global limit, replacing any it had: every worker claims its jobs
+    /// through the limit from the moment it hears of it (at once through LISTEN, else on its
+    /// next poll tick). The limit holds across every worker process; the rules are in
+    /// `docs/limits.md`. Fails with [`Error::InvalidName`] or [`Error::InvalidLimit`]
+    /// before any SQL.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::Limit;
+    /// use std::time::Duration;
+    /// // the partner allows 100 calls a second and 10 at once, per account
+    /// let limit = Limit::concurrency(10).with_rate(100, Duration::from_secs(1)).partitioned_by_arg("account");
+    /// client.set_limit("partner", &limit).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_limit(&self, queue: &str, limit: &Limit) -> Result<()> {
+        names::validate_queue(queue)?;
+        limit.validate(queue)?;
+        self.db.limit_set(queue, limit).await
+    }
+
+    /// Removes `queue`'s limit; returns false if it had none. Fails with
+    /// [`Error::InvalidName`] for a bad name, before any SQL.
+    pub async fn clear_limit(&self, queue: &str) -> Result<bool> {
+        names::validate_queue(queue)?;
+        self.db.limit_clear(queue).await
+    }
+
+    /// Every stored limit, by queue.
+    pub async fn limits(&self) -> Result<Vec<QueueLimit>> {
+        self.db.limit_list().await
+    }
+
+    /// Like [`Client::queues`], with the counts read as [`Client::stats`] reads them: exact on
+    /// a small table, and on one of millions of rows estimated from a sample at a bounded
+    /// cost (the states in [`QueueSummary::estimated`]). What a dashboard polls.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// let summary = client.queue_summary().await?;
+    /// for q in &summary.queues {
+    ///     println!("{} paused={} available≈{}", q.name, q.paused, q.counts.available);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn queue_summary(&self) -> Result<QueueSummary> {
+        let rows = self.db.queue_list().await?;
+        let depth = crate::stats::read_depth(&self.db).await?;
+        let counts = depth.rows.into_iter().map(|r| (r.queue, r.state, r.n));
+        Ok(QueueSummary { queues: with_depths(rows, counts), estimated: depth.estimated })
     }
 
     /// Pauses a queue: every worker stops claiming its jobs within about a second (at once

@@ -108,6 +108,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A queue limit is out of range or bounds nothing; nothing was stored.
+    #[error("invalid limit for queue `{queue}`: {reason}")]
+    InvalidLimit {
+        /// The queue.
+        queue: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+
     /// No job has this id (or it is not in a state the operation applies to).
     #[error("job {id} not found{detail}")]
     JobNotFound {

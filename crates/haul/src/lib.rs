@@ -20,8 +20,10 @@ mod control;
 mod db;
 pub mod doctor;
 mod error;
+mod fleet;
 mod health;
 pub mod job;
+mod limit;
 pub mod metrics;
 mod migrate;
 pub mod names;
@@ -55,12 +57,13 @@ pub use complete::{EventOutcome, JobEvent};
 pub use config::{ClientConfig, Compaction, WorkerConfig};
 pub use control::{
     BulkAction, BulkReport, CONTROL_BATCH_DEFAULT, CONTROL_BATCH_MAX, Control, JobFilter, JobPage, PAGE_MAX,
-    Page, RetryAttempts,
+    PAGE_SCAN_MAX, Page, RetryAttempts,
 };
 pub use error::{Error, Result};
 pub use execute::{
     BoxError, BoxFuture, Handler, JobContext, JobError, JobMeta, JobResultExt, Logging, Middleware, Next,
 };
+pub use fleet::{FLEET_RUNNING_MAX, Fleet, WorkerLoad};
 pub use health::{Health, HealthHandle, HealthProblem, ListenerHealth, WorkerState};
 pub use hooks::{Hook, RecordedBy, Transition};
 pub use insert::{
@@ -68,14 +71,15 @@ pub use insert::{
     UNIQUE_KEY_MAX, Workflow,
 };
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy, Unique, UniqueStates};
+pub use limit::{LIMIT_ARG_MAX, LIMIT_MAX, LIMIT_PERIOD_MAX, Limit, Partition, QueueLimit, Rate};
 pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
 pub use periodic::{
     MISSED_AFTER_DEFAULT, Missed, PERIODIC_EVERY_MIN, PERIODIC_NAME_MAX, Periodic, PeriodicRecord,
 };
-pub use queue::{JobCounts, QueueDepth, QueueInfo};
+pub use queue::{JobCounts, QueueDepth, QueueInfo, QueueSummary};
 pub use stats::{
     ERROR_BOUND as STATS_ERROR_BOUND, OutcomeCounts, Percentiles, STATS_WINDOW_DEFAULT, STATS_WINDOW_MAX,
-    Stats, StatsQuery, StatsRow, StatsSnapshot, WorkerStats,
+    Stats, StatsMinute, StatsQuery, StatsRow, StatsSnapshot, WorkerStats,
 };
 pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};

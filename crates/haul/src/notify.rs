@@ -51,6 +51,8 @@ pub(crate) enum QueueSignal {
     Resumed(String),
     /// The listener (re)connected: signals sent while it was away are lost.
     Missed,
+    /// An operator set or cleared a queue's limit.
+    LimitChanged,
 }
 
 impl Notifier {
@@ -198,6 +200,8 @@ impl Notifier {
             self.on_pause(queue, QueueSignal::Paused);
         } else if let Some(queue) = payload.strip_prefix("resume:") {
             self.on_pause(queue, QueueSignal::Resumed);
+        } else if let Some(queue) = payload.strip_prefix("limit:") {
+            self.on_pause(queue, |_| QueueSignal::LimitChanged);
         } else if let (Some(json), Some(tx)) = (payload.strip_prefix("cancelled:"), &self.cancelled) {
             match serde_json::from_str(json) {
                 Ok(note) => drop(tx.send(note)),

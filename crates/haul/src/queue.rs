@@ -1,8 +1,9 @@
-//! What an operator sees of a queue ([`QueueInfo`]): whether it is paused, and how many of its
-//! jobs are in each state. A queue is listed if it has a row (a worker ran it, or an operator
+//! What an operator sees of a queue ([`QueueInfo`]): whether it is paused, its global limit,
+//! and how many of its jobs are in each state. A queue is listed if it has a row (a worker ran it, or an operator
 //! paused or resumed it) or any job.
 
 use crate::job::JobState;
+use crate::limit::{Limit, QueueLimit};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -30,8 +31,21 @@ pub struct QueueInfo {
     pub paused_at: Option<DateTime<Utc>>,
     /// When its row was created; `None` for a queue known only from its jobs.
     pub created_at: Option<DateTime<Utc>>,
+    /// Its global limit, if it has one.
+    pub limit: Option<Limit>,
     /// Its jobs in each state.
     pub counts: JobCounts,
+}
+
+/// Every queue with counts read at a bounded cost, from
+/// [`Client::queue_summary`](crate::Client::queue_summary).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct QueueSummary {
+    /// The queues, by name, as [`Client::queues`](crate::Client::queues) lists them.
+    pub queues: Vec<QueueInfo>,
+    /// States whose counts are estimates (empty: every count is exact).
+    pub estimated: Vec<JobState>,
 }
 
 /// How many jobs are in each state.
@@ -101,11 +115,13 @@ impl QueueInfo {
         created_at: DateTime<Utc>,
     ) -> Self {
         let paused = paused_at.is_some();
-        QueueInfo { name, paused, paused_at, created_at: Some(created_at), counts: JobCounts::default() }
+        let counts = JobCounts::default();
+        QueueInfo { name, paused, paused_at, created_at: Some(created_at), limit: None, counts }
     }
 
     fn without_row(name: String) -> Self {
-        QueueInfo { name, paused: false, paused_at: None, created_at: None, counts: JobCounts::default() }
+        let counts = JobCounts::default();
+        QueueInfo { name, paused: false, paused_at: None, created_at: None, limit: None, counts }
     }
 }
 
@@ -119,6 +135,16 @@ pub(crate) fn with_depths(
     for (queue, state, n) in depths {
         let q = queues.entry(queue).or_insert_with_key(|name| QueueInfo::without_row(name.clone()));
         *q.counts.slot(state) += n;
+    }
+    queues.into_values().collect()
+}
+
+/// `queues` (by name) with each one's limit, plus any limited queue not among them.
+pub(crate) fn with_limits(queues: Vec<QueueInfo>, limits: Vec<QueueLimit>) -> Vec<QueueInfo> {
+    let mut queues: BTreeMap<String, QueueInfo> = queues.into_iter().map(|q| (q.name.clone(), q)).collect();
+    for l in limits {
+        let q = queues.entry(l.queue).or_insert_with_key(|name| QueueInfo::without_row(name.clone()));
+        q.limit = Some(l.limit);
     }
     queues.into_values().collect()
 }

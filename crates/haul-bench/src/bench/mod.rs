@@ -1,11 +1,15 @@
 //! `haul-bench`: measures Haul with the workloads the peer job queues were measured with
 //! (`/work/shared/bench/peers`: W1 bulk enqueue, W2 single enqueue, W3 work, W4 latency), plus
-//! W5 sustained load with a held xmin horizon, W6 worker memory, and `stats`, the stats query
-//! on a table of a million jobs. Results are printed and
+//! W5 sustained load with a held xmin horizon, W6 worker memory, W7 a fleet of worker
+//! processes, W8 many queues, `stats`, the stats query on a table of a million jobs, and
+//! `limited`, a backlog worked through a global rate limit. Results are printed and
 //! appended to `$HAUL_PEERS_DIR/results/haul.jsonl` in the peers' field names.
 
 mod enqueue;
+mod fleet;
+mod fleet_worker;
 mod latency;
+mod limited;
 mod memory;
 mod observe;
 mod pg;
@@ -45,6 +49,9 @@ enum Helper {
     /// W6's measured process: works a prepared backlog, then prints its RSS as JSON.
     #[command(hide = true)]
     RssWorker(rss_worker::Args),
+    /// One process of W7's and W8's fleets: works its queues from `go` until stdin closes.
+    #[command(hide = true)]
+    FleetWorker(fleet_worker::Args),
 }
 
 /// What every workload needs: the database, the sizes, the worker settings and the output.
@@ -77,6 +84,7 @@ pub async fn run(url: &str, args: Args) -> Result<()> {
     crate::init_logging("warn,sqlx::query=error");
     match args.helper {
         Some(Helper::RssWorker(a)) => rss_worker::run(url, a).await,
+        Some(Helper::FleetWorker(a)) => fleet_worker::run(url, a).await,
         None => bench(url, args).await,
     }
 }
@@ -121,7 +129,10 @@ async fn run_workload(b: &Bench, w: Workload) -> Result<Outcome> {
         Workload::W3 => work::w3(b).await,
         Workload::W4 => latency::w4(b).await,
         Workload::W6 => memory::w6(b).await,
+        Workload::W7 => fleet::w7(b).await,
+        Workload::W8 => fleet::w8(b).await,
         Workload::Stats => stats_query::stats(b).await,
+        Workload::Limited => limited::limited(b).await,
         Workload::W5 => unreachable!("W5 runs once, after the others"),
     }
 }

@@ -95,6 +95,38 @@ impl Db {
         Ok(())
     }
 
+    /// Queues `n` available no-op jobs like [`Db::fill`], spread round-robin over `queues`
+    /// queues named by [`queue_names`].
+    pub async fn fill_queues(&self, n: u64, queues: usize) -> Result<()> {
+        if queues <= 1 {
+            return self.fill(n).await;
+        }
+        let sql = format!(
+            "INSERT INTO {} (kind, queue, args, state, max_attempts) \
+             SELECT 'noop', 'q' || lpad((g % $2)::text, 3, '0'), jsonb_build_object('n', g), 'available', 20 \
+             FROM generate_series(0::bigint, $1::bigint - 1) g",
+            self.jobs()
+        );
+        let (n, queues) = (i64::try_from(n).context("backlog too large")?, queues as i64);
+        let q = sqlx::query(AssertSqlSafe(sql)).bind(n).bind(queues);
+        q.execute(&self.pool).await.context("filling the backlog")?;
+        Ok(())
+    }
+
+    /// Jobs left in each queue, fewest first.
+    pub async fn remaining_by_queue(&self) -> Result<Vec<i64>> {
+        let sql = format!("SELECT count(*) FROM {} GROUP BY queue ORDER BY 1", self.jobs());
+        Ok(sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&self.pool).await?)
+    }
+
+    /// Transactions committed or rolled back in the bench database so far (as recent as the
+    /// statistics are: each backend reports at least once a second).
+    pub async fn transactions(&self) -> Result<i64> {
+        let sql =
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()";
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
+    }
+
     /// Runs one statement with no parameters.
     async fn exec(&self, sql: &str) -> Result<()> {
         sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?;
@@ -129,6 +161,11 @@ async fn ensure_database(admin_url: &str, db_name: &str) -> Result<()> {
     }
     admin.close().await;
     Ok(())
+}
+
+/// The queues of a backlog of `n` queues: `default` alone, or `q000`, `q001`, ...
+pub fn queue_names(n: usize) -> Vec<String> {
+    if n <= 1 { vec!["default".to_owned()] } else { (0..n).map(|i| format!("q{i:03}")).collect() }
 }
 
 #[cfg(test)]

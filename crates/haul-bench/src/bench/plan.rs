@@ -19,8 +19,14 @@ pub enum Workload {
     W5,
     /// Worker memory at a small and a large backlog.
     W6,
+    /// One backlog worked by 1, 2, 4 and 8 worker processes (only when listed).
+    W7,
+    /// A backlog spread over 100 queues, one and four processes (only when listed).
+    W8,
     /// `Client::stats` on a table of 1,000,000 jobs (only when listed).
     Stats,
+    /// W3's backlog through a queue with a global rate limit (only when listed).
+    Limited,
 }
 
 impl Workload {
@@ -33,7 +39,10 @@ impl Workload {
             Workload::W4 => "W4",
             Workload::W5 => "W5",
             Workload::W6 => "W6",
+            Workload::W7 => "W7",
+            Workload::W8 => "W8",
             Workload::Stats => "stats",
+            Workload::Limited => "limited",
         }
     }
 }
@@ -50,8 +59,8 @@ pub struct PlanArgs {
     /// Runs of each workload [default: 3, or 1 with --smoke]. W5 runs once per invocation.
     #[arg(long)]
     pub runs: Option<usize>,
-    /// Workloads to run, comma separated [default: w1,w2,w3,w4,w6 (W5 is long and `stats` is
-    /// separate: only when listed); W1–W6 with --smoke].
+    /// Workloads to run, comma separated [default: w1,w2,w3,w4,w6 (W5 is long; `stats`, W7
+    /// and W8 are separate: only when listed); W1–W8 with --smoke].
     #[arg(long, value_delimiter = ',', ignore_case = true)]
     pub workloads: Option<Vec<Workload>>,
     /// Print one JSON object per run per workload instead of human-readable lines.
@@ -81,6 +90,12 @@ pub struct PlanArgs {
     /// W3: queued jobs to work [default: 100,000; 5,000 with --smoke].
     #[arg(long)]
     pub w3_jobs: Option<u64>,
+    /// limited: queued jobs worked through the rate limit [default: 20,000; 3,000 with --smoke].
+    #[arg(long)]
+    pub limited_jobs: Option<u64>,
+    /// limited: the queue's global limit, in starts per second.
+    #[arg(long, default_value_t = 1000)]
+    pub limited_rate: u32,
     /// W4: jobs inserted one by one into an idle worker [default: 500; 50 with --smoke].
     #[arg(long)]
     pub w4_jobs: Option<u64>,
@@ -108,6 +123,12 @@ pub struct PlanArgs {
     /// 1000,20000 with --smoke].
     #[arg(long, value_delimiter = ',')]
     pub w6_backlogs: Option<Vec<u64>>,
+    /// W7: numbers of worker processes, comma separated [default: 1,2,4,8; 1,2 with --smoke].
+    #[arg(long, value_delimiter = ',')]
+    pub w7_processes: Option<Vec<usize>>,
+    /// W8: queues the backlog is spread over [default: 100; 10 with --smoke].
+    #[arg(long)]
+    pub w8_queues: Option<usize>,
 }
 
 /// W1's sizes.
@@ -194,12 +215,20 @@ pub struct Plan {
     pub w2: Duration,
     /// W3: jobs to work.
     pub w3_jobs: u64,
+    /// limited: jobs to work and the rate limit (starts per second).
+    pub limited: (u64, u32),
     /// W4.
     pub w4: W4Plan,
     /// W5.
     pub w5: W5Plan,
     /// W6.
     pub w6: W6Plan,
+    /// W7: numbers of worker processes.
+    pub w7_processes: Vec<usize>,
+    /// W8: queues.
+    pub w8_queues: usize,
+    /// W8: how long the idle process is watched.
+    pub w8_idle: Duration,
 }
 
 impl Plan {
@@ -211,7 +240,7 @@ impl Plan {
             |given: Option<u64>, smoke: u64, full: u64| given.unwrap_or(if s { smoke } else { full });
         let mut workloads = a.workloads.unwrap_or_else(|| {
             use Workload::*;
-            if s { vec![W1, W2, W3, W4, W5, W6] } else { vec![W1, W2, W3, W4, W6] }
+            if s { vec![W1, W2, W3, W4, W5, W6, W7, W8] } else { vec![W1, W2, W3, W4, W6] }
         });
         workloads.sort();
         workloads.dedup();
@@ -233,6 +262,7 @@ impl Plan {
             },
             w2: secs(pick(a.w2_seconds, 1.0, 10.0)),
             w3_jobs: pick_n(a.w3_jobs, 5_000, 100_000),
+            limited: (pick_n(a.limited_jobs, 3_000, 20_000), a.limited_rate),
             w4: W4Plan {
                 jobs: pick_n(a.w4_jobs, 50, 500),
                 rate: a.w4_rate,
@@ -258,6 +288,9 @@ impl Plan {
                 cap: 200_000,
                 seconds: 20.0,
             },
+            w7_processes: a.w7_processes.unwrap_or_else(|| if s { vec![1, 2] } else { vec![1, 2, 4, 8] }),
+            w8_queues: a.w8_queues.unwrap_or(if s { 10 } else { 100 }),
+            w8_idle: secs(pick(None, 2.0, 10.0)),
         };
         plan.check()?;
         Ok(plan)
@@ -274,6 +307,9 @@ impl Plan {
         if self.w3_jobs == 0 || self.sweep_jobs == 0 || self.w4.jobs == 0 {
             bail!("W3, the sweep and W4 need at least one job");
         }
+        if self.limited.1 == 0 || self.limited.0 <= u64::from(self.limited.1) {
+            bail!("limited needs a rate above zero and more jobs than one second's starts");
+        }
         let rates = [self.w4.rate, self.w5.rate.map_or(1.0, |r| r.0), self.w5.w3_figure.unwrap_or(1.0)];
         if rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
             bail!("rates (--w4-rate, --w5-rate, --w3-figure) must be above zero");
@@ -289,6 +325,9 @@ impl Plan {
         }
         if self.w6.backlogs.is_empty() || self.w6.backlogs.contains(&0) {
             bail!("W6 needs backlogs above zero");
+        }
+        if self.w7_processes.is_empty() || self.w7_processes.contains(&0) || self.w8_queues == 0 {
+            bail!("W7 needs process counts above zero, W8 at least one queue");
         }
         Ok(())
     }

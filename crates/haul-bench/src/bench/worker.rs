@@ -28,12 +28,26 @@ impl RunningWorker {
     /// the no-op handler writing into `probe` (with observability when `tuning.observe` is
     /// on), and starts it.
     pub fn start(client: Client, probe: Arc<Probe>, tuning: &Tuning) -> Result<RunningWorker> {
+        Self::start_queues(client, probe, tuning, &["default".to_owned()])
+    }
+
+    /// [`RunningWorker::start`] on each of `queues`, sharing `tuning.queue_concurrency` among
+    /// them (at least 10 each).
+    pub fn start_queues(
+        client: Client,
+        probe: Arc<Probe>,
+        tuning: &Tuning,
+        queues: &[String],
+    ) -> Result<RunningWorker> {
         let mut builder = Worker::builder(client.clone(), probe);
         if tuning.observe == Observe::On {
             builder = observe::install(builder);
         }
+        let each = (tuning.queue_concurrency / queues.len().max(1)).max(10);
+        for q in queues {
+            builder = builder.queue(q.clone(), each);
+        }
         let worker = builder
-            .queue("default", tuning.queue_concurrency)
             .handler(noop)
             .config(tuning.worker_config())
             .build()

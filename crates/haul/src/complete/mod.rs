@@ -25,7 +25,7 @@ use crate::service::{Backoff, Throttle};
 use crate::stats::{Rollups, Sample, WorkerStats};
 use plan::{Planned, plan};
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,8 @@ pub(crate) struct Completer {
     pub batch_max: usize,
     pub concurrency: usize,
     pub keep_completed: bool,
+    /// Bumped after each flush: producers of limited queues wait on it for running jobs to end.
+    pub flushed: watch::Sender<u64>,
 }
 
 /// Why a statement wrote nothing.
@@ -91,6 +93,7 @@ impl Completer {
         if let Some(applied) = written {
             self.publish(&attempts, &plans, applied);
         }
+        self.flushed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Counts, publishes and tells the hooks what committed, and logs what the fence refused.

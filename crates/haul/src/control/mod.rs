@@ -8,7 +8,7 @@ mod page;
 
 pub use bulk::{BulkAction, BulkReport, RetryAttempts};
 pub use filter::JobFilter;
-pub use page::{JobPage, PAGE_MAX, Page};
+pub use page::{JobPage, PAGE_MAX, PAGE_SCAN_MAX, Page};
 
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -68,12 +68,23 @@ impl Control {
         Ok(self)
     }
 
-    /// One page of the jobs `filter` picks, newest first.
+    /// One page of the jobs `filter` picks, newest first. With a scan limit
+    /// ([`Page::with_scan_limit`]) it first finds the lowest id of that many newest jobs from
+    /// the primary key alone, then reads no further down.
     pub async fn list(&self, filter: &JobFilter, page: Page) -> Result<JobPage> {
         let page = page.checked()?;
         let sel = filter.selection(None)?;
-        let rows = self.db.job_list_where(&sel, page.before_id(), i64::from(page.limit()) + 1).await?;
-        Ok(JobPage::from_rows(rows, page))
+        let (floor, more_below) = match page.scan_limit() {
+            None => (None, false),
+            Some(rows) => {
+                let scan = self.db.job_scan_floor(page.before_id(), i64::from(rows)).await?;
+                let Some(floor) = scan.floor else { return Ok(JobPage::from_rows(Vec::new(), page, None)) };
+                (Some(floor), scan.n == i64::from(rows))
+            }
+        };
+        let limit = i64::from(page.limit()) + 1;
+        let rows = self.db.job_list_where(&sel, page.before_id(), limit, floor).await?;
+        Ok(JobPage::from_rows(rows, page, floor.filter(|_| more_below)))
     }
 
     /// The dry run of `action`: how many jobs it would change (and running jobs it would ask

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "periodic", sql: include_str!("../../migrations/0007_periodic.sql") },
     Migration { version: 8, name: "stats", sql: include_str!("../../migrations/0008_stats.sql") },
     Migration { version: 9, name: "workflows", sql: include_str!("../../migrations/0009_workflows.sql") },
+    Migration { version: 10, name: "limits", sql: include_str!("../../migrations/0010_limits.sql") },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";

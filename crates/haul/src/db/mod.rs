@@ -8,6 +8,7 @@
 mod catalog;
 mod job;
 mod leader;
+mod limit;
 mod migration;
 mod periodic;
 mod queue;
@@ -18,13 +19,15 @@ mod vacuum;
 
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
-    BatchRow, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, Edges, InsertBatch, JobSelection,
-    JsonText, OldestRow, RescuedJob, SagaRow, UniqueIds, WORKER_SESSION,
+    Allowance, BatchRow, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, Edges, InsertBatch,
+    JobSelection, JsonText, LimitedClaim, OldestRow, PartitionBy, RescuedJob, RunningParts, SagaRow,
+    UniqueIds, WORKER_SESSION,
 };
+pub(crate) use limit::Window;
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 pub(crate) use periodic::{Seen, Tick};
-pub(crate) use stats::{RollupBatch, RollupSum, StatsWindow};
+pub(crate) use stats::{MinuteSum, RollupBatch, RollupSum, StatsWindow};
 #[cfg(test)]
 pub(crate) use testing::test_db;
 pub(crate) use vacuum::DeadTuples;
@@ -52,6 +55,7 @@ struct DbInner {
     catalog: catalog::CatalogSql,
     job: job::JobSql,
     leader: leader::LeaderSql,
+    limit: limit::LimitSql,
     migration: migration::MigrationSql,
     periodic: periodic::PeriodicSql,
     queue: queue::QueueSql,
@@ -66,6 +70,7 @@ impl Db {
             catalog: catalog::CatalogSql::new(schema),
             job: job::JobSql::new(schema),
             leader: leader::LeaderSql::new(schema),
+            limit: limit::LimitSql::new(schema),
             migration: migration::MigrationSql::new(schema),
             periodic: periodic::PeriodicSql::new(schema),
             queue: queue::QueueSql::new(schema),

@@ -50,6 +50,18 @@ WHERE bucket >= $2 AND ($3::text IS NULL OR queue = $3) AND ($4::text IS NULL OR
 ORDER BY queue, kind
 "#;
 
+/// Rollups from `$2` on, optionally of queue `$3` and kind `$4`, summed per minute (the
+/// primary key's leading `bucket` bounds the read to the window's rows).
+const BY_MINUTE: &str = r#"
+SELECT bucket, sum(completed)::bigint AS completed, sum(retried)::bigint AS retried,
+       sum(snoozed)::bigint AS snoozed, sum(cancelled)::bigint AS cancelled,
+       sum(discarded)::bigint AS discarded
+FROM {schema}.stats_rollups
+WHERE bucket >= $2 AND ($3::text IS NULL OR queue = $3) AND ($4::text IS NULL OR kind = $4)
+GROUP BY bucket
+ORDER BY bucket
+"#;
+
 /// Deletes at most `$3` rows of minutes older than `$2` seconds.
 const DELETE_BEFORE: &str = r#"
 DELETE FROM {schema}.stats_rollups
@@ -66,6 +78,7 @@ pub(super) struct StatsSql {
     upsert_many: Arc<str>,
     window: Arc<str>,
     since: Arc<str>,
+    by_minute: Arc<str>,
     delete_before: Arc<str>,
 }
 
@@ -78,6 +91,7 @@ impl StatsSql {
             upsert_many: render(&upsert, schema),
             window: render(WINDOW, schema),
             since: render(SINCE, schema),
+            by_minute: render(BY_MINUTE, schema),
             delete_before: render(DELETE_BEFORE, schema),
         }
     }
@@ -118,6 +132,17 @@ pub(crate) struct RollupSum {
     pub discarded: i64,
     pub run_time: Vec<i64>,
     pub queue_wait: Vec<i64>,
+}
+
+/// One minute's outcomes, every queue and kind asked for added up.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct MinuteSum {
+    pub bucket: DateTime<Utc>,
+    pub completed: i64,
+    pub retried: i64,
+    pub snoozed: i64,
+    pub cancelled: i64,
+    pub discarded: i64,
 }
 
 impl RollupSum {
@@ -184,6 +209,17 @@ impl Db {
             Ok(sums)
         })
         .await
+    }
+
+    /// The rollups from `since` on, summed per minute (minutes without any left out).
+    pub(crate) async fn stats_by_minute(
+        &self,
+        since: DateTime<Utc>,
+        queue: Option<&str>,
+        kind: Option<&str>,
+    ) -> Result<Vec<MinuteSum>> {
+        let q = self.query_as(&self.inner.stats.by_minute).bind(since).bind(queue).bind(kind);
+        self.with_conn(async |c| q.fetch_all(c).await).await
     }
 
     /// Deletes at most `batch` rows of minutes older than `keep_s` seconds; how many it did.

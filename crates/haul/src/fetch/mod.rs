@@ -5,12 +5,15 @@
 //! the previous batch is dispatched and completed. Claims resume after the last claimed key
 //! ([`cursor`]), so they do not step over the index entries of jobs claimed before. A paused
 //! queue's producers claim nothing and wait for its resume ([`pause`]); the claim itself is
-//! the same statement either way.
+//! the same statement either way. A queue with a global limit is claimed through its own
+//! transaction ([`limited`]), and a claim the limit held back waits for a completion or for
+//! the rate's window to move, never spinning; other queues never run it.
 
 mod cursor;
+mod limited;
 mod pause;
 
-pub(crate) use pause::{PauseWatch, PausedSet};
+pub(crate) use pause::{LimitedSet, PauseWatch, PausedSet};
 
 use crate::attempts::{Kill, Running, lease_ms};
 use crate::db::{ClaimedJob, Db};
@@ -21,7 +24,7 @@ use crate::stats::WorkerStats;
 use cursor::{Cursor, Scan};
 use pause::Gate;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -39,6 +42,12 @@ pub(crate) struct QueueHandle {
     cursor: Cursor,
     /// Whether the queue is paused.
     gate: Gate,
+    /// The worker's limited queues.
+    limited: watch::Receiver<LimitedSet>,
+    /// Taken by the first of this queue's producers to claim it while limited: that one
+    /// claims for every free slot, and the others wait while the queue stays limited rather
+    /// than queue on the limit's lock behind it.
+    limited_owner: AtomicBool,
 }
 
 impl QueueHandle {
@@ -47,6 +56,7 @@ impl QueueHandle {
         concurrency: usize,
         wake: Arc<Notify>,
         paused: watch::Receiver<PausedSet>,
+        limited: watch::Receiver<LimitedSet>,
     ) -> Self {
         QueueHandle {
             name,
@@ -56,6 +66,26 @@ impl QueueHandle {
             released: Notify::new(),
             cursor: Cursor::default(),
             gate: Gate::new(paused),
+            limited,
+            limited_owner: AtomicBool::new(false),
+        }
+    }
+
+    fn is_limited(&self) -> bool {
+        self.limited.borrow().contains(&*self.name)
+    }
+
+    /// Makes the caller the queue's limited claimer if none is.
+    fn own_limited(&self) -> bool {
+        let took = self.limited_owner.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire);
+        took.is_ok()
+    }
+
+    /// Returns when the queue is no longer limited.
+    async fn unlimited(&self) {
+        let mut rx = self.limited.clone();
+        if rx.wait_for(|l| !l.contains(&*self.name)).await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -102,6 +132,8 @@ pub(crate) struct Producer<S> {
     pub lease: Duration,
     /// Where the producers record their turns and successful claims.
     pub health: Arc<Marks>,
+    /// Changes after each completion flush (a limited queue's running jobs may have finished).
+    pub flushed: watch::Receiver<u64>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Producer<S> {
@@ -113,7 +145,20 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         let mut backlog = true;
         // When to look before the cursor again after a keyset claim came back short.
         let mut recheck: Option<Instant> = None;
+        // Set while a limited claim waits for a running job of its limit to complete.
+        let (mut flushed, mut after_flush) = (self.flushed.clone(), false);
+        // Whether a poll tick claims again (not while a rate's window is timed exactly).
+        let mut tick_claims = true;
+        let mut owner = false;
         while !stop.is_cancelled() {
+            if q.is_limited() && !owner && !q.own_limited() {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = q.unlimited() => backlog = true,
+                }
+                continue;
+            }
+            owner = owner || q.is_limited();
             if q.is_paused() {
                 tokio::select! {
                     () = stop.cancelled() => break,
@@ -123,12 +168,15 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
                 continue;
             }
             if backlog && q.free() > 0 {
+                flushed.borrow_and_update();
                 match self.fill(&q, &stop, &mut retry).await {
                     Fill::Again => {
-                        recheck = None;
+                        (recheck, after_flush, tick_claims) = (None, false, true);
                         continue;
                     }
-                    Fill::Wait { backlog: b, recheck: r } => (backlog, recheck) = (b, r),
+                    Fill::Wait { backlog: b, recheck: r, flushed: f, timed } => {
+                        (backlog, recheck, after_flush, tick_claims) = (b, r, f, !timed);
+                    }
                 }
                 if backlog {
                     continue;
@@ -139,12 +187,16 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
                 () = stop.cancelled() => break,
                 () = q.wake.notified() => backlog = true,
                 () = q.released.notified(), if backlog => {}
-                at = poll.tick() => {
+                _ = flushed.changed(), if after_flush => {
+                    after_flush = false;
                     backlog = true;
+                }
+                at = poll.tick() => {
+                    backlog = backlog || tick_claims;
                     self.health.fetch_turned(at);
                 }
                 () = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
-                    recheck = None;
+                    (recheck, tick_claims) = (None, true);
                     backlog = true;
                 }
             }
@@ -168,21 +220,19 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
             return Fill::Again; // another producer of this queue took the slots
         }
         match self.claim(q, want).await {
-            Ok((jobs, scan)) => {
+            Ok(claim) => {
                 backoff.reset();
+                let (jobs, wait) = match claim {
+                    Claim::Plain(jobs, scan) => (jobs, Fill::short(q, scan)),
+                    Claim::Limited(l) => {
+                        let wait = Fill::held_back(&l);
+                        (l.jobs, wait)
+                    }
+                };
                 let filled = jobs.len() == want;
                 q.unreserve(want - jobs.len());
                 self.start_jobs(q, jobs);
-                if filled {
-                    return Fill::Again;
-                }
-                // Came back short: the queue is drained, or (after a keyset claim) only up to
-                // the cursor; a full scan then runs now if due, else when it is.
-                let recheck = match scan {
-                    Scan::Full => None,
-                    Scan::After(_) => q.cursor.full_due_after(Instant::now()),
-                };
-                Fill::Wait { backlog: matches!(scan, Scan::After(_)) && recheck.is_none(), recheck }
+                if filled { Fill::Again } else { wait }
             }
             Err(e) => {
                 q.unreserve(want);
@@ -195,9 +245,21 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         }
     }
 
-    /// Claims up to `want` jobs in one statement, from the cursor or the queue's start, timing
-    /// it for the worker's stats and moving the cursor.
-    async fn claim(&self, q: &QueueHandle, want: usize) -> crate::Result<(Vec<ClaimedJob>, Scan)> {
+    /// Claims up to `want` jobs: through the limit if the queue has one, else in one
+    /// statement, from the cursor or the queue's start, timing it for the worker's stats and
+    /// moving the cursor.
+    async fn claim(&self, q: &QueueHandle, want: usize) -> crate::Result<Claim> {
+        if q.is_limited() {
+            let started = Instant::now();
+            self.health.fetch_turned(started);
+            let lease = lease_ms(self.lease);
+            if let Some(l) = limited::claim(&self.db, &q.name, want, lease, &self.worker_id).await? {
+                let ended = Instant::now();
+                self.health.fetched(ended);
+                self.stats.record_fetch(ended - started, l.jobs.len());
+                return Ok(Claim::Limited(l));
+            }
+        }
         let started = Instant::now();
         let scan = q.cursor.plan(started);
         let after = match scan {
@@ -209,9 +271,9 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         let jobs = self.db.job_get_available(&q.name, want as i64, lease, &self.worker_id, after).await?;
         let ended = Instant::now();
         self.health.fetched(ended);
-        self.stats.record_fetch(ended - started);
+        self.stats.record_fetch(ended - started, jobs.len());
         q.cursor.record(scan, started, ended, jobs.iter().map(ClaimedJob::key).max());
-        Ok((jobs, scan))
+        Ok(Claim::Plain(jobs, scan))
     }
 
     fn start_jobs(self: &Arc<Self>, q: &Arc<QueueHandle>, jobs: Vec<ClaimedJob>) {
@@ -236,12 +298,41 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
     }
 }
 
+/// What a claim took: from a plain queue (and how it scanned), or through a limit.
+enum Claim {
+    Plain(Vec<ClaimedJob>, Scan),
+    Limited(limited::Limited),
+}
+
 /// What a producer does after a claim.
 enum Fill {
     /// Claim again now.
     Again,
-    /// Wait for a wake, freed slots (while `backlog`), a poll tick, or the `recheck` time.
-    Wait { backlog: bool, recheck: Option<Instant> },
+    /// Wait for a wake, freed slots (while `backlog`), a completion flush (while `flushed`),
+    /// a poll tick (unless `timed`: `recheck` is when a limit's window frees), or the
+    /// `recheck` time.
+    Wait { backlog: bool, recheck: Option<Instant>, flushed: bool, timed: bool },
+}
+
+impl Fill {
+    /// After a plain claim came back short: the queue is drained, or (after a keyset claim)
+    /// only up to the cursor; a full scan then runs now if due, else when it is.
+    fn short(q: &QueueHandle, scan: Scan) -> Fill {
+        let recheck = match scan {
+            Scan::Full => None,
+            Scan::After(_) => q.cursor.full_due_after(Instant::now()),
+        };
+        let backlog = matches!(scan, Scan::After(_)) && recheck.is_none();
+        Fill::Wait { backlog, recheck, flushed: false, timed: false }
+    }
+
+    /// After a limited claim came back short: wait for a completion if a partition is at its
+    /// concurrency, and for its window to move (a millisecond past) if one is at its rate.
+    fn held_back(l: &limited::Limited) -> Fill {
+        let past = Duration::from_millis(1);
+        let recheck = l.rate_frees_in.map(|d| Instant::now() + d + past);
+        Fill::Wait { backlog: false, recheck, flushed: l.at_concurrency, timed: recheck.is_some() }
+    }
 }
 
 /// With only a few free slots, waits up to `cooldown` for more, so a busy queue fetches in

@@ -1,5 +1,6 @@
-//! Which of a worker's queues are paused: a `watch` of the paused set that the producers gate
-//! their claims on (a paused queue claims nothing; its running jobs go on). The watcher creates
+//! Which of a worker's queues are paused, and which have a global limit: a `watch` of each
+//! set that the producers gate their claims on (a paused queue claims nothing; its running
+//! jobs go on; a limited queue claims through its limit). The watcher creates
 //! the rows of the worker's queues and reads the paused set before the first claim, applies
 //! each pause and resume the notifier relays, and re-reads the set on every poll tick (one
 //! statement for all the worker's queues), so a missed notification costs at most a tick.
@@ -21,6 +22,9 @@ use tokio_util::sync::CancellationToken;
 /// The names of the paused queues among a worker's.
 pub(crate) type PausedSet = BTreeSet<String>;
 
+/// The names of the queues with a global limit among a worker's.
+pub(crate) type LimitedSet = BTreeSet<String>;
+
 /// The watcher of a worker's paused queues.
 pub(crate) struct PauseWatch {
     db: Db,
@@ -29,6 +33,7 @@ pub(crate) struct PauseWatch {
     interval: Duration,
     signals: mpsc::UnboundedReceiver<QueueSignal>,
     paused: watch::Sender<PausedSet>,
+    limited: watch::Sender<LimitedSet>,
     /// Where each successful read is recorded as an answer from the database.
     health: Arc<Marks>,
 }
@@ -44,7 +49,8 @@ impl PauseWatch {
     ) -> Self {
         let mut names: Vec<String> = names.into_iter().collect();
         names.sort_unstable();
-        PauseWatch { db, names, interval, signals, paused: watch::Sender::default(), health }
+        let (paused, limited) = (watch::Sender::default(), watch::Sender::default());
+        PauseWatch { db, names, interval, signals, paused, limited, health }
     }
 
     /// The paused set, for the producers' gates and the worker's owner.
@@ -52,12 +58,29 @@ impl PauseWatch {
         self.paused.subscribe()
     }
 
-    /// Creates the rows of the worker's queues and reads which are paused (before any claim).
+    /// The limited set, for the producers.
+    pub(crate) fn subscribe_limited(&self) -> watch::Receiver<LimitedSet> {
+        self.limited.subscribe()
+    }
+
+    /// Creates the rows of the worker's queues and reads which are paused and which are
+    /// limited (before any claim).
     pub(crate) async fn prepare(&self) -> Result<()> {
         self.db.queue_ensure_many(&self.names).await?;
         let paused = self.db.queue_paused_among(&self.names).await?;
         self.health.db_answered();
         self.replace(paused.into_iter().collect());
+        self.read_limited().await
+    }
+
+    /// Re-reads which of the worker's queues are limited.
+    async fn read_limited(&self) -> Result<()> {
+        let limited: LimitedSet = self.db.limit_queues_among(&self.names).await?.into_iter().collect();
+        self.limited.send_if_modified(|was| {
+            let changed = *was != limited;
+            *was = limited;
+            changed
+        });
         Ok(())
     }
 
@@ -74,13 +97,19 @@ impl PauseWatch {
                     QueueSignal::Paused(q) => self.set(q, true),
                     QueueSignal::Resumed(q) => self.set(q, false),
                     QueueSignal::Missed => self.reread(&mut throttle).await,
+                    QueueSignal::LimitChanged => self.reread(&mut throttle).await,
                 },
                 _ = tick.tick() => self.reread(&mut throttle).await,
             }
         }
     }
 
+    /// Re-reads the limited set, then the paused set: a pause seen is never older than the
+    /// limits read (an operator who limits then pauses a queue may wait for the pause).
     async fn reread(&self, throttle: &mut Throttle) {
+        if let Err(e) = self.read_limited().await {
+            throttle.warn(|| tracing::warn!(error = %e, "could not read which queues are limited"));
+        }
         match self.db.queue_paused_among(&self.names).await {
             Ok(paused) => {
                 self.health.db_answered();

@@ -7,13 +7,17 @@ mod histogram;
 mod read;
 mod report;
 mod rollup;
+mod timeline;
 
+pub(crate) use depth::read as read_depth;
 pub use histogram::ERROR_BOUND;
 pub(crate) use read::read;
 pub use report::{
     OutcomeCounts, Percentiles, STATS_WINDOW_DEFAULT, STATS_WINDOW_MAX, Stats, StatsQuery, StatsRow,
 };
 pub(crate) use rollup::{Rollups, Sample, to_batch};
+pub use timeline::StatsMinute;
+pub(crate) use timeline::read as read_timeline;
 
 use hdrhistogram::Histogram;
 use std::sync::Mutex;
@@ -31,6 +35,7 @@ pub struct WorkerStats {
     discarded: AtomicU64,
     rejected: AtomicU64,
     fetches: AtomicU64,
+    empty_fetches: AtomicU64,
     fetch_total_us: AtomicU64,
     run_time_us: Mutex<Histogram<u64>>,
     fetch_us: Mutex<Histogram<u64>>,
@@ -62,6 +67,9 @@ pub struct StatsSnapshot {
     pub run_time_p99: Duration,
     /// Fetch statements run (each claims a batch).
     pub fetches: u64,
+    /// Fetch statements that claimed nothing (another worker took the jobs first, or none were
+    /// due): with `fetches`, the share of claims a fleet wastes.
+    pub empty_fetches: u64,
     /// Median duration of a fetch statement.
     pub fetch_p50: Duration,
     /// 99th percentile duration of a fetch statement.
@@ -105,6 +113,7 @@ impl Default for WorkerStats {
             discarded: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
+            empty_fetches: AtomicU64::new(0),
             fetch_total_us: AtomicU64::new(0),
             run_time_us: Mutex::new(histogram()),
             fetch_us: Mutex::new(histogram()),
@@ -121,8 +130,11 @@ impl WorkerStats {
         }
     }
 
-    pub(crate) fn record_fetch(&self, took: Duration) {
+    pub(crate) fn record_fetch(&self, took: Duration, claimed: usize) {
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        if claimed == 0 {
+            self.empty_fetches.fetch_add(1, Ordering::Relaxed);
+        }
         self.fetch_total_us.fetch_add(micros(took), Ordering::Relaxed);
         self.fetch_us.lock().expect("stats lock").saturating_record(micros(took));
     }
@@ -157,6 +169,7 @@ impl WorkerStats {
             run_time_p95: quantile(&run, 0.95),
             run_time_p99: quantile(&run, 0.99),
             fetches: self.fetches.load(Ordering::Relaxed),
+            empty_fetches: self.empty_fetches.load(Ordering::Relaxed),
             fetch_p50: quantile(&fetch, 0.50),
             fetch_p99: quantile(&fetch, 0.99),
             fetch_total: Duration::from_micros(self.fetch_total_us.load(Ordering::Relaxed)),

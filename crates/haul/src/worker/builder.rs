@@ -206,7 +206,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
             .into_iter()
             .map(|(name, n)| {
                 let wake = notifier.subscribe_queue(&name);
-                Arc::new(QueueHandle::new(name, n, wake, pauses.subscribe()))
+                Arc::new(QueueHandle::new(name, n, wake, pauses.subscribe(), pauses.subscribe_limited()))
             })
             .collect();
         let cancels = notifier.subscribe_cancels();

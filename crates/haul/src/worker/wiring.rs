@@ -19,7 +19,7 @@ use crate::notify::CancelledNote;
 use crate::service::Throttle;
 use crate::stats::{Rollups, WorkerStats};
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// What several stages share.
@@ -35,6 +35,8 @@ pub(super) struct Common {
     pub keep: bool,
     /// Where the stages record their turns and the database's answers.
     pub health: Arc<Marks>,
+    /// Bumped by the completer after each flush; limited producers wait on it.
+    pub flushed: watch::Sender<u64>,
 }
 
 impl Common {
@@ -42,7 +44,8 @@ impl Common {
         let keep = !cfg.completed_retention.is_zero();
         let health = Arc::new(Marks::new(!cfg.poll_only));
         let (running, stats, rollups) = (Arc::default(), Arc::default(), Arc::default());
-        Common { db, id, running, stats, rollups, keep, health }
+        let flushed = watch::Sender::new(0);
+        Common { db, id, running, stats, rollups, keep, health, flushed }
     }
 
     pub(super) fn producer<S>(
@@ -63,6 +66,7 @@ impl Common {
             cooldown: cfg.fetch_cooldown,
             lease: cfg.lease,
             health: self.health.clone(),
+            flushed: self.flushed.subscribe(),
         })
     }
 
@@ -83,6 +87,7 @@ impl Common {
             batch_max: cfg.complete_batch_max,
             concurrency: cfg.complete_concurrency,
             keep_completed: self.keep,
+            flushed: self.flushed.clone(),
         })
     }
 

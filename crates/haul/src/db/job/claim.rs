@@ -102,7 +102,7 @@ pub(crate) struct JsonText(pub String);
 
 /// The claim's one row of arrays, a column each (all of one length).
 #[derive(sqlx::FromRow)]
-struct Claimed {
+pub(super) struct Claimed {
     ids: Vec<i64>,
     kinds: Vec<String>,
     args: Vec<String>,
@@ -118,7 +118,7 @@ struct Claimed {
 
 impl Claimed {
     /// The columns as jobs, one per id.
-    fn into_jobs(self) -> sqlx::Result<Vec<ClaimedJob>> {
+    pub(super) fn into_jobs(self) -> sqlx::Result<Vec<ClaimedJob>> {
         let n = self.ids.len();
         let lens = [self.kinds.len(), self.args.len(), self.attempts.len(), self.max_attempts.len()];
         let more = [self.priorities.len(), self.timeouts_ms.len(), self.metadata.len()];

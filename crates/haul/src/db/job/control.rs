@@ -26,12 +26,26 @@ const FILTER: &str = "($2::text IS NULL OR j.queue = $2)
       AND ($6::float8 IS NULL OR coalesce(j.finalized_at, j.created_at) >= {now} - $6 * interval '1 second')
       AND ($7::text IS NULL OR j.tags @> ARRAY[$7::text])";
 
-/// Newest first, below id `$8` (NULL: from the newest), at most `$9`.
+/// Newest first, below id `$8` and from id `$10` on (NULL: no bound), at most `$9`. The
+/// bounds are index conditions on the primary key in any plan, generic ones included.
 const LIST: &str = r#"
 SELECT * FROM {schema}.jobs j
-WHERE {filter} AND ($8::bigint IS NULL OR j.id < $8)
+WHERE {filter}
+  AND j.id < coalesce($8::bigint, 9223372036854775807)
+  AND j.id >= coalesce($10::bigint, -9223372036854775808)
 ORDER BY j.id DESC
 LIMIT $9
+"#;
+
+/// The lowest id and the number of the `$3` newest jobs below id `$2` (NULL: from the
+/// newest): the floor a scan-limited page reads down to, from the primary key alone.
+const SCAN_FLOOR: &str = r#"
+SELECT min(id) AS floor, count(*) AS n FROM (
+    SELECT id FROM {schema}.jobs
+    WHERE id < coalesce($2::bigint, 9223372036854775807)
+    ORDER BY id DESC
+    LIMIT $3
+) w
 "#;
 
 /// What one batch would touch now: rows changed at once, and running rows it would only ask.
@@ -160,6 +174,13 @@ pub(crate) struct BatchDone {
     pub requested: i64,
 }
 
+/// The floor of a scan window: its lowest id (`None` when empty) and its jobs.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ScanFloor {
+    pub floor: Option<i64>,
+    pub n: i64,
+}
+
 /// What a batch would touch now.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct Counted {
@@ -170,6 +191,7 @@ pub(crate) struct Counted {
 /// The rendered filter statements for one schema: the page, and per action its count and batch.
 pub(super) struct ControlSql {
     pub(super) list: Arc<str>,
+    pub(super) scan_floor: Arc<str>,
     pub(super) count: Vec<Arc<str>>,
     pub(super) batch: Vec<Arc<str>>,
 }
@@ -186,7 +208,8 @@ impl ControlSql {
         };
         let count = Bulk::ALL.iter().map(|b| statement(&acting(b, COUNT), schema)).collect();
         let batch = Bulk::ALL.iter().map(|b| statement(&acting(b, BATCH), schema)).collect();
-        ControlSql { list: statement(&with_filter(LIST), schema), count, batch }
+        let (list, scan_floor) = (statement(&with_filter(LIST), schema), statement(SCAN_FLOOR, schema));
+        ControlSql { list, scan_floor, count, batch }
     }
 }
 
@@ -201,15 +224,23 @@ fn bind_selection<'q, T>(q: super::Query<'q, T>, s: &'q JobSelection) -> super::
 }
 
 impl Db {
-    /// Up to `limit` jobs of `sel` below id `before`, newest first.
+    /// Up to `limit` jobs of `sel` below id `before` and from id `floor` on, newest first.
     pub(crate) async fn job_list_where(
         &self,
         sel: &JobSelection,
         before: Option<i64>,
         limit: i64,
+        floor: Option<i64>,
     ) -> Result<Vec<JobRow>> {
-        let q = bind_selection(self.query_as(&self.inner.job.control.list), sel).bind(before).bind(limit);
+        let q = bind_selection(self.query_as(&self.inner.job.control.list), sel);
+        let q = q.bind(before).bind(limit).bind(floor);
         self.with_conn(async |c| q.fetch_all(c).await).await
+    }
+
+    /// The lowest id of the `rows` newest jobs below `before`, and how many there are.
+    pub(crate) async fn job_scan_floor(&self, before: Option<i64>, rows: i64) -> Result<ScanFloor> {
+        let q = self.query_as(&self.inner.job.control.scan_floor).bind(before).bind(rows);
+        self.with_conn(async |c| q.fetch_one(c).await).await
     }
 
     /// How many jobs of `sel` one pass of `bulk` would touch now.

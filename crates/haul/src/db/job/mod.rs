@@ -22,9 +22,11 @@ mod depth;
 mod flow;
 mod insert;
 mod lease;
+mod limited;
 mod maintain;
 #[cfg(test)]
 mod plan_tests;
+mod running;
 mod saga;
 #[cfg(feature = "testing")]
 mod testing;
@@ -36,6 +38,7 @@ pub(crate) use depend::Edges;
 pub(crate) use depth::{DepthRow, OldestRow};
 pub(crate) use flow::BatchRow;
 pub(crate) use insert::{InsertBatch, UniqueIds};
+pub(crate) use limited::{Allowance, LimitedClaim, PartitionBy, RunningParts};
 pub(crate) use maintain::RescuedJob;
 pub(crate) use saga::SagaRow;
 
@@ -57,6 +60,7 @@ pub(super) struct JobSql {
     claim: claim::ClaimSql,
     complete: complete::CompleteSql,
     lease: lease::LeaseSql,
+    limited: limited::LimitedSql,
     maintain: maintain::MaintainSql,
     admin: admin::AdminSql,
     control: control::ControlSql,
@@ -64,6 +68,7 @@ pub(super) struct JobSql {
     depend: depend::DependSql,
     saga: saga::SagaSql,
     flow: flow::FlowSql,
+    running: running::RunningSql,
     #[cfg(feature = "testing")]
     testing: testing::TestingSql,
 }
@@ -75,6 +80,7 @@ impl JobSql {
             claim: claim::ClaimSql::new(schema),
             complete: complete::CompleteSql::new(schema),
             lease: lease::LeaseSql::new(schema),
+            limited: limited::LimitedSql::new(schema),
             maintain: maintain::MaintainSql::new(schema),
             admin: admin::AdminSql::new(schema),
             control: control::ControlSql::new(schema),
@@ -82,6 +88,7 @@ impl JobSql {
             flow: flow::FlowSql::new(schema),
             depend: depend::DependSql::new(schema),
             saga: saga::SagaSql::new(schema),
+            running: running::RunningSql::new(schema),
             #[cfg(feature = "testing")]
             testing: testing::TestingSql::new(schema),
         }
@@ -103,6 +110,8 @@ impl JobSql {
             ("complete_keep_many", &f.keep_many),
             ("set_state_if_running_many", &f.set_state_if_running_many),
             ("heartbeat_many", &l.heartbeat_many),
+            ("running_by_partition", &self.limited.running),
+            ("claim_limited", &self.limited.claim),
             ("release_many", &l.release_many),
             ("schedule_due", &m.schedule_due),
             ("rescue_many", &m.rescue_many),
@@ -113,6 +122,7 @@ impl JobSql {
             ("retry", &a.retry),
             ("delete", &a.delete),
             ("list_where", &self.control.list),
+            ("scan_floor", &self.control.scan_floor),
             ("depth_size", &self.depth.size),
             ("depth_exact", &self.depth.exact),
             ("depth_sample", &self.depth.sample),
@@ -135,6 +145,7 @@ impl JobSql {
             ("saga_lock_open", &self.saga.lock_open),
             ("saga_settle", &self.saga.settle),
             ("saga_get", &self.saga.get),
+            ("running_by_worker", &self.running.by_worker),
         ];
         #[cfg(feature = "testing")]
         {

@@ -152,10 +152,22 @@ async fn worker_statements_stay_on_index_paths_when_statistics_say_the_table_is_
         ),
     ];
     cases.extend(fenced_cases(sql, |i| i * 50));
+    cases.extend([
+        ("running_by_partition", &sql.limited.running, "bigint, text, boolean, text", "0, 'default', false, 'k'".to_owned()),
+        (
+            "limited_claim",
+            &sql.limited.claim,
+            "bigint, text, boolean, text, bigint, bigint, text, text[], text[], int[], int, timestamptz, bigint",
+            "0, 'default', true, 'k', 500, 1000, 'w', '{x}', '{y}', '{3}', 500, now(), 2000".to_owned(),
+        ),
+    ]);
     for (name, stmt, types, args) in cases {
         for (mode, plan) in plans(&mut conn, name, stmt, types, &args).await {
             for shape in ["Seq Scan", "Bitmap", "Nested Loop"] {
                 assert!(!plan.contains(shape), "{name} ({mode}) plans a {shape}:\n{plan}");
+            }
+            if name == "limited_claim" {
+                assert!(plan.contains("jobs_fetch"), "{name} ({mode}) must walk the fetch index:\n{plan}");
             }
             if name.starts_with("claim") {
                 assert!(
