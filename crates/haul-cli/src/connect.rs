@@ -78,7 +78,11 @@ async fn probe(url: &str, options: &PgConnectOptions) -> Result<(), ConnectError
 /// is the whole answer).
 pub fn with_url<T>(r: haul::Result<T>, url: &str) -> Result<T> {
     match r {
-        Err(e @ haul::Error::JobNotFound { .. }) => Err(e.into()),
+        Err(
+            e @ (haul::Error::JobNotFound { .. }
+            | haul::Error::BatchNotFound { .. }
+            | haul::Error::SagaNotFound { .. }),
+        ) => Err(e.into()),
         r => r.with_context(|| format!("against {}", redact(url))),
     }
 }

@@ -129,7 +129,8 @@ async fn act(client: &Client, action: Action) -> Result<haul::Result<()>> {
 
 async fn show_job(client: &Client, id: i64, show_args: bool, json: bool) -> haul::Result<()> {
     let job = client.get(id).await?.ok_or(haul::Error::JobNotFound { id, detail: "" })?;
-    show::one(&job, show_args, json);
+    let waits_on = client.waits_on(id).await?;
+    show::one(&job, &waits_on, show_args, json);
     Ok(())
 }
 

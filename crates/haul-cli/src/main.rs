@@ -1,5 +1,6 @@
 //! The `haul` command: a thin shell over the library, one file per subcommand.
 
+mod batches;
 mod completions;
 mod connect;
 mod dashboard;
@@ -16,6 +17,7 @@ mod migrate;
 mod periodic;
 mod queues;
 mod redact;
+mod sagas;
 mod signals;
 mod stats;
 
@@ -42,6 +44,8 @@ enum Command {
     Demo(demo::Args),
     /// Look at jobs and act on them by id or filter: list, show, depth, retry, cancel, delete.
     Jobs(jobs::Args),
+    /// Fan-out batches: `haul batches show ID` prints one's progress and result.
+    Batches(batches::Args),
     /// The dead letters (discarded jobs): list, redrive, purge.
     Dead(dead::Args),
     /// The periodic schedules a leader has seen, with the last tick done.
@@ -52,6 +56,8 @@ enum Command {
     Completions(completions::Args),
     /// Insert one job by kind name: `haul enqueue send_email --args '{"to":"a@b.c"}'`.
     Enqueue(enqueue::Args),
+    /// Sagas: `haul sagas show ID` prints one's steps and compensations with their states.
+    Sagas(sagas::Args),
     /// List queues with their state and counts, or pause or resume one: `haul queues pause mail`.
     Queues(queues::Args),
     /// Serve the web dashboard: `haul dashboard --bind 127.0.0.1:8080`.
@@ -69,11 +75,13 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::Demo(args) => demo::run(&cli.database_url, args).await,
         Command::Jobs(args) => jobs::run(&cli.database_url, args).await,
+        Command::Batches(args) => batches::run(&cli.database_url, args).await,
         Command::Dead(args) => dead::run(&cli.database_url, args).await,
         Command::Periodic(args) => periodic::run(&cli.database_url, args).await,
         Command::Doctor(args) => doctor::run(&cli.database_url, args).await,
         Command::Completions(args) => completions::run(args),
         Command::Enqueue(args) => enqueue::run(&cli.database_url, args).await,
+        Command::Sagas(args) => sagas::run(&cli.database_url, args).await,
         Command::Queues(args) => queues::run(&cli.database_url, args).await,
         Command::Limits(args) => limits::run(&cli.database_url, args).await,
         Command::Stats(args) => stats::run(&cli.database_url, args).await,

@@ -8,13 +8,17 @@ use crate::control::{Control, JobFilter, PAGE_MAX, Page, RetryAttempts};
 use crate::db::Db;
 use crate::db::InsertBatch;
 use crate::error::{Error, Result};
-use crate::insert::{Inserted, IntoNewJob, build_batch, plan_unique};
+use crate::insert::{
+    Batch, Inserted, InsertedBatch, InsertedSaga, InsertedWorkflow, IntoNewJob, Saga, Workflow, build_batch,
+    build_fan_out, plan_saga, plan_unique, plan_workflow,
+};
 use crate::job::{JobRow, JobState};
 use crate::limit::{Limit, QueueLimit};
 use crate::migrate::{self, MigrateReport, MigrationState};
 use crate::names;
 use crate::periodic::PeriodicRecord;
 use crate::queue::{QueueDepth, QueueInfo, QueueSummary, with_depths, with_limits};
+use crate::workflow::{BatchInfo, SagaInfo, WaitingOn};
 use sqlx::{PgExecutor, PgPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +48,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Client {
     db: Db,
     max_payload: usize,
+    fan_out_max: usize,
     /// Whether the last unique insert on the pool met a taken key (see `insert_unique_on_pool`).
     met_taken_key: Arc<AtomicBool>,
 }
@@ -64,7 +69,8 @@ impl Client {
     pub fn with_config(pool: PgPool, config: ClientConfig) -> Result<Self> {
         config.validate()?;
         let db = Db::new(pool, config.schema(), config.clock().clone());
-        Ok(Client { db, max_payload: config.max_payload_bytes(), met_taken_key: Arc::default() })
+        let (max_payload, fan_out_max) = (config.max_payload_bytes(), config.fan_out_max());
+        Ok(Client { db, max_payload, fan_out_max, met_taken_key: Arc::default() })
     }
 
     /// Connects a pool of 10 connections to `url` and wraps it. The pool skips sqlx's ping
@@ -236,6 +242,116 @@ impl Client {
         let result = self.db.job_insert_unique_many(self.db.pool(), &plan.sent).await?;
         self.met_taken_key.store(!result.duplicates.is_empty(), Ordering::Relaxed);
         plan.outcomes(result)
+    }
+
+    /// Inserts a fan-out on the client's pool: the batch row and every child in one
+    /// statement, all or none. See [`Batch`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::{Batch, NewJob};
+    /// let pages = (1..=3).map(|p| NewJob::raw("crawl", serde_json::json!({ "page": p })));
+    /// let batch = Batch::new(pages).with_callback(NewJob::raw("crawl_done", serde_json::json!({})));
+    /// let inserted = client.insert_batch(batch).await?;
+    /// let info = client.batch(inserted.id).await?.expect("just inserted");
+    /// assert_eq!(info.total, 3);
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert_batch(&self, batch: Batch) -> Result<InsertedBatch> {
+        self.insert_batch_tx(self.db.pool(), batch).await
+    }
+
+    /// Inserts a fan-out through `executor` (e.g. `&mut *tx`): the batch exists only if your
+    /// transaction commits. Checked whole before any SQL: over the cap
+    /// ([`Error::FanOutTooLarge`]) or with one bad child, nothing is inserted.
+    pub async fn insert_batch_tx<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        batch: Batch,
+    ) -> Result<InsertedBatch> {
+        let f = build_fan_out(batch, self.fan_out_max, self.max_payload)?;
+        let ids = self.db.batch_insert(executor, &f.children, f.parent, f.callback.as_deref()).await?;
+        Ok(InsertedBatch { id: ids.batch, children: ids.ids })
+    }
+
+    /// A batch's progress: its children by state and, once finished, the final counts and
+    /// the callback job's id. `None` when no batch has this id.
+    pub async fn batch(&self, id: i64) -> Result<Option<BatchInfo>> {
+        Ok(self.db.batch_get(id).await?.map(BatchInfo::from))
+    }
+
+    /// Inserts a workflow on the client's pool: every step and the edges between them in one
+    /// statement, all or none. See [`Workflow`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::{NewJob, Workflow};
+    /// let step = |kind: &str| NewJob::raw(kind, serde_json::json!({ "order": 42 }));
+    /// let wf = Workflow::chain([step("reserve"), step("charge"), step("confirm")]);
+    /// let inserted = client.insert_workflow(wf).await?;
+    /// let charge = inserted.id("1").expect("the second step");
+    /// assert_eq!(client.waits_on(charge).await?[0].id, inserted.id("0").unwrap());
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert_workflow(&self, workflow: Workflow) -> Result<InsertedWorkflow> {
+        self.insert_workflow_tx(self.db.pool(), workflow).await
+    }
+
+    /// Inserts a workflow through `executor` (e.g. `&mut *tx`). Checked whole before any SQL:
+    /// a cycle ([`Error::WorkflowCycle`]), an unknown step name, too many steps or one bad job
+    /// inserts nothing.
+    pub async fn insert_workflow_tx<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        workflow: Workflow,
+    ) -> Result<InsertedWorkflow> {
+        let p = plan_workflow(workflow, self.fan_out_max, self.max_payload)?;
+        let ids = self.db.workflow_insert(executor, &p.jobs, &p.waits, &p.edges).await?;
+        Ok(InsertedWorkflow { steps: p.names.into_iter().zip(ids).collect() })
+    }
+
+    /// The jobs `id` waits on (none for a job inserted alone), each with its state while
+    /// stored.
+    pub async fn waits_on(&self, id: i64) -> Result<Vec<WaitingOn>> {
+        let rows = self.db.job_waits_on(id).await?;
+        Ok(rows.into_iter().map(|r| WaitingOn { id: r.id, state: r.state }).collect())
+    }
+
+    /// Inserts a saga on the client's pool: its row and its steps in one statement, all or
+    /// none. See [`Saga`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: haul::Client) -> haul::Result<()> {
+    /// use haul::{NewJob, Saga, SagaState};
+    /// let job = |kind: &str| NewJob::raw(kind, serde_json::json!({ "order": 42 }));
+    /// let saga = Saga::new()
+    ///     .step_with_compensation(job("reserve_inventory"), job("release_inventory"))
+    ///     .step_with_compensation(job("charge_card"), job("refund_card"))
+    ///     .step(job("confirm_order"));
+    /// let inserted = client.insert_saga(saga).await?;
+    /// let info = client.saga(inserted.id).await?.expect("just inserted");
+    /// assert_eq!(info.state, SagaState::Running);
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert_saga(&self, saga: Saga) -> Result<InsertedSaga> {
+        self.insert_saga_tx(self.db.pool(), saga).await
+    }
+
+    /// Inserts a saga through `executor` (e.g. `&mut *tx`). Checked whole before any SQL.
+    pub async fn insert_saga_tx<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        saga: Saga,
+    ) -> Result<InsertedSaga> {
+        let p = plan_saga(saga, self.fan_out_max, self.max_payload)?;
+        let ids = self.db.saga_insert(executor, &p.steps, &p.compensations).await?;
+        Ok(InsertedSaga { id: ids.saga, steps: ids.ids })
+    }
+
+    /// A saga's progress: its state, its steps and compensations with theirs. `None` when no
+    /// saga has this id.
+    pub async fn saga(&self, id: i64) -> Result<Option<SagaInfo>> {
+        Ok(self.db.saga_get(id).await?.map(SagaInfo::from))
     }
 
     /// One job by id.

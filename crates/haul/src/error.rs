@@ -38,6 +38,19 @@ pub enum Error {
         max: usize,
     },
 
+    /// A fan-out ([`Batch`](crate::Batch)) has more children than the client allows; nothing
+    /// was inserted.
+    #[error(
+        "a batch of {children} children is over the fan-out cap of {max}: split the work into \
+         several batches (or raise the cap with ClientConfig::with_fan_out_max)"
+    )]
+    FanOutTooLarge {
+        /// Children in the refused batch.
+        children: usize,
+        /// The configured cap.
+        max: usize,
+    },
+
     /// A job option is out of range (priority, max attempts, a tag list...).
     #[error("invalid option for job `{kind}`: {reason}")]
     InvalidOption {
@@ -111,6 +124,27 @@ pub enum Error {
         id: i64,
         /// Extra context, e.g. " in a retryable state"; may be empty.
         detail: &'static str,
+    },
+
+    /// A workflow's steps wait on each other in a circle; nothing was inserted.
+    #[error("workflow steps wait on each other in a cycle ({}): no step could ever start", steps.join(" → "))]
+    WorkflowCycle {
+        /// The steps on the cycle, each waiting on the next, the first repeated at the end.
+        steps: Vec<String>,
+    },
+
+    /// No batch has this id.
+    #[error("batch {id} not found")]
+    BatchNotFound {
+        /// The id looked up.
+        id: i64,
+    },
+
+    /// No saga has this id.
+    #[error("saga {id} not found")]
+    SagaNotFound {
+        /// The id looked up.
+        id: i64,
     },
 
     /// A fenced write found that this attempt is no longer the running one: the job was

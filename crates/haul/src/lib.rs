@@ -35,10 +35,16 @@ mod service;
 mod stats;
 mod storable;
 mod worker;
+mod workflow;
 
 // Helpers for users' tests: assert what was enqueued, run handlers and drain queues inline.
 #[cfg(feature = "testing")]
 pub mod testing;
+
+// The workflows guide's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/workflows.md")]
+struct WorkflowsGuide;
 
 // Only under `--cfg haul_bench` (benches/hot_path.rs), so it is no part of the public API.
 #[cfg(haul_bench)]
@@ -60,7 +66,10 @@ pub use execute::{
 pub use fleet::{FLEET_RUNNING_MAX, Fleet, WorkerLoad};
 pub use health::{Health, HealthHandle, HealthProblem, ListenerHealth, WorkerState};
 pub use hooks::{Hook, RecordedBy, Transition};
-pub use insert::{Inserted, IntoNewJob, NewJob, TAGS_MAX, UNIQUE_KEY_MAX};
+pub use insert::{
+    Batch, Inserted, InsertedBatch, InsertedSaga, InsertedWorkflow, IntoNewJob, NewJob, Saga, TAGS_MAX,
+    UNIQUE_KEY_MAX, Workflow,
+};
 pub use job::{AttemptError, ErrorClass, Job, JobRow, JobState, RetryPolicy, Unique, UniqueStates};
 pub use limit::{LIMIT_ARG_MAX, LIMIT_MAX, LIMIT_PERIOD_MAX, Limit, Partition, QueueLimit, Rate};
 pub use migrate::{MIGRATIONS, MigrateReport, Migration, MigrationState};
@@ -74,6 +83,7 @@ pub use stats::{
 };
 pub use storable::DELAY_MAX;
 pub use worker::{ShutdownReport, Worker, WorkerBuilder};
+pub use workflow::{BatchInfo, BatchResult, SagaInfo, SagaState, WaitingOn};
 
 /// The time-zone database [`Periodic::in_tz`] takes its zones from (`chrono_tz::Europe::Paris`),
 /// re-exported so its version is always the one Haul uses.

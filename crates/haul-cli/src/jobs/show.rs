@@ -4,7 +4,7 @@
 //! metadata appear only when asked for.
 
 use crate::escape::escaped;
-use haul::{JobRow, QueueDepth};
+use haul::{JobRow, QueueDepth, WaitingOn};
 
 /// The most characters of a value a listing line shows.
 const CELL_MAX: usize = 24;
@@ -36,9 +36,38 @@ pub fn rows(jobs: &[JobRow], empty: &str, style: Style) {
     }
 }
 
-/// One job with every attempt's error in full.
-pub fn one(j: &JobRow, show_args: bool, as_json: bool) {
-    if as_json { println!("{}", json(j, show_args)) } else { detail(j, show_args, usize::MAX) }
+/// One job with every attempt's error in full, and the jobs it waits on.
+pub fn one(j: &JobRow, waits_on: &[WaitingOn], show_args: bool, as_json: bool) {
+    if as_json {
+        let mut v = json(j, show_args);
+        v["waits_on"] = serde_json::to_value(waits_on).expect("JSON");
+        v["saga"] = saga_of(j)
+            .map_or(serde_json::Value::Null, |(saga, step)| serde_json::json!({"id": saga, "step": step}));
+        println!("{v}");
+        return;
+    }
+    detail(j, show_args, usize::MAX);
+    workflow(j, waits_on);
+}
+
+/// The saga and step (from 0) a job is part of, from its metadata.
+fn saga_of(j: &JobRow) -> Option<(i64, i64)> {
+    let s = j.metadata.get("haul:saga")?;
+    Some((s.get("id")?.as_i64()?, s.get("step")?.as_i64()?))
+}
+
+/// The workflow a job is part of: its saga step and what it waits on.
+fn workflow(j: &JobRow, waits_on: &[WaitingOn]) {
+    if let Some((saga, step)) = saga_of(j) {
+        println!("    saga     {saga}, step {step} (haul sagas show {saga})");
+    }
+    if !waits_on.is_empty() {
+        let each: Vec<String> = waits_on
+            .iter()
+            .map(|w| format!("{} ({})", w.id, w.state.map_or("completed, deleted", |s| s.as_str())))
+            .collect();
+        println!("    waits on {}", each.join(", "));
+    }
 }
 
 /// The row as JSON, without args and metadata unless `show_args`.
@@ -89,6 +118,9 @@ fn detail(j: &JobRow, show_args: bool, max: usize) {
     }
     if !j.tags.is_empty() {
         println!("    tags     {}", cut(&j.tags.join(", "), max));
+    }
+    if let Some(batch) = j.batch_id {
+        println!("    batch    {batch} (haul batches show {batch})");
     }
     for e in &j.errors {
         let at = e.at.format("%F %T%.3f");

@@ -1,5 +1,7 @@
 //! Stage 5, complete: outcomes are buffered and written in one fenced statement per flush
-//! (`job_complete_many` when all succeeded, else `job_set_state_if_running_many`). Events
+//! (`job_complete_many` when all succeeded, else `job_set_state_if_running_many`); a flush
+//! holding a job of a workflow (a batch child, a job others wait on, a saga step) writes it in
+//! a transaction with the statements that settle what follows from it. Events
 //! and counters follow only what committed; outcomes the fence refused are logged. A flush the
 //! database refuses for a reason other than a lost connection is split until the refused
 //! outcome is found: its batch-mates are written as planned, and it is recorded as a failed
@@ -139,13 +141,16 @@ impl Completer {
 
     /// Runs one statement for `batch`, retrying while the database is away.
     async fn write_batch(&self, batch: &CompletionBatch) -> Result<Vec<(i64, JobState)>, Unwritten> {
-        if batch.len() == 0 {
+        let follow_up = !batch.settle.is_empty() || !batch.release.is_empty() || !batch.sagas.is_empty();
+        if batch.len() == 0 && !follow_up {
             return Ok(Vec::new());
         }
         let keep = self.keep_completed;
         let (mut backoff, mut throttle) = (Backoff::default(), Throttle::default());
         loop {
-            let res = if batch.all_completed() {
+            let res = if follow_up {
+                self.db.job_finish_settling(batch, keep).await
+            } else if batch.all_completed() {
                 let done = self.db.job_complete_many_pooled(&batch.ids, &batch.attempts, keep).await;
                 done.map(|ids| ids.into_iter().map(|id| (id, JobState::Completed)).collect())
             } else {

@@ -7,6 +7,7 @@ use crate::execute::{Attempt, Outcome};
 use crate::hooks::{Ended, RecordedBy, Transition};
 use crate::job::{ErrorClass, JobState};
 use crate::stats::Counted;
+use crate::workflow::{batch_of, has_dependents, saga_of};
 use std::time::Duration;
 
 /// One row change, ready for the batch.
@@ -148,5 +149,14 @@ pub(crate) fn to_batch(attempts: &[Attempt], plans: &[Planned]) -> CompletionBat
         b.classes.push(p.error.as_ref().map(|(c, _)| c.as_str()));
         b.errors.push(p.error.as_ref().map(|(_, e)| e.clone()));
     }
+    // every member of a batch, written here or completed in its handler's transaction
+    b.settle = attempts.iter().filter_map(|a| batch_of(&a.info.metadata.0)).collect();
+    b.settle.sort_unstable();
+    b.settle.dedup();
+    let waited_on = attempts.iter().filter(|a| has_dependents(&a.info.metadata.0));
+    b.release = waited_on.map(|a| a.info.id).collect();
+    b.sagas = attempts.iter().filter_map(|a| saga_of(&a.info.metadata.0)).collect();
+    b.sagas.sort_unstable();
+    b.sagas.dedup();
     b
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const SCHEMA_DEFAULT: &str = "haul";
 /// Largest args + metadata of one job, in bytes of JSON. Defaults to 64 KiB.
 pub const MAX_PAYLOAD_BYTES_DEFAULT: usize = 64 * 1024;
+/// Most children one fan-out ([`Batch`](crate::Batch)) may insert. Defaults to 10,000.
+pub const FAN_OUT_MAX_DEFAULT: usize = 10_000;
 /// Jobs a queue runs at once in one worker. Defaults to 10.
 pub const QUEUE_CONCURRENCY_DEFAULT: usize = 10;
 /// Most jobs one fetch claims. Defaults to 500 (with two claims in flight: a few hundred per
@@ -96,6 +98,7 @@ pub(crate) const STATEMENT_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
 pub struct ClientConfig {
     schema: String,
     max_payload_bytes: usize,
+    fan_out_max: usize,
     clock: Clock,
 }
 
@@ -104,6 +107,7 @@ impl Default for ClientConfig {
         ClientConfig {
             schema: SCHEMA_DEFAULT.to_owned(),
             max_payload_bytes: MAX_PAYLOAD_BYTES_DEFAULT,
+            fan_out_max: FAN_OUT_MAX_DEFAULT,
             clock: Clock::database(),
         }
     }
@@ -122,6 +126,14 @@ impl ClientConfig {
         self
     }
 
+    /// Most children one [`Batch`](crate::Batch) may insert; a larger one is refused whole
+    /// with [`Error::FanOutTooLarge`](crate::Error::FanOutTooLarge). Defaults to
+    /// [`FAN_OUT_MAX_DEFAULT`].
+    pub fn with_fan_out_max(mut self, children: usize) -> Self {
+        self.fan_out_max = children;
+        self
+    }
+
     /// The clock statements read (tests shift it). Defaults to the database's `now()`.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -136,6 +148,11 @@ impl ClientConfig {
     /// The payload cap in bytes.
     pub fn max_payload_bytes(&self) -> usize {
         self.max_payload_bytes
+    }
+
+    /// The most children one fan-out may insert.
+    pub fn fan_out_max(&self) -> usize {
+        self.fan_out_max
     }
 
     /// The clock.

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "queues", sql: include_str!("../../migrations/0006_queues.sql") },
     Migration { version: 7, name: "periodic", sql: include_str!("../../migrations/0007_periodic.sql") },
     Migration { version: 8, name: "stats", sql: include_str!("../../migrations/0008_stats.sql") },
+    Migration { version: 9, name: "workflows", sql: include_str!("../../migrations/0009_workflows.sql") },
     Migration { version: 10, name: "limits", sql: include_str!("../../migrations/0010_limits.sql") },
     Migration {
         version: 12,

@@ -19,8 +19,9 @@ mod vacuum;
 
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
-    Allowance, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, InsertBatch, JobSelection, JsonText,
-    LimitedClaim, OldestRow, PartitionBy, RescuedJob, RunningParts, UniqueIds, WORKER_SESSION,
+    Allowance, BatchRow, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, Edges, InsertBatch,
+    JobSelection, JsonText, LimitedClaim, OldestRow, PartitionBy, RescuedJob, RunningParts, SagaRow,
+    UniqueIds, WORKER_SESSION,
 };
 pub(crate) use limit::Window;
 pub use migration::{MIGRATIONS, Migration};

@@ -5,6 +5,8 @@ use crate::attempts::Kill;
 use crate::client::Client;
 use crate::db::JsonText;
 use crate::error::Error;
+use crate::insert::{Batch, InsertedBatch};
+use crate::workflow::BatchResult;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use sqlx::{PgExecutor, PgPool};
@@ -139,6 +141,37 @@ impl<S> JobContext<S> {
     /// Whether the handler has been asked to stop.
     pub fn is_cancelled(&self) -> bool {
         self.kill.is_cancelled()
+    }
+
+    /// Inserts a fan-out ([`Batch`]) through `executor` (the handler's transaction, or
+    /// [`JobContext::pool`]), recording this job as its parent. The batch's callback runs once
+    /// every child has finished.
+    ///
+    /// ```no_run
+    /// # use haul::{Batch, JobContext, JobError, NewJob};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Album { id: i64, images: Vec<i64> }
+    /// # impl haul::Job for Album { const KIND: &'static str = "album"; }
+    /// async fn album(ctx: JobContext<()>, job: Album) -> Result<(), JobError> {
+    ///     let resize = job.images.iter().map(|i| NewJob::raw("resize", serde_json::json!({ "image": i })));
+    ///     let done = NewJob::raw("album_ready", serde_json::json!({ "album": job.id }));
+    ///     let mut tx = ctx.pool().begin().await?;
+    ///     ctx.fan_out(&mut *tx, Batch::new(resize).with_callback(done)).await?;
+    ///     ctx.complete_in(&mut *tx).await?;
+    ///     tx.commit().await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn fan_out<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        batch: Batch,
+    ) -> Result<InsertedBatch, Error> {
+        self.client.insert_batch_tx(executor, batch.with_parent(self.info.id)).await
+    }
+
+    /// In a batch's callback job: how the batch's children ended. `None` in any other job.
+    pub fn batch_result(&self) -> Option<BatchResult> {
+        BatchResult::from_metadata(&self.info.metadata.0)
     }
 
     /// Completes this job inside the handler's own transaction, so its database writes and

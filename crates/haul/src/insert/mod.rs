@@ -2,11 +2,20 @@
 //! any SQL. The statement itself is `job_insert_many` in `db/job.rs`.
 
 mod batch;
+mod fan_out;
+mod saga;
 mod unique;
+mod workflow;
 
 pub(crate) use batch::build_batch;
+pub(crate) use fan_out::build_fan_out;
+pub use fan_out::{Batch, InsertedBatch};
+pub(crate) use saga::plan_saga;
+pub use saga::{InsertedSaga, Saga};
 pub use unique::Inserted;
 pub(crate) use unique::plan as plan_unique;
+pub(crate) use workflow::plan_workflow;
+pub use workflow::{InsertedWorkflow, Workflow};
 
 use crate::error::{Error, Result};
 use crate::job::{

@@ -43,6 +43,8 @@ pub struct JobRow {
     pub metadata: serde_json::Value,
     /// Tags.
     pub tags: Vec<String>,
+    /// The fan-out batch it belongs to ([`Client::batch`](crate::Client::batch)), if any.
+    pub batch_id: Option<i64>,
 }
 
 /// How an attempt ended badly, as recorded in the row's error history.

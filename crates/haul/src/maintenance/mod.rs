@@ -1,7 +1,8 @@
 //! Stage 6, maintenance: the services that run only on the elected leader: the scheduler
 //! (due jobs become available), the rescuer (expired leases), the cleaner (old final rows),
 //! the vacuumer (dead row versions), the periodic enqueuer (each schedule's due ticks), the
-//! queue gauges when asked for, and the relay of operators' cancels to the hooks. The elector
+//! queue gauges when asked for, the batch settler (fan-outs finished off the completer's
+//! path), and the relay of operators' cancels to the hooks. The elector
 //! publishes leadership on a `watch`; each service runs in its own task gated on it ([`gate`]),
 //! so a slow round never delays the leader's lease renewal. Every statement is batched and bounded; a service repeats while its
 //! batch came back full.
@@ -14,6 +15,7 @@ mod gauges;
 mod periodic;
 mod rescuer;
 mod scheduler;
+mod settler;
 mod vacuumer;
 
 pub(crate) use cancels::Cancels;
@@ -24,6 +26,7 @@ pub(crate) use gauges::Gauges;
 pub(crate) use periodic::{Enqueuer, MakeJob, PeriodicJob};
 pub(crate) use rescuer::Rescuer;
 pub(crate) use scheduler::Scheduler;
+pub(crate) use settler::Settler;
 pub(crate) use vacuumer::{State as VacuumState, Vacuumer};
 
 use tokio::sync::watch;
@@ -39,6 +42,7 @@ pub(crate) struct Maintenance {
     pub scheduler: Scheduler,
     pub rescuer: Rescuer,
     pub cleaner: Cleaner,
+    pub settler: Settler,
     pub vacuumer: Vacuumer,
     /// Only when the worker has periodic schedules.
     pub periodic: Option<Enqueuer>,
@@ -58,6 +62,7 @@ impl Maintenance {
             tokio::spawn(gate::run(self.scheduler, follow.clone(), stop.clone())),
             tokio::spawn(gate::run(self.rescuer, follow.clone(), stop.clone())),
             tokio::spawn(gate::run(self.cleaner, follow.clone(), stop.clone())),
+            tokio::spawn(gate::run(self.settler, follow.clone(), stop.clone())),
             tokio::spawn(gate::run(self.vacuumer, follow.clone(), stop.clone())),
         ];
         if let Some(gauges) = self.gauges {

@@ -12,8 +12,8 @@ use crate::health::Marks;
 use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::maintenance::{
-    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, VacuumState,
-    Vacuumer,
+    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, Settler,
+    VacuumState, Vacuumer,
 };
 use crate::notify::CancelledNote;
 use crate::service::Throttle;
@@ -149,6 +149,15 @@ impl Common {
                 retention,
                 stats_retention: cfg.stats_retention,
                 batch,
+                throttle: throttle(),
+            },
+            settler: Settler {
+                db: db.clone(),
+                interval: cfg.scheduler_interval,
+                batch,
+                after: 0,
+                after_job: 0,
+                after_saga: 0,
                 throttle: throttle(),
             },
             vacuumer: Vacuumer {

@@ -128,6 +128,7 @@ impl<'r> FromRow<'r, PgRow> for JobRow {
             errors: errors.into_iter().map(|j| j.0).collect(),
             metadata: r.try_get("metadata")?,
             tags: r.try_get("tags")?,
+            batch_id: r.try_get("batch_id")?,
         })
     }
 }

@@ -96,6 +96,15 @@ pub(crate) struct CompletionBatch {
     pub refunds: Vec<bool>,
     pub classes: Vec<Option<&'static str>>,
     pub errors: Vec<Option<String>>,
+    /// The batches of the jobs in this flush that belong to one (sorted, distinct): settled
+    /// in the completing transaction. Empty for plain jobs, which then pay nothing for batches.
+    pub settle: Vec<i64>,
+    /// The jobs in this flush that others wait on: their dependents are settled in the
+    /// completing transaction. Empty for plain jobs.
+    pub release: Vec<i64>,
+    /// The sagas of the saga steps in this flush (sorted, distinct): settled in the
+    /// completing transaction, after the steps waiting on them. Empty for plain jobs.
+    pub sagas: Vec<i64>,
 }
 
 impl CompletionBatch {
@@ -147,8 +156,13 @@ impl Db {
         b: &CompletionBatch,
         keep_completed: bool,
     ) -> Result<Vec<(i64, JobState)>> {
-        let q = self
-            .query_as::<IdState>(&self.inner.job.complete.set_state_if_running_many)
+        let q = self.set_state_query(b, keep_completed);
+        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.state)).collect())
+    }
+
+    fn set_state_query<'q>(&self, b: &'q CompletionBatch, keep_completed: bool) -> Query<'q, IdState> {
+        self.query_as::<IdState>(&self.inner.job.complete.set_state_if_running_many)
             .bind(&b.ids)
             .bind(&b.attempts)
             .bind(&b.states)
@@ -156,8 +170,42 @@ impl Db {
             .bind(&b.refunds)
             .bind(&b.classes)
             .bind(&b.errors)
-            .bind(!keep_completed);
-        let rows = self.with_conn(async |c| q.fetch_all(c).await).await?;
-        Ok(rows.into_iter().map(|r| (r.id, r.state)).collect())
+            .bind(!keep_completed)
+    }
+
+    /// Writes the outcomes of `b` as [`Db::job_set_state_if_running_many`] (or
+    /// [`Db::job_complete_many`] when all succeeded), settles `b.settle`'s batches and the jobs
+    /// waiting on `b.release`, in one transaction: a batch finishes, and a waiting job is
+    /// released or cancelled, in the transaction that finishes its last child or dependency.
+    pub(crate) async fn job_finish_settling(
+        &self,
+        b: &CompletionBatch,
+        keep_completed: bool,
+    ) -> Result<Vec<(i64, JobState)>> {
+        self.with_conn(async |c| {
+            let mut tx = sqlx::Connection::begin(c).await?;
+            let applied = if b.len() == 0 {
+                Vec::new()
+            } else if b.all_completed() {
+                let done =
+                    self.complete_query(&b.ids, &b.attempts, keep_completed).fetch_one(&mut *tx).await?;
+                done.ids.into_iter().map(|id| (id, JobState::Completed)).collect()
+            } else {
+                let rows = self.set_state_query(b, keep_completed).fetch_all(&mut *tx).await?;
+                rows.into_iter().map(|r| (r.id, r.state)).collect()
+            };
+            if !b.settle.is_empty() {
+                self.batch_settle_in(&mut tx, &b.settle).await?;
+            }
+            if !b.release.is_empty() {
+                self.pending_settle_in(&mut tx, &b.release).await?;
+            }
+            if !b.sagas.is_empty() {
+                self.saga_settle_in(&mut tx, &b.sagas).await?;
+            }
+            tx.commit().await?;
+            Ok(applied)
+        })
+        .await
     }
 }

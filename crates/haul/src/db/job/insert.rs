@@ -317,7 +317,7 @@ fn bind_unique<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> super::Quer
 }
 
 /// `q` with the job columns of `b` bound as `$2` to `$11`, the arrays `unnest` reads.
-fn bind_jobs<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> super::Query<'q, T> {
+pub(super) fn bind_jobs<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> super::Query<'q, T> {
     q.bind(&b.kinds)
         .bind(&b.queues)
         .bind(&b.args)

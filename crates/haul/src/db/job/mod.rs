@@ -1,7 +1,10 @@
 //! Every statement on the jobs table, by concern: inserting, claiming, completing, leases,
 //! maintenance, operators' reads and controls, the depth the stats report, and (with the
-//! `testing` feature) the reads and claims of users' test helpers. Nothing else in Haul touches
-//! `jobs` (its upkeep through the catalog is `db::vacuum`'s).
+//! `testing` feature) the reads and claims of users' test helpers, and fan-out batches (`flow`,
+//! which also owns the `batches` table, only ever written with `jobs`) and dependencies
+//! (`depend`, which owns the `dependencies` table likewise) and sagas (`saga`, the `sagas`
+//! table). Nothing else in Haul
+//! touches `jobs` (its upkeep through the catalog is `db::vacuum`'s).
 //!
 //! Statements that pick rows (claim, schedule, rescue, clean) update
 //! `WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))`: no join at all. Statements on a
@@ -14,7 +17,9 @@ mod claim;
 mod columns;
 mod complete;
 mod control;
+mod depend;
 mod depth;
+mod flow;
 mod insert;
 mod lease;
 mod limited;
@@ -22,16 +27,20 @@ mod maintain;
 #[cfg(test)]
 mod plan_tests;
 mod running;
+mod saga;
 #[cfg(feature = "testing")]
 mod testing;
 
 pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
 pub(crate) use complete::CompletionBatch;
 pub(crate) use control::{Bulk, JobSelection};
+pub(crate) use depend::Edges;
 pub(crate) use depth::{DepthRow, OldestRow};
+pub(crate) use flow::BatchRow;
 pub(crate) use insert::{InsertBatch, UniqueIds};
 pub(crate) use limited::{Allowance, LimitedClaim, PartitionBy, RunningParts};
 pub(crate) use maintain::RescuedJob;
+pub(crate) use saga::SagaRow;
 
 /// Planner settings of the worker's own sessions (with its `statement_timeout`). A queue
 /// table's statistics are always stale — it swings between empty and millions of rows between
@@ -56,6 +65,9 @@ pub(super) struct JobSql {
     admin: admin::AdminSql,
     control: control::ControlSql,
     depth: depth::DepthSql,
+    depend: depend::DependSql,
+    saga: saga::SagaSql,
+    flow: flow::FlowSql,
     running: running::RunningSql,
     #[cfg(feature = "testing")]
     testing: testing::TestingSql,
@@ -73,6 +85,9 @@ impl JobSql {
             admin: admin::AdminSql::new(schema),
             control: control::ControlSql::new(schema),
             depth: depth::DepthSql::new(schema),
+            flow: flow::FlowSql::new(schema),
+            depend: depend::DependSql::new(schema),
+            saga: saga::SagaSql::new(schema),
             running: running::RunningSql::new(schema),
             #[cfg(feature = "testing")]
             testing: testing::TestingSql::new(schema),
@@ -113,6 +128,23 @@ impl JobSql {
             ("depth_sample", &self.depth.sample),
             ("depth_indexed", &self.depth.indexed),
             ("oldest_available", &self.depth.oldest),
+            ("batch_insert", &self.flow.insert),
+            ("batch_lock", &self.flow.lock),
+            ("batch_lock_open", &self.flow.lock_open),
+            ("batch_settle", &self.flow.settle),
+            ("batch_get", &self.flow.get),
+            ("workflow_open", &self.flow.open),
+            ("workflow_insert", &self.depend.insert),
+            ("pending_lock", &self.depend.lock_dependents),
+            ("pending_lock_open", &self.depend.lock_open),
+            ("pending_settle_dependents", &self.depend.settle_dependents),
+            ("pending_settle_jobs", &self.depend.settle_jobs),
+            ("waits_on", &self.depend.waits_on),
+            ("saga_insert", &self.saga.insert),
+            ("saga_lock", &self.saga.lock),
+            ("saga_lock_open", &self.saga.lock_open),
+            ("saga_settle", &self.saga.settle),
+            ("saga_get", &self.saga.get),
             ("running_by_worker", &self.running.by_worker),
         ];
         #[cfg(feature = "testing")]
