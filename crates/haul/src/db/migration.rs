@@ -36,9 +36,9 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, name: "workflows", sql: include_str!("../../migrations/0009_workflows.sql") },
     Migration { version: 10, name: "limits", sql: include_str!("../../migrations/0010_limits.sql") },
     Migration {
-        version: 12,
+        version: 11,
         name: "periodic_next",
-        sql: include_str!("../../migrations/0012_periodic_next.sql"),
+        sql: include_str!("../../migrations/0011_periodic_next.sql"),
     },
 ];
 

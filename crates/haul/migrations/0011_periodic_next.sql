@@ -1,4 +1,4 @@
--- Haul 0012: each schedule's next tick, as the leader computed it from the schedule (the
+-- Haul 0011: each schedule's next tick, as the leader computed it from the schedule (the
 -- schedules live in the workers' code, not here): what `haul periodic` and the dashboard show
 -- as the next run. Written with each tick's compare-and-set, and when the leader sees a row
 -- whose value differs (a new or changed schedule); NULL until a leader has seen the schedule.
