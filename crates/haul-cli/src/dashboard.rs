@@ -50,6 +50,8 @@ impl Args {
 }
 
 pub async fn run(url: &str, args: Args) -> Result<()> {
+    // a failed request's cause is logged (the page says only that it failed): warnings and up
+    crate::init_logging("warn");
     let auth = args.auth()?;
     // checked before connecting: a refused address costs nothing
     haul_web::check_bind(args.bind, auth.as_ref()).map_err(|e| Usage(e.to_string()))?;
