@@ -9,9 +9,9 @@ use axum::http::{Request, StatusCode};
 use common::{TestDb, get, post, post_with, send, token};
 use haul::testing::{Drain, drain};
 use haul::{Batch, Job, JobContext, JobError, JobState, Limit, NewJob, Saga, Worker, Workflow};
-use std::time::Duration;
 use haul_web::{Auth, Dashboard, router};
 use serde_json::json;
+use std::time::Duration;
 
 /// A schema with jobs in several states on queues `mail` and `reports`.
 struct Seeded {

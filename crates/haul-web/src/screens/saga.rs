@@ -18,12 +18,12 @@ pub(crate) async fn show(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, WebE
             dt { "finished" } dd { (fmt::time(s.finished_at)) }
         }
         h2 { "Steps" }
-        (jobs(&ctx, "steps", &s.steps, s.failed_step))
+        (jobs(&ctx, "steps", &s.steps, 0, s.failed_step))
         h2 { "Compensations" }
         @if s.compensations.is_empty() {
             p.muted { "None: they run only once a step fails for good." }
         } @else {
-            (jobs(&ctx, "compensations", &s.compensations, None))
+            (jobs(&ctx, "compensations", &s.compensations, 1, None))
         }
     };
     Ok(page(&ctx, "/jobs", &format!("Saga {id}"), body, None))
@@ -40,15 +40,16 @@ fn state(s: SagaState) -> &'static str {
     }
 }
 
-/// Jobs in order (from 0), the one that failed for good marked.
-fn jobs(ctx: &Ctx, id: &str, list: &[WaitingOn], failed: Option<i32>) -> Markup {
+/// Jobs in order, numbered from `first` (steps from 0 as their metadata names them,
+/// compensations from 1 as `haul sagas show` does), the step that failed for good marked.
+fn jobs(ctx: &Ctx, id: &str, list: &[WaitingOn], first: usize, failed: Option<i32>) -> Markup {
     html! {
         div.scroll { table id=(id) {
             thead { tr { th.num { "#" } th { "job" } th { "" } } }
             tbody {
                 @for (i, w) in list.iter().enumerate() {
                     tr {
-                        td.num { (i) } td { (fmt::waiting_on(ctx, w)) }
+                        td.num { (first + i) } td { (fmt::waiting_on(ctx, w)) }
                         td { @if failed.and_then(|f| usize::try_from(f).ok()) == Some(i) { "failed for good" } }
                     }
                 }
