@@ -25,7 +25,9 @@ impl WebError {
         use haul::Error as E;
         match self {
             WebError::BadInput(_) => StatusCode::BAD_REQUEST,
-            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::NotFound | WebError::Haul(E::BatchNotFound { .. } | E::SagaNotFound { .. }) => {
+                StatusCode::NOT_FOUND
+            }
             WebError::Haul(E::InvalidFilter(_) | E::InvalidName { .. } | E::InvalidConfig { .. }) => {
                 StatusCode::BAD_REQUEST
             }

@@ -150,6 +150,7 @@ async fn drive(c: &Client, db: &TestDb, base: &str, dead: i64, evil: i64) {
         ("dead-letters", "/dead".into(), "Redrive"),
         ("workers", "/workers".into(), "worker-1"),
         ("periodic", "/periodic".into(), "Periodic jobs"),
+        ("limits", "/limits".into(), "Global limits"),
     ];
     for (name, path, text) in &screens {
         c.goto(&format!("{base}{path}")).await.unwrap();

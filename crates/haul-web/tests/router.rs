@@ -7,9 +7,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{TestDb, get, post, post_with, send, token};
-use haul::{JobState, NewJob};
+use haul::testing::{Drain, drain};
+use haul::{Batch, Job, JobContext, JobError, JobState, Limit, NewJob, Saga, Worker, Workflow};
 use haul_web::{Auth, Dashboard, router};
 use serde_json::json;
+use std::time::Duration;
 
 /// A schema with jobs in several states on queues `mail` and `reports`.
 struct Seeded {
@@ -41,7 +43,7 @@ async fn every_screen_renders_the_seeded_queue() {
     let s = seeded().await;
     let app = app(&s.db);
     let job = format!("/jobs/{}", s.dead[0]);
-    let pages: [(&str, &[&str]); 8] = [
+    let pages: [(&str, &[&str]); 9] = [
         ("/", &["Overview", "mail", "reports", "<svg", "completed"]),
         ("/queues", &["mail", "reports", "Pause mail"]),
         ("/jobs", &["send_email", "Retry…", &format!("/jobs/{}", s.available[0])]),
@@ -49,6 +51,7 @@ async fn every_screen_renders_the_seeded_queue() {
         ("/dead", &["Dead letters", "Redrive…", "Purge…", "smtp said"]),
         ("/workers", &["worker-b", "none elected"]),
         ("/periodic", &["No periodic schedule yet"]),
+        ("/limits", &["Global limits", "No global limits"]),
         ("/assets/app.js", &["X-Haul-Live"]),
     ];
     for (path, wanted) in pages {
@@ -323,7 +326,7 @@ async fn nested_under_a_path_every_link_and_form_follows_it() {
 async fn a_live_refresh_gets_the_live_part_only() {
     let s = seeded().await;
     let app = app(&s.db);
-    for path in ["/", "/queues", "/workers", "/periodic"] {
+    for path in ["/", "/queues", "/workers", "/periodic", "/limits"] {
         let req = Request::get(path).header("x-haul-live", "1").body(Body::empty()).unwrap();
         let part = send(&app, req).await;
         assert_eq!(part.status, StatusCode::OK);
@@ -359,4 +362,110 @@ async fn allowed_hosts_refuse_any_other_host() {
         send(&app, Request::get("/").body(Body::empty()).unwrap()).await.status,
         StatusCode::MISDIRECTED_REQUEST
     );
+}
+
+/// A workflow step that completes, or fails for good when told to.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Step {
+    fail: bool,
+}
+impl Job for Step {
+    const KIND: &'static str = "step";
+}
+
+async fn step(_: JobContext<()>, job: Step) -> Result<(), JobError> {
+    if job.fail { Err(JobError::discard("told to fail")) } else { Ok(()) }
+}
+
+fn on_flow(fail: bool) -> NewJob {
+    NewJob::new(&Step { fail }).with_queue("flow")
+}
+
+/// Runs every job on queue `flow` through a real worker's stages until none is left, so
+/// batches and sagas settle as they do in production.
+async fn drain_flow(db: &TestDb) {
+    let worker = Worker::builder(db.client.clone(), ()).queue("flow", 1).handler(step).build().unwrap();
+    drain(&worker, Drain::queue("flow")).await;
+}
+
+#[tokio::test]
+async fn a_job_links_its_batch_saga_and_what_it_waits_on() {
+    let s = seeded().await;
+    let c = &s.db.client;
+    let batch = c.insert_batch(Batch::new([on_flow(false), on_flow(true)])).await.unwrap();
+    let saga = Saga::new().step_with_compensation(on_flow(false), on_flow(false)).step(on_flow(true));
+    let saga = c.insert_saga(saga).await.unwrap();
+    let chain = c.insert_workflow(Workflow::chain([on_flow(false), on_flow(false)])).await.unwrap();
+    let (first, second) = (chain.id("0").unwrap(), chain.id("1").unwrap());
+    let app = app(&s.db);
+
+    let child = get(&app, &format!("/jobs/{}", batch.children[1])).await.body;
+    assert!(child.contains(&format!(r#"href="/batches/{}""#, batch.id)), "{child}");
+    let step = get(&app, &format!("/jobs/{}", saga.steps[1])).await.body;
+    assert!(step.contains(&format!(r#"href="/sagas/{}">saga {}</a>, step 1"#, saga.id, saga.id)), "{step}");
+    let waiting = get(&app, &format!("/jobs/{second}")).await.body;
+    assert!(waiting.contains("waits on"), "{waiting}");
+    assert!(waiting.contains(&format!(r#"href="/jobs/{first}">job {first}</a>"#)), "{waiting}");
+    let plain = get(&app, &format!("/jobs/{}", s.available[0])).await.body;
+    assert!(!plain.contains(r#"id="workflow""#), "a plain job shows no workflow: {plain}");
+}
+
+#[tokio::test]
+async fn batch_and_saga_pages_show_their_progress_and_404_when_unknown() {
+    let s = seeded().await;
+    let c = &s.db.client;
+    let callback = NewJob::raw("report", json!({})).with_queue("later");
+    let children = [on_flow(false), on_flow(false), on_flow(true)];
+    let batch = c.insert_batch(Batch::new(children).with_callback(callback)).await.unwrap();
+    let saga = Saga::new().step_with_compensation(on_flow(false), on_flow(false)).step(on_flow(true));
+    let saga = c.insert_saga(saga).await.unwrap();
+    let app = app(&s.db);
+
+    let running = get(&app, &format!("/batches/{}", batch.id)).await;
+    assert_eq!(running.status, StatusCode::OK, "{}", running.body);
+    assert!(running.body.contains("<dd>running</dd>") && running.body.contains("state-available"));
+    assert!(get(&app, &format!("/sagas/{}", saga.id)).await.body.contains("<dd>running</dd>"));
+
+    drain_flow(&s.db).await;
+    let b = c.batch(batch.id).await.unwrap().unwrap();
+    let cb = b.callback_id.expect("a finished batch inserts its callback");
+    let done = get(&app, &format!("/batches/{}", batch.id)).await.body;
+    assert!(done.contains("<dd>finished</dd>"), "{done}");
+    assert!(done.contains("2 completed, 1 discarded, 0 cancelled"), "{done}");
+    assert!(done.contains(&format!(r#"href="/jobs/{cb}">job {cb}</a>"#)), "{done}");
+    assert!(done.contains("completed, deleted</td><td class=\"num\">2</td>"), "{done}");
+
+    let info = c.saga(saga.id).await.unwrap().unwrap();
+    let comp = info.compensations[0].id;
+    let page = get(&app, &format!("/sagas/{}", saga.id)).await.body;
+    assert!(page.contains("<dd>compensated</dd>") && page.contains("failed for good"), "{page}");
+    assert!(page.contains(&format!(r#"href="/jobs/{}">job {}</a>"#, saga.steps[1], saga.steps[1])), "{page}");
+    assert!(page.contains(&format!("job {comp}")), "{page}");
+
+    for path in ["/batches/999999", "/sagas/999999", "/batches/x"] {
+        let missing = get(&app, path).await;
+        assert_ne!(missing.status, StatusCode::OK, "{path}");
+        assert!(missing.status.is_client_error(), "{path}: {}", missing.status);
+    }
+    let missing = get(&app, "/batches/999999").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("batch 999999 not found"), "{}", missing.body);
+    assert_eq!(get(&app, "/sagas/999999").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_limits_screen_lists_every_queue_limit_without_a_form() {
+    let s = seeded().await;
+    let c = &s.db.client;
+    c.set_limit("mail", &Limit::concurrency(5)).await.unwrap();
+    let partner = Limit::rate(100, Duration::from_secs(60)).with_concurrency(2);
+    c.set_limit("partner", &partner.partitioned_by_kind().partitioned_by_arg("<b>t</b>")).await.unwrap();
+    let page = get(&app(&s.db), "/limits").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    assert!(body.contains(r#"aria-current="page">Limits</a>"#), "in the nav: {body}");
+    assert!(body.contains(r#"<a href="/jobs?queue=mail">mail</a></td><td class="num">5</td><td class="num">-</td><td>-</td><td>whole queue</td>"#), "{body}");
+    assert!(body.contains(r#"<td class="num">2</td><td class="num">100</td><td>1m</td><td>kind + args.&lt;b&gt;t&lt;/b&gt;</td>"#), "{body}");
+    assert!(!body.contains("<b>t</b>"), "a partition key shows as text: {body}");
+    assert!(!body.contains(r#"method="post""#), "read-only: {body}");
 }

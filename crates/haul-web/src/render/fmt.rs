@@ -1,8 +1,9 @@
-//! How values read on a page: ages, durations, counts that may be estimates, and args cut to
-//! a length for lists.
+//! How values read on a page: ages, durations, counts that may be estimates, args cut to a
+//! length for lists, and a workflow's jobs as links.
 
+use crate::app::Ctx;
 use chrono::{DateTime, Utc};
-use haul::JobState;
+use haul::{JobState, WaitingOn};
 use maud::{Markup, html};
 use std::time::Duration;
 
@@ -60,6 +61,15 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
 /// A state as a badge.
 pub(crate) fn state(s: JobState) -> Markup {
     html! { span class={ "state state-" (s.as_str()) } { (s.as_str()) } }
+}
+
+/// A workflow's job as a link to its page, with its state (a job whose row is gone completed
+/// and was deleted, so it has no page).
+pub(crate) fn waiting_on(ctx: &Ctx, w: &WaitingOn) -> Markup {
+    match w.state {
+        Some(s) => html! { a href=(ctx.url(&format!("/jobs/{}", w.id))) { "job " (w.id) } " " (state(s)) },
+        None => html! { "job " (w.id) " " span.muted { "completed, deleted" } },
+    }
 }
 
 #[cfg(test)]

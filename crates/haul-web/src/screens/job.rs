@@ -1,12 +1,13 @@
-//! `/jobs/{id}`: one job: its fields, timestamps and worker, its args and metadata only when
-//! asked for (`?args=1`), every attempt's error; retry, cancel and delete by POST.
+//! `/jobs/{id}`: one job: its fields, timestamps and worker, its batch, saga step and the jobs
+//! it waits on, its args and metadata only when asked for (`?args=1`), every attempt's error;
+//! retry, cancel and delete by POST.
 
 use crate::app::Ctx;
 use crate::error::WebError;
 use crate::render::{fmt, form, page};
 use axum::extract::{Path, Query};
 use axum::response::{Redirect, Response};
-use haul::JobRow;
+use haul::{JobRow, WaitingOn};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -23,10 +24,11 @@ pub(crate) async fn show(
     Query(p): Query<JobParams>,
 ) -> Result<Response, WebError> {
     let job = ctx.app.client.get(id).await?.ok_or(WebError::NotFound)?;
+    let waits_on = ctx.app.client.waits_on(id).await?;
     let body = html! {
         (actions(&ctx, &job))
         (fields(&job))
-        (related(&job))
+        (related(&ctx, &job, &waits_on))
         (payload(&ctx, &job, p.args == "1"))
         (errors(&job))
     };
@@ -63,9 +65,33 @@ fn fields(j: &JobRow) -> Markup {
     }
 }
 
-/// The job's batch or workflow, once the library has them: the place to link them from.
-pub(crate) fn related(_job: &JobRow) -> Markup {
-    html! {}
+/// The job's batch, saga step and the jobs it waits on, each linked; nothing for a plain job.
+pub(crate) fn related(ctx: &Ctx, job: &JobRow, waits_on: &[WaitingOn]) -> Markup {
+    let saga = saga_of(job);
+    if job.batch_id.is_none() && saga.is_none() && waits_on.is_empty() {
+        return html! {};
+    }
+    html! {
+        h2 { "Workflow" }
+        dl.fields #workflow {
+            @if let Some(b) = job.batch_id {
+                dt { "batch" } dd { a href=(ctx.url(&format!("/batches/{b}"))) { "batch " (b) } }
+            }
+            @if let Some((id, step)) = saga {
+                dt { "saga" } dd { a href=(ctx.url(&format!("/sagas/{id}"))) { "saga " (id) } ", step " (step) }
+            }
+            @if !waits_on.is_empty() {
+                dt { "waits on" }
+                dd { @for (i, w) in waits_on.iter().enumerate() { @if i > 0 { ", " } (fmt::waiting_on(ctx, w)) } }
+            }
+        }
+    }
+}
+
+/// The saga and step (from 0) a job is part of, from the `haul:saga` key of its metadata.
+fn saga_of(j: &JobRow) -> Option<(i64, i64)> {
+    let s = j.metadata.get("haul:saga")?;
+    Some((s.get("id")?.as_i64()?, s.get("step")?.as_i64()?))
 }
 
 fn payload(ctx: &Ctx, j: &JobRow, show: bool) -> Markup {

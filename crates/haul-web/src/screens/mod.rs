@@ -1,17 +1,20 @@
 //! The screens, one module each, and the table that puts them in the navigation.
 //!
-//! Extension point: a screen for a feature the library grows (batches, workflows, global
-//! limits) is a module here with its routes added in [`routes`] and its entry in [`NAV`];
-//! the job page links a job's batch or workflow through [`job::related`].
+//! A screen for a feature the library grows is a module here with its routes added in
+//! [`routes`] and, when it lists something, its entry in [`NAV`]; the job page links a job's
+//! batch, saga and the jobs it waits on through [`job::related`].
 
+mod batch;
 mod bulk;
 mod dead;
 pub(crate) mod job;
 mod jobs;
+mod limits;
 mod overview;
 mod params;
 mod periodic;
 mod queues;
+mod saga;
 mod workers;
 
 use crate::app::Shared;
@@ -25,7 +28,7 @@ pub(crate) struct Screen {
 }
 
 /// The navigation, in the order an operator looks: the whole, then queues, jobs, failures,
-/// who runs them, and what runs on a schedule.
+/// who runs them, what runs on a schedule, and what limits the queues.
 pub(crate) const NAV: &[Screen] = &[
     Screen { path: "/", title: "Overview" },
     Screen { path: "/queues", title: "Queues" },
@@ -33,6 +36,7 @@ pub(crate) const NAV: &[Screen] = &[
     Screen { path: "/dead", title: "Dead letters" },
     Screen { path: "/workers", title: "Workers" },
     Screen { path: "/periodic", title: "Periodic" },
+    Screen { path: "/limits", title: "Limits" },
 ];
 
 /// Every screen's routes. GET routes only read; every change is a POST.
@@ -48,4 +52,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/dead", get(dead::show))
         .route("/workers", get(workers::show))
         .route("/periodic", get(periodic::show))
+        .route("/limits", get(limits::show))
+        .route("/batches/{id}", get(batch::show))
+        .route("/sagas/{id}", get(saga::show))
 }
