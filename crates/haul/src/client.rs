@@ -554,7 +554,8 @@ impl Client {
 
     /// Checks the database this client's queue runs on: the server, the schema's migrations
     /// and indexes, the jobs table's dead rows, the maintenance leader, the settings a queue
-    /// depends on, the oldest open transaction and connections in use; each finding with
+    /// depends on, whether a worker's session gets its settings (a pooler such as PgBouncer
+    /// drops startup options), the oldest open transaction and connections in use; each finding with
     /// what to fix. An error only when the server cannot be asked at all.
     ///
     /// ```no_run

@@ -1,10 +1,11 @@
 //! `Client::doctor`: checks of the database a queue runs on (the server, Haul's schema and
 //! indexes, the settings and sessions a queue depends on), each with what to fix.
 
-use crate::config::VACUUM_DEAD_MIN;
+use crate::config::{STATEMENT_TIMEOUT_DEFAULT, VACUUM_DEAD_MIN};
 use crate::db::{Db, Setting};
 use crate::error::{Error, Result};
 use crate::migrate::{self, MIGRATIONS};
+use sqlx::postgres::PgPoolOptions;
 
 /// The oldest PostgreSQL Haul supports.
 pub const SERVER_VERSION_MIN: i32 = 130_000;
@@ -81,6 +82,7 @@ pub(crate) async fn checkup(db: &Db) -> Result<Checkup> {
         checks.push(leader(db).await?);
     }
     checks.extend(settings(db).await?);
+    checks.push(worker_session(db).await);
     checks.push(oldest_transaction(db).await?);
     checks.push(connections(db).await?);
     Ok(Checkup { checks })
@@ -222,6 +224,30 @@ fn judge(s: &Setting) -> Check {
         _ => Check::new(name, Health::Ok, seen),
     }
 }
+
+/// Whether a session opened as a worker opens its own (with the default statement timeout)
+/// has the worker's settings: a pooler such as PgBouncer drops or refuses startup options.
+async fn worker_session(db: &Db) -> Check {
+    const NAME: &str = "worker session";
+    let limit = STATEMENT_TIMEOUT_DEFAULT;
+    let options = crate::db::worker_options(&db.pool().connect_options(), limit);
+    let pool = PgPoolOptions::new().max_connections(1).acquire_timeout(limit).connect_lazy_with(options);
+    let missing = db.for_worker(pool.clone(), limit).session_missing(None).await;
+    pool.close().await;
+    match missing {
+        Ok(m) if m.is_empty() => {
+            Check::new(NAME, Health::Ok, "statement_timeout and the planner settings arrive")
+        }
+        Ok(m) => Check::new(NAME, Health::Warn, format!("startup options did not arrive: {}", m.join(", ")))
+            .fix(SESSION_FIX),
+        Err(e) => Check::new(NAME, Health::Fail, format!("a worker connection fails: {e}"))
+            .fix(format!("behind PgBouncer, add `options` to ignore_startup_parameters; then {SESSION_FIX}")),
+    }
+}
+
+/// How to give worker sessions their settings when the startup options cannot carry them.
+const SESSION_FIX: &str = "set them on the server's side for the worker's connections: PgBouncer's \
+    connect_query on the worker's database entry, or ALTER ROLE ... SET (docs/deployment.md, PgBouncer)";
 
 async fn oldest_transaction(db: &Db) -> Result<Check> {
     let Some(t) = db.catalog_oldest_transaction().await? else {

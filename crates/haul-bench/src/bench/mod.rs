@@ -71,7 +71,7 @@ impl Bench {
     pub fn settings(&self, tuning: &Tuning) -> Value {
         let mut s = json!(tuning);
         s["handler"] = json!("async no-op (records its start time)");
-        s["listen_notify"] = json!(true);
+        s["listen_notify"] = json!(!tuning.poll_only);
         s["completed_jobs"] = json!("deleted (default retention 0)");
         s["load_chunk"] = json!(work::LOAD_CHUNK);
         s

@@ -35,6 +35,10 @@ pub struct TuningArgs {
     /// (`with_compaction(Compaction::VacuumFull)`; the library's default is off).
     #[arg(long)]
     pub compaction: bool,
+    /// Poll without LISTEN (`with_poll_only`), as a worker behind PgBouncer in transaction
+    /// pooling must.
+    #[arg(long)]
+    pub poll_only: bool,
     /// Run with the logging middleware, the metrics hook (into a Prometheus recorder) and a
     /// no-op hook: `on` for every worker, `both` for W3 without then with them in each run.
     #[arg(long, value_enum, default_value_t = Observe::Off)]
@@ -60,6 +64,8 @@ pub struct Tuning {
     pub pool_max: u32,
     /// `WorkerConfig::with_compaction(Compaction::VacuumFull)` when set.
     pub compaction: bool,
+    /// `WorkerConfig::with_poll_only`.
+    pub poll_only: bool,
     /// Middleware, metrics and hooks ([`Observe`]).
     pub observe: Observe,
 }
@@ -78,6 +84,7 @@ impl Tuning {
         fetch_cooldown_ms: 2,
         pool_max: 10,
         compaction: false,
+        poll_only: false,
         observe: Observe::Off,
     };
 
@@ -91,6 +98,7 @@ impl Tuning {
             .with_complete_concurrency(self.complete_concurrency)
             .with_fetch_cooldown(Duration::from_millis(self.fetch_cooldown_ms))
             .with_compaction(if self.compaction { Compaction::VacuumFull } else { Compaction::Off })
+            .with_poll_only(self.poll_only)
     }
 
     /// The flags that give a child `haul-bench rss-worker` these settings.
@@ -107,6 +115,7 @@ impl Tuning {
         .into_iter()
         .flat_map(|(flag, value)| [flag.to_owned(), value])
         .chain(self.compaction.then(|| "--compaction".to_owned()))
+        .chain(self.poll_only.then(|| "--poll-only".to_owned()))
         .chain(
             (self.observe == Observe::On)
                 .then(|| ["--observe".to_owned(), "on".to_owned()])
@@ -117,15 +126,16 @@ impl Tuning {
     }
 
     /// A short label for tables: `conc 200 · fetch 200×2 · complete 200×2 · cooldown 2 ms · pool 10`
-    /// (and `· observe on` when so).
+    /// (and `· observe on`, `· poll only` when so).
     pub fn label(&self) -> String {
         let observe = match self.observe {
             Observe::Off => "",
             Observe::On => " · observe on",
             Observe::Both => " · W3 observe off+on",
         };
+        let poll = if self.poll_only { " · poll only" } else { "" };
         format!(
-            "conc {} · fetch {}×{} · complete {}×{} · cooldown {} ms · pool {}{observe}",
+            "conc {} · fetch {}×{} · complete {}×{} · cooldown {} ms · pool {}{poll}{observe}",
             self.queue_concurrency,
             self.fetch_batch_max,
             self.fetch_concurrency,
@@ -177,7 +187,12 @@ impl TuningArgs {
         } else {
             self.fetch_cooldown_ms.clone()
         };
-        let mut grid = vec![Tuning { compaction: self.compaction, observe: self.observe, ..d }];
+        let mut grid = vec![Tuning {
+            compaction: self.compaction,
+            poll_only: self.poll_only,
+            observe: self.observe,
+            ..d
+        }];
         grid = expand(grid, &conc, |t, v| t.queue_concurrency = v);
         grid = expand(grid, &fetch, |t, v| t.fetch_batch_max = v);
         grid = expand(grid, &fetch_conc, |t, v| t.fetch_concurrency = v);

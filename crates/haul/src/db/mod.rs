@@ -1,7 +1,7 @@
 //! The only code that speaks SQL: one module per table, each holding every statement on its
-//! table (`job` split by concern; `stats` is the rollups table), plus `vacuum` for the jobs table's upkeep through the
-//! catalog and `catalog` for what `doctor` reads there; every statement rendered once for the
-//! configured schema.
+//! table (`job` split by concern; `stats` is the rollups table), plus `vacuum` for the jobs
+//! table's upkeep through the catalog, `catalog` for what `doctor` reads there and `session`
+//! for the worker's session settings; every statement rendered once for the configured schema.
 //!
 //! Every statement takes the clock shift as `$1`; `{now}` in a template reads that clock.
 
@@ -12,6 +12,7 @@ mod limit;
 mod migration;
 mod periodic;
 mod queue;
+mod session;
 mod stats;
 #[cfg(test)]
 mod testing;
@@ -27,6 +28,7 @@ pub(crate) use limit::Window;
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 pub(crate) use periodic::{Seen, Tick};
+pub(crate) use session::worker_options;
 pub(crate) use stats::{MinuteSum, RollupBatch, RollupSum, StatsWindow};
 #[cfg(test)]
 pub(crate) use testing::test_db;

@@ -289,11 +289,7 @@ fn worker_pool(client: &Client, config: &WorkerConfig, queues: usize) -> sqlx::P
         0 => (queues * config.fetch_concurrency + config.complete_concurrency + 2) as u32,
         n => n,
     };
-    let timeout_ms = config.statement_timeout.as_millis().to_string();
-    let options = (*client.pool().connect_options())
-        .clone()
-        .options([("statement_timeout", timeout_ms.as_str())])
-        .options(crate::db::WORKER_SESSION);
+    let options = crate::db::worker_options(&client.pool().connect_options(), config.statement_timeout);
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(size)
         .min_connections(0)

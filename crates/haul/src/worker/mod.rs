@@ -163,6 +163,7 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         let _stopped = health.stop_on_drop();
         health.set_state(WorkerState::Starting);
         crate::migrate::ensure_current(&self.db).await?;
+        warn_unless_session_set(&self.db, self.config.statement_timeout).await;
         self.pauses.prepare().await?;
         let w = self;
         let services = CancellationToken::new();
@@ -209,6 +210,21 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         // closing waits for every connection; one lost in a half-open socket must not hold us
         let _ = tokio::time::timeout(w.config.shutdown_hard_timeout, w.db.pool().close()).await;
         Ok(report)
+    }
+}
+
+/// Logs the worker session settings that did not reach the server: a pooler such as PgBouncer
+/// in transaction mode drops startup options, and they must then be set on the server's side.
+async fn warn_unless_session_set(db: &Db, statement_timeout: std::time::Duration) {
+    match db.session_missing(Some(statement_timeout)).await {
+        Ok(missing) if !missing.is_empty() => tracing::warn!(
+            missing = %missing.join(", "),
+            "the worker's session settings did not reach the server (a pooler drops startup \
+             options): set them on the server's side, e.g. PgBouncer's connect_query; `haul \
+             doctor` checks them"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "could not read the worker's session settings"),
     }
 }
 

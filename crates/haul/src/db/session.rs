@@ -1,0 +1,87 @@
+//! The worker's session settings: `statement_timeout` and the planner settings of
+//! [`WORKER_SESSION`], sent as startup options on every worker connection, and read back to
+//! tell whether they arrived. A transaction pooler such as PgBouncer cannot pass startup
+//! options on; behind one they must be set on the server's side.
+
+use super::{Db, Setting, WORKER_SESSION};
+use crate::error::Result;
+use sqlx::postgres::PgConnectOptions;
+use std::time::Duration;
+
+/// `base` with the worker's session settings as startup options.
+pub(crate) fn worker_options(base: &PgConnectOptions, statement_timeout: Duration) -> PgConnectOptions {
+    let timeout_ms = statement_timeout.as_millis().to_string();
+    base.clone().options([("statement_timeout", timeout_ms.as_str())]).options(WORKER_SESSION)
+}
+
+/// What a worker session should show in `pg_settings`: the planner settings, and
+/// `statement_timeout` in ms (with `None`, any limit but none).
+fn wanted(statement_timeout: Option<Duration>) -> Vec<(&'static str, Option<String>)> {
+    let mut wanted: Vec<_> = WORKER_SESSION.iter().map(|(name, v)| (*name, Some((*v).to_owned()))).collect();
+    wanted.push(("statement_timeout", statement_timeout.map(|t| t.as_millis().to_string())));
+    wanted
+}
+
+/// Each wanted setting `seen` lacks, as `name = seen (wanted value)`.
+fn missing(wanted: &[(&str, Option<String>)], seen: &[Setting]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, want) in wanted {
+        let got = seen.iter().find(|s| s.name == *name).map_or("unknown", |s| s.setting.as_str());
+        match want {
+            Some(w) if got != w => out.push(format!("{name} = {got} (wanted {w})")),
+            None if got == "0" => out.push(format!("{name} = 0 (wanted a limit)")),
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Db {
+    /// The worker session settings this handle's sessions lack (empty when all arrived);
+    /// `statement_timeout` is the limit wanted, `None` for any.
+    pub(crate) async fn session_missing(&self, statement_timeout: Option<Duration>) -> Result<Vec<String>> {
+        let wanted = wanted(statement_timeout);
+        let names: Vec<&str> = wanted.iter().map(|(name, _)| *name).collect();
+        Ok(missing(&wanted, &self.catalog_settings(&names).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(pairs: &[(&str, &str)]) -> Vec<Setting> {
+        pairs.iter().map(|(n, s)| Setting { name: (*n).into(), setting: (*s).into() }).collect()
+    }
+
+    #[test]
+    fn a_session_with_the_startup_options_lacks_nothing() {
+        let on = seen(&[
+            ("enable_seqscan", "off"),
+            ("enable_bitmapscan", "off"),
+            ("enable_nestloop", "off"),
+            ("statement_timeout", "10000"),
+        ]);
+        assert!(missing(&wanted(Some(Duration::from_secs(10))), &on).is_empty());
+        assert!(missing(&wanted(None), &on).is_empty());
+    }
+
+    #[test]
+    fn a_session_whose_options_were_dropped_lacks_each_of_them() {
+        let plain = seen(&[
+            ("enable_seqscan", "on"),
+            ("enable_bitmapscan", "on"),
+            ("enable_nestloop", "off"),
+            ("statement_timeout", "0"),
+        ]);
+        assert_eq!(
+            missing(&wanted(Some(Duration::from_secs(10))), &plain),
+            [
+                "enable_seqscan = on (wanted off)",
+                "enable_bitmapscan = on (wanted off)",
+                "statement_timeout = 0 (wanted 10000)"
+            ]
+        );
+        assert_eq!(missing(&wanted(None), &plain).last().unwrap(), "statement_timeout = 0 (wanted a limit)");
+    }
+}
