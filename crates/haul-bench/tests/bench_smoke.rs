@@ -1,6 +1,7 @@
 //! Runs `haul-bench --smoke --json` against the PostgreSQL at DATABASE_URL (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; the bench creates its own database there)
-//! and checks that it succeeds and records every workload, W1 to W8.
+//! and checks that it succeeds and records every workload, W1 to W8 and `horizon` (with its
+//! held transaction).
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Every workload the smoke bench must record.
-const WORKLOADS: [&str; 8] = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"];
+const WORKLOADS: [&str; 9] = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "horizon"];
 
 /// The server to run against, as the library's tests choose it.
 fn database_url() -> String {
@@ -29,6 +30,7 @@ fn smoke_bench_records_every_workload() {
         .args(["--database-url", &database_url(), "--smoke", "--json"])
         // a schema of its own, so a bench someone runs meanwhile in `haul` is left alone
         .args(["--schema", "haul_bench_smoke"])
+        .arg("--hold")
         .env("HAUL_PEERS_DIR", &dir)
         .output()
         .expect("the haul-bench binary runs");
@@ -54,6 +56,13 @@ fn smoke_bench_records_every_workload() {
             assert!(run["claims"].as_u64() >= run["empty_claims"].as_u64(), "{fleet}: {run}");
         }
     }
+    let h = records.iter().find(|r| r["workload"] == "horizon").unwrap();
+    let last = h["samples"].as_array().and_then(|s| s.last()).expect("horizon's samples");
+    assert!(h["sent"].as_u64() > Some(0) && last["completed"].as_u64() > Some(0), "horizon ran jobs: {h}");
+    // the snapshot was taken before the first insert and held to the last sample
+    let held = last["oldest_xact_s"].as_f64().unwrap();
+    assert!(held >= h["minutes"].as_f64().unwrap() * 60.0 - 0.5, "horizon held its snapshot: {last}");
+    assert!(last["xmin_age"].as_i64() > Some(0), "the held snapshot pins the horizon: {last}");
     let file = std::fs::read_to_string(dir.join("results/smoke/haul.jsonl")).expect("the smoke results file");
     assert_eq!(file.lines().count(), records.len(), "every printed record is in the file");
     assert!(!dir.join("results/haul.jsonl").exists(), "smoke runs stay out of the real results");

@@ -1,13 +1,15 @@
 //! `haul-bench`: measures Haul with the workloads the peer job queues were measured with
 //! (`/work/shared/bench/peers`: W1 bulk enqueue, W2 single enqueue, W3 work, W4 latency), plus
 //! W5 sustained load with a held xmin horizon, W6 worker memory, W7 a fleet of worker
-//! processes, W8 many queues, `stats`, the stats query on a table of a million jobs, and
-//! `limited`, a backlog worked through a global rate limit. Results are printed and
+//! processes, W8 many queues, `stats`, the stats query on a table of a million jobs,
+//! `limited`, a backlog worked through a global rate limit, and `horizon`, PgQue's case of a
+//! REPEATABLE READ transaction held for a long run at a fixed rate. Results are printed and
 //! appended to `$HAUL_PEERS_DIR/results/haul.jsonl` in the peers' field names.
 
 mod enqueue;
 mod fleet;
 mod fleet_worker;
+mod horizon;
 mod latency;
 mod limited;
 mod memory;
@@ -89,7 +91,8 @@ pub async fn run(url: &str, args: Args) -> Result<()> {
     }
 }
 
-/// The bench proper: every run of every workload, W5 once, the summary, then the verdict.
+/// The bench proper: every run of every workload, W5 and `horizon` once, the summary, then
+/// the verdict.
 async fn bench(url: &str, args: Args) -> Result<()> {
     let plan = Plan::resolve(args.plan)?;
     let tuning = if plan.sweep { Tuning::DEFAULT } else { args.tuning.single()? };
@@ -102,7 +105,7 @@ async fn bench(url: &str, args: Args) -> Result<()> {
     }
     let mut tally = summary::Tally::default();
     for run in 1..=b.plan.runs {
-        for &w in b.plan.workloads.iter().filter(|&&w| w != Workload::W5) {
+        for &w in b.plan.workloads.iter().filter(|w| !ONCE.contains(w)) {
             let outcome = run_workload(&b, w).await?;
             b.out.emit(run, &outcome, Sink::Results)?;
             tally.add(outcome);
@@ -114,6 +117,11 @@ async fn bench(url: &str, args: Args) -> Result<()> {
         b.out.emit(1, &outcome, Sink::Results)?;
         tally.add(outcome);
     }
+    if b.plan.workloads.contains(&Workload::Horizon) {
+        let outcome = horizon::horizon(&b).await?;
+        b.out.emit(1, &outcome, Sink::Results)?;
+        tally.add(outcome);
+    }
     tally.print(&b.out);
     match tally.problems().as_slice() {
         [] => Ok(()),
@@ -121,7 +129,10 @@ async fn bench(url: &str, args: Args) -> Result<()> {
     }
 }
 
-/// One run of one workload (not W5).
+/// The long workloads, run once per invocation after the others.
+const ONCE: [Workload; 2] = [Workload::W5, Workload::Horizon];
+
+/// One run of one workload (not W5 or `horizon`).
 async fn run_workload(b: &Bench, w: Workload) -> Result<Outcome> {
     match w {
         Workload::W1 => enqueue::w1(b).await,
@@ -133,7 +144,7 @@ async fn run_workload(b: &Bench, w: Workload) -> Result<Outcome> {
         Workload::W8 => fleet::w8(b).await,
         Workload::Stats => stats_query::stats(b).await,
         Workload::Limited => limited::limited(b).await,
-        Workload::W5 => unreachable!("W5 runs once, after the others"),
+        Workload::W5 | Workload::Horizon => unreachable!("{} runs once, after the others", w.name()),
     }
 }
 
@@ -163,6 +174,11 @@ async fn w5_rate(b: &Bench, tally: &summary::Tally) -> Result<(f64, String)> {
     Ok((share * w3, format!("{:.0}% of a quick W3 ({} jobs): {}", share * 100.0, jobs, stats::rate(w3))))
 }
 
+/// Runs of each workload: the plan's, or 1 when only workloads that run once are listed.
+fn runs(p: &Plan) -> usize {
+    if p.workloads.iter().all(|w| ONCE.contains(w)) { 1 } else { p.runs }
+}
+
 /// What is measured, with which build and settings, and where the records go.
 fn header(b: &Bench) {
     let build = if cfg!(debug_assertions) { "debug build" } else { "release build" };
@@ -173,7 +189,7 @@ fn header(b: &Bench) {
         env!("CARGO_PKG_VERSION"),
         p.db_name,
         p.schema,
-        if p.sweep { "W3 sweep".to_owned() } else { format!("{} × {} run(s)", names.join(","), p.runs) },
+        if p.sweep { "W3 sweep".to_owned() } else { format!("{} × {} run(s)", names.join(","), runs(p)) },
         if p.smoke { " · SMOKE sizes" } else { "" },
     ));
     if !p.sweep {

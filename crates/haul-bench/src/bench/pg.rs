@@ -1,5 +1,6 @@
 //! The bench's database: creating `bench_haul` on the server, a fresh schema per measurement,
-//! and the SQL the bench itself runs (CHECKPOINT, VACUUM, counts, table size, backlog fill).
+//! and the SQL the bench itself runs (CHECKPOINT, VACUUM, counts, table size, backlog fill,
+//! the oldest snapshot).
 
 use crate::connect;
 use anyhow::{Context, Result, bail};
@@ -79,6 +80,27 @@ impl Db {
         let sql = "SELECT coalesce(max(n_dead_tup), 0) FROM pg_stat_user_tables \
                    WHERE schemaname = $1 AND relname = 'jobs'";
         Ok(sqlx::query_scalar(sql).bind(&self.schema).fetch_one(&self.pool).await?)
+    }
+
+    /// Jobs waiting to be claimed and jobs running: `(available, running)`.
+    pub async fn depth(&self) -> Result<(i64, i64)> {
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE state = 'available'), count(*) FILTER (WHERE state = 'running') \
+             FROM {} WHERE state IN ('available', 'running')",
+            self.jobs()
+        );
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_one(&self.pool).await?)
+    }
+
+    /// The oldest snapshot another session of the bench database holds: its `backend_xmin`'s
+    /// age in transactions and its transaction's age in seconds (0 and 0 when none does).
+    pub async fn oldest_snapshot(&self) -> Result<(i64, f64)> {
+        let sql = "SELECT coalesce(max(age(backend_xmin)), 0)::int8, \
+                   coalesce(extract(epoch FROM now() - min(xact_start)), 0)::float8 \
+                   FROM pg_stat_activity \
+                   WHERE datname = current_database() AND backend_xmin IS NOT NULL \
+                   AND pid <> pg_backend_pid()";
+        Ok(sqlx::query_as(sql).fetch_one(&self.pool).await?)
     }
 
     /// Queues `n` available no-op jobs with one server-side statement, as

@@ -27,6 +27,10 @@ pub enum Workload {
     Stats,
     /// W3's backlog through a queue with a global rate limit (only when listed).
     Limited,
+    /// PgQue's held-horizon case: single inserts at a fixed rate into a 4-slot worker, sampled
+    /// over a long run, optionally with a REPEATABLE READ transaction open throughout (only
+    /// when listed).
+    Horizon,
 }
 
 impl Workload {
@@ -43,6 +47,7 @@ impl Workload {
             Workload::W8 => "W8",
             Workload::Stats => "stats",
             Workload::Limited => "limited",
+            Workload::Horizon => "horizon",
         }
     }
 }
@@ -59,8 +64,8 @@ pub struct PlanArgs {
     /// Runs of each workload [default: 3, or 1 with --smoke]. W5 runs once per invocation.
     #[arg(long)]
     pub runs: Option<usize>,
-    /// Workloads to run, comma separated [default: w1,w2,w3,w4,w6 (W5 is long; `stats`, W7
-    /// and W8 are separate: only when listed); W1–W8 with --smoke].
+    /// Workloads to run, comma separated [default: w1,w2,w3,w4,w6 (W5 is long; `stats`, W7,
+    /// W8 and `horizon` are separate: only when listed); W1–W8 and `horizon` with --smoke].
     #[arg(long, value_delimiter = ',', ignore_case = true)]
     pub workloads: Option<Vec<Workload>>,
     /// Print one JSON object per run per workload instead of human-readable lines.
@@ -129,6 +134,18 @@ pub struct PlanArgs {
     /// W8: queues the backlog is spread over [default: 100; 10 with --smoke].
     #[arg(long)]
     pub w8_queues: Option<usize>,
+    /// horizon: minutes of the run [default: 30; 6 s with --smoke].
+    #[arg(long)]
+    pub horizon_minutes: Option<f64>,
+    /// horizon: jobs/s inserted by its producers together.
+    #[arg(long, default_value_t = HorizonPlan::RATE_DEFAULT)]
+    pub horizon_rate: f64,
+    /// horizon: hold a REPEATABLE READ transaction open on another connection for the whole run.
+    #[arg(long)]
+    pub hold: bool,
+    /// horizon: seconds between samples [default: 5; 1 with --smoke].
+    #[arg(long)]
+    pub sample_secs: Option<f64>,
 }
 
 /// W1's sizes.
@@ -177,6 +194,32 @@ impl W5Plan {
     pub const SHARE: f64 = 0.8;
     /// Jobs of the quick W3 that sets the rate when nothing else does.
     pub const QUICK_W3_JOBS: u64 = 20_000;
+}
+
+/// The held-horizon run's shape (PgQue's: 800 jobs/s from 4 producers into 4 slots).
+#[derive(Debug, Clone, Copy)]
+pub struct HorizonPlan {
+    /// Length of the run.
+    pub length: Duration,
+    /// Jobs per second, all producers together.
+    pub rate: f64,
+    /// Tasks inserting one job per call, each on a connection of its own.
+    pub producers: usize,
+    /// The worker's queue concurrency.
+    pub slots: usize,
+    /// Whether a REPEATABLE READ transaction is held open for the run.
+    pub hold: bool,
+    /// Time between samples.
+    pub sample: Duration,
+}
+
+impl HorizonPlan {
+    /// PgQue's rate.
+    pub const RATE_DEFAULT: f64 = 800.0;
+    /// PgQue's producers.
+    pub const PRODUCERS: usize = 4;
+    /// PgQue's consumers, as slots of one worker.
+    pub const SLOTS: usize = 4;
 }
 
 /// W6's sizes.
@@ -229,6 +272,8 @@ pub struct Plan {
     pub w8_queues: usize,
     /// W8: how long the idle process is watched.
     pub w8_idle: Duration,
+    /// horizon.
+    pub horizon: HorizonPlan,
 }
 
 impl Plan {
@@ -240,7 +285,7 @@ impl Plan {
             |given: Option<u64>, smoke: u64, full: u64| given.unwrap_or(if s { smoke } else { full });
         let mut workloads = a.workloads.unwrap_or_else(|| {
             use Workload::*;
-            if s { vec![W1, W2, W3, W4, W5, W6, W7, W8] } else { vec![W1, W2, W3, W4, W6] }
+            if s { vec![W1, W2, W3, W4, W5, W6, W7, W8, Horizon] } else { vec![W1, W2, W3, W4, W6] }
         });
         workloads.sort();
         workloads.dedup();
@@ -291,6 +336,14 @@ impl Plan {
             w7_processes: a.w7_processes.unwrap_or_else(|| if s { vec![1, 2] } else { vec![1, 2, 4, 8] }),
             w8_queues: a.w8_queues.unwrap_or(if s { 10 } else { 100 }),
             w8_idle: secs(pick(None, 2.0, 10.0)),
+            horizon: HorizonPlan {
+                length: secs(60.0 * pick(a.horizon_minutes, 0.1, 30.0)),
+                rate: a.horizon_rate,
+                producers: HorizonPlan::PRODUCERS,
+                slots: HorizonPlan::SLOTS,
+                hold: a.hold,
+                sample: secs(pick(a.sample_secs, 1.0, 5.0)),
+            },
         };
         plan.check()?;
         Ok(plan)
@@ -310,9 +363,21 @@ impl Plan {
         if self.limited.1 == 0 || self.limited.0 <= u64::from(self.limited.1) {
             bail!("limited needs a rate above zero and more jobs than one second's starts");
         }
-        let rates = [self.w4.rate, self.w5.rate.map_or(1.0, |r| r.0), self.w5.w3_figure.unwrap_or(1.0)];
+        let rates = [
+            self.w4.rate,
+            self.w5.rate.map_or(1.0, |r| r.0),
+            self.w5.w3_figure.unwrap_or(1.0),
+            self.horizon.rate,
+        ];
         if rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
-            bail!("rates (--w4-rate, --w5-rate, --w3-figure) must be above zero");
+            bail!("rates (--w4-rate, --w5-rate, --w3-figure, --horizon-rate) must be above zero");
+        }
+        let h = &self.horizon;
+        if h.sample.is_zero() || h.length < h.sample {
+            bail!(
+                "horizon: --sample-secs must be above zero and the run ({:?}) at least one sample long",
+                h.length
+            );
         }
         let w5 = &self.w5;
         if w5.sample.is_zero() || w5.hold.is_zero() || w5.hold + 2 * w5.fine >= w5.phase {

@@ -1,5 +1,5 @@
 //! The bench's job kind (`noop`, args `{"n": i}`), its no-op handler, and the probe the
-//! handler writes into: how many jobs ran, when each one started, and (W5) its pickup latency.
+//! handler writes into: how many jobs ran, when each one started, and (W5, horizon) its pickup latency.
 
 use haul::{Job, JobContext, JobError};
 use serde::{Deserialize, Serialize};
@@ -48,8 +48,14 @@ impl Probe {
     }
 
     /// A probe that logs pickup latencies against send times kept in a ring of `ring` slots (W5).
-    pub fn with_pickup(ring: usize) -> Arc<Probe> {
+    fn with_pickup(ring: usize) -> Arc<Probe> {
         Arc::new(Probe::new(0, Some(PickupLog::new(ring))))
+    }
+
+    /// A probe with a pickup log whose ring holds two minutes of jobs at `rate` per second
+    /// (as a power of two, at least 65,536).
+    pub fn with_pickup_at(rate: f64) -> Arc<Probe> {
+        Probe::with_pickup(((rate * 120.0) as usize).next_power_of_two().clamp(1 << 16, 1 << 24))
     }
 
     /// A probe tracking `tracked` jobs' start times, with an optional pickup log.

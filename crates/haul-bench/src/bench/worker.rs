@@ -6,7 +6,7 @@ use super::pg::Db;
 use super::probe::{Probe, noop};
 use super::tuning::Tuning;
 use anyhow::{Context, Result, bail};
-use haul::{Client, ShutdownReport, StatsSnapshot, Worker, WorkerStats};
+use haul::{Client, HealthHandle, ShutdownReport, StatsSnapshot, Worker, WorkerStats};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -20,6 +20,7 @@ pub struct RunningWorker {
     stop: CancellationToken,
     task: JoinHandle<haul::Result<ShutdownReport>>,
     stats: Arc<WorkerStats>,
+    health: HealthHandle,
     client: Client,
 }
 
@@ -32,7 +33,7 @@ impl RunningWorker {
     }
 
     /// [`RunningWorker::start`] on each of `queues`, sharing `tuning.queue_concurrency` among
-    /// them (at least 10 each).
+    /// them (at least 10 each when there are several).
     pub fn start_queues(
         client: Client,
         probe: Arc<Probe>,
@@ -43,7 +44,10 @@ impl RunningWorker {
         if tuning.observe == Observe::On {
             builder = observe::install(builder);
         }
-        let each = (tuning.queue_concurrency / queues.len().max(1)).max(10);
+        let each = match queues.len() {
+            0 | 1 => tuning.queue_concurrency,
+            n => (tuning.queue_concurrency / n).max(10),
+        };
         for q in queues {
             builder = builder.queue(q.clone(), each);
         }
@@ -52,10 +56,10 @@ impl RunningWorker {
             .config(tuning.worker_config())
             .build()
             .context("building the bench worker")?;
-        let stats = worker.stats();
+        let (stats, health) = (worker.stats(), worker.health());
         let stop = CancellationToken::new();
         let task = tokio::spawn(worker.run(stop.clone()));
-        Ok(RunningWorker { stop, task, stats, client })
+        Ok(RunningWorker { stop, task, stats, health, client })
     }
 
     /// Starts a worker with a pool of its own on the bench database.
@@ -74,6 +78,23 @@ impl RunningWorker {
             bail!("the worker stopped on its own (see the log above)");
         }
         Ok(())
+    }
+
+    /// Waits until the worker is ready (claiming, and heard from the database) with its LISTEN
+    /// connection up, checking every 5 ms; fails after [`STALL`].
+    pub async fn wait_listening(&self) -> Result<()> {
+        let deadline = Instant::now() + STALL;
+        loop {
+            let h = self.health.check();
+            if h.is_ready() && h.listener.is_some_and(|l| l.up) {
+                return Ok(());
+            }
+            self.check_alive()?;
+            if Instant::now() > deadline {
+                bail!("the worker was not ready and listening after {STALL:?}: {:?}", h.problems);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Shuts the worker down gracefully, closes its pool, and returns what the shutdown did

@@ -92,7 +92,7 @@ pub async fn w5(b: &Bench, rate: f64, source: &str) -> Result<Outcome> {
 async fn run_phase(b: &Bench, rate: f64, name: &str, hold: Option<(Duration, Duration)>) -> Result<Phase> {
     let p = b.plan.w5;
     b.db.reset().await?;
-    let probe = Probe::with_pickup(ring_len(rate));
+    let probe = Probe::with_pickup_at(rate);
     let worker = RunningWorker::start_on(&b.db, probe.clone(), &b.tuning).await?;
     tokio::time::sleep(WARMUP).await;
     let (stop, t0) = (CancellationToken::new(), Instant::now());
@@ -178,11 +178,6 @@ fn mark_hold(samples: &mut [Sample], h: &HoldTimes) {
 fn span(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s < 120.0 { format!("{s:.0} s") } else { format!("{:.1} min", s / 60.0) }
-}
-
-/// Slots of the pickup ring: two minutes of jobs at `rate`, as a power of two.
-fn ring_len(rate: f64) -> usize {
-    ((rate * 120.0) as usize).next_power_of_two().clamp(1 << 16, 1 << 24)
 }
 
 /// A phase's summary line and its time-series table.
