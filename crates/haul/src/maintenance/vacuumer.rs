@@ -1,7 +1,8 @@
 //! The vacuumer: vacuums the jobs table when dead row versions pile up, and, where the
 //! application opted in, compacts it after a held xmin horizon let it bloat. Every job leaves
-//! three dead versions (insert, claim, completion); autovacuum visits a database at most once
-//! a minute, and in that time a busy queue's table bloats and its fetch slows.
+//! two dead versions (the claim's update and the completion's delete; three if it is kept
+//! finished and deleted later); autovacuum visits a database at most once a minute, and in
+//! that time a busy queue's table bloats and its fetch slows.
 //!
 //! The vacuum runs in a task of its own, so a long one never delays a maintenance round. A
 //! vacuum that removes less than half of the dead versions it was started for (the dead
@@ -297,7 +298,7 @@ impl Drop for State {
 }
 
 /// Of `before` dead versions when a vacuum started, how many it left: the dead versions after
-/// it, less those that died while it ran (a busy queue makes three per job, so a vacuum of a
+/// it, less those that died while it ran (a busy queue makes two or three per job, so a vacuum of a
 /// few seconds may end with more dead versions than it started with).
 fn left_behind(before: i64, churned_before: i64, after: i64, churned_after: i64) -> i64 {
     let died_meanwhile = churned_after.saturating_sub(churned_before).max(0);
