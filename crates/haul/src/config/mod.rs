@@ -17,7 +17,8 @@ pub const QUEUE_CONCURRENCY_DEFAULT: usize = 10;
 /// Most jobs one fetch claims. Defaults to 500 (with two claims in flight: a few hundred per
 /// statement is where claiming throughput lives).
 pub const FETCH_BATCH_MAX_DEFAULT: usize = 500;
-/// Claims a queue keeps in flight at once (producers per queue). Defaults to 2.
+/// Claims a queue keeps in flight at once (producers per queue); a worker with several queues
+/// also runs this many statements at once for their shared claims. Defaults to 2.
 pub const FETCH_CONCURRENCY_DEFAULT: usize = 2;
 /// How often a worker probes its idle queues for jobs no notification announced (one statement
 /// for all of them, waking those that have some) and re-reads which of its queues are paused.

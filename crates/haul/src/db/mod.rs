@@ -21,8 +21,8 @@ mod vacuum;
 pub(crate) use catalog::Setting;
 pub(crate) use job::{
     Allowance, BatchRow, Bulk, ClaimKey, ClaimedJob, CompletionBatch, DepthRow, Edges, InsertBatch,
-    JobSelection, JsonText, LimitedClaim, OldestRow, PartitionBy, RescuedJob, RunningParts, SagaRow,
-    UniqueIds, WORKER_SESSION,
+    JobSelection, JsonText, LimitedClaim, OldestRow, PartitionBy, QueueClaim, RescuedJob, RunningParts,
+    SagaRow, UniqueIds, WORKER_SESSION,
 };
 pub(crate) use limit::Window;
 pub use migration::{MIGRATIONS, Migration};

@@ -1,20 +1,24 @@
 //! Stage 3, fetch: a queue's producers (one, or a few for busy queues) each claim up to the
 //! queue's free slots in one statement (`job_get_available`, `FOR UPDATE SKIP LOCKED`) and
-//! start a task per job. A producer wakes on a notification, on freed slots while jobs wait,
-//! and on the worker's poll (the correctness path: each tick, one statement probes the idle
-//! queues for available jobs and wakes those that have some, so idle queues cost one statement
-//! a tick in all, not a claim each). Several producers keep claims in flight while
-//! the previous batch is dispatched and completed. Claims resume after the last claimed key
+//! start a task per job. A worker with several queues runs its plain queues' claims together,
+//! one statement for every queue whose producers are waiting ([`batch`]), so claims per
+//! second do not bound each queue on its own. A producer wakes on a notification, on freed
+//! slots while jobs wait, and on the worker's poll (the correctness path: each tick, one
+//! statement probes the idle queues for available jobs and wakes those that have some, so idle
+//! queues cost one statement a tick in all, not a claim each). Several producers keep claims in
+//! flight while the previous batch is dispatched and completed. Claims resume after the last claimed key
 //! ([`cursor`]), so they do not step over the index entries of jobs claimed before. A paused
 //! queue's producers claim nothing and wait for its resume ([`pause`]); the claim itself is
 //! the same statement either way. A queue with a global limit is claimed through its own
 //! transaction ([`limited`]), and a claim the limit held back waits for a completion or for
 //! the rate's window to move, never spinning; other queues never run it.
 
+mod batch;
 mod cursor;
 mod limited;
 mod pause;
 
+pub(crate) use batch::{ClaimBatch, Claimer};
 pub(crate) use pause::{LimitedSet, PauseWatch, PausedSet};
 
 use crate::attempts::{Kill, Running, lease_ms};
@@ -146,6 +150,9 @@ pub(crate) struct Producer<S> {
     pub health: Arc<Marks>,
     /// Changes after each completion flush (a limited queue's running jobs may have finished).
     pub flushed: watch::Receiver<u64>,
+    /// Where plain claims go when the worker has several queues (one statement for all of
+    /// them); with one queue each claim is its own statement.
+    pub batch: Option<Arc<ClaimBatch>>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Producer<S> {
@@ -260,9 +267,9 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
     }
 
     /// Claims up to `want` jobs: through the limit if the queue has one, else in one
-    /// statement, from the cursor or the queue's start, timing it for the worker's stats and
-    /// moving the cursor.
-    async fn claim(&self, q: &QueueHandle, want: usize) -> crate::Result<Claim> {
+    /// statement (shared with the worker's other queues if it has several), from the cursor or
+    /// the queue's start, moving the cursor.
+    async fn claim(&self, q: &QueueHandle, want: usize) -> Result<Claim, Arc<crate::Error>> {
         if q.is_limited() {
             let started = Instant::now();
             self.health.fetch_turned(started);
@@ -280,14 +287,30 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
             Scan::Full => None,
             Scan::After(k) => Some(k),
         };
-        let lease = lease_ms(self.lease);
         self.health.fetch_turned(started);
-        let jobs = self.db.job_get_available(&q.name, want as i64, lease, &self.worker_id, after).await?;
+        let jobs = match &self.batch {
+            Some(batch) => batch.claim(q.name.clone(), want, after).await?,
+            None => self.claim_alone(q, want, after, started).await?,
+        };
         let ended = Instant::now();
         self.health.fetched(ended);
-        self.stats.record_fetch(ended - started, jobs.len());
         q.cursor.record(scan, started, ended, jobs.iter().map(ClaimedJob::key).max());
         Ok(Claim::Plain(jobs, scan))
+    }
+
+    /// The queue's claim as its own statement, timed for the worker's stats (a shared
+    /// statement is timed by its claimer).
+    async fn claim_alone(
+        &self,
+        q: &QueueHandle,
+        want: usize,
+        after: Option<crate::db::ClaimKey>,
+        started: Instant,
+    ) -> crate::Result<Vec<ClaimedJob>> {
+        let lease = lease_ms(self.lease);
+        let jobs = self.db.job_get_available(&q.name, want as i64, lease, &self.worker_id, after).await?;
+        self.stats.record_fetch(started.elapsed(), jobs.len());
+        Ok(jobs)
     }
 
     fn start_jobs(self: &Arc<Self>, q: &Arc<QueueHandle>, jobs: Vec<ClaimedJob>) {

@@ -225,7 +225,7 @@ impl<S: Clone + Send + Sync + 'static> WorkerBuilder<S> {
         };
         let events = broadcast::channel(EVENTS_CAPACITY).0;
         Ok(Worker {
-            producer: common.producer(executor, tx, &cfg),
+            producer: common.producer(executor, tx, &cfg, queues.len()),
             completer: common.completer(events.clone(), hooks.clone(), &cfg),
             heartbeat: common.heartbeat(beat_db, &cfg),
             rollups: common.rollup_writer(&cfg),

@@ -14,14 +14,14 @@ mod wiring;
 pub use builder::WorkerBuilder;
 pub use shutdown::ShutdownReport;
 
-use crate::attempts::{KillReason, Running};
+use crate::attempts::{KillReason, Running, lease_ms};
 use crate::client::Client;
 use crate::complete::{Completer, JobEvent};
 use crate::config::WorkerConfig;
 use crate::db::Db;
 use crate::error::Result;
 use crate::execute::{Attempt, Heartbeat};
-use crate::fetch::{PauseWatch, Producer, QueueHandle};
+use crate::fetch::{Claimer, PauseWatch, Producer, QueueHandle};
 use crate::health::{HealthHandle, Limits, Marks, WorkerState};
 use crate::maintenance::Maintenance;
 use crate::notify::Notifier;
@@ -269,12 +269,25 @@ async fn forward_cancels(
     }
 }
 
+/// Starts `per_queue` producers for each queue and, for a worker with several queues,
+/// `per_queue` claimers of their shared claim statements.
 fn spawn_producers<S: Clone + Send + Sync + 'static>(
     producer: &Arc<Producer<S>>,
     queues: &[Arc<QueueHandle>],
     per_queue: usize,
     stop: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let queues = queues.iter().flat_map(|q| std::iter::repeat_n(q, per_queue.max(1)));
-    queues.map(|q| tokio::spawn(producer.clone().run(q.clone(), stop.clone()))).collect()
+    let each = queues.iter().flat_map(|q| std::iter::repeat_n(q, per_queue.max(1)));
+    let mut tasks: Vec<_> =
+        each.map(|q| tokio::spawn(producer.clone().run(q.clone(), stop.clone()))).collect();
+    if let Some(batch) = &producer.batch {
+        let claimer = Claimer {
+            db: producer.db.clone(),
+            worker_id: producer.worker_id.clone(),
+            lease_ms: lease_ms(producer.lease),
+            stats: producer.stats.clone(),
+        };
+        tasks.push(tokio::spawn(batch.clone().run(claimer, per_queue, stop.clone())));
+    }
+    tasks
 }

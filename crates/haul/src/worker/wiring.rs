@@ -53,6 +53,7 @@ impl Common {
         executor: Executor<S>,
         completer: mpsc::Sender<Attempt>,
         cfg: &WorkerConfig,
+        queues: usize,
     ) -> Arc<Producer<S>> {
         Arc::new(Producer {
             db: self.db.clone(),
@@ -67,6 +68,7 @@ impl Common {
             lease: cfg.lease,
             health: self.health.clone(),
             flushed: self.flushed.subscribe(),
+            batch: (queues > 1).then(Arc::default),
         })
     }
 

@@ -1,5 +1,5 @@
 //! The poll of a worker's idle queues: one statement a tick probes them all, so an idle worker
-//! on many queues runs no claim between jobs, and a job whose notification never came (a
+//! on many queues runs no claim between jobs (and its queues' first claims share statements), and a job whose notification never came (a
 //! poll-only worker hears none) is still claimed on the next tick.
 
 use crate::common::{TestDb, fast_config, start};
@@ -21,21 +21,16 @@ async fn an_idle_worker_on_many_queues_claims_nothing_and_still_finds_an_unannou
     let worker = builder.build().unwrap();
     let stats = worker.stats();
     let mut w = start(worker);
-    // each producer claims once as it starts
+    // each producer claims once as it starts, in statements shared by all queues
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while stats.snapshot().fetches < QUEUES as u64 {
+    while stats.snapshot().fetches == 0 {
         assert!(tokio::time::Instant::now() < deadline, "the producers never made their first claims");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let before = stats.snapshot().fetches;
     // ten poll ticks with nothing to do: a claim per queue per tick would be 500 or more
     tokio::time::sleep(POLL * 10).await;
-    let idle = stats.snapshot().fetches - before;
-    assert!(
-        idle <= 2 * QUEUES as u64,
-        "{idle} claims in ten idle ticks (the start-up's second producers may still claim once)"
-    );
     let during = stats.snapshot().fetches;
+    assert!(during < QUEUES as u64, "{during} claim statements for the first claims of {QUEUES} queues");
     tokio::time::sleep(POLL * 10).await;
     assert_eq!(stats.snapshot().fetches, during, "no claim at all once settled");
     let id = db.client.insert(NewJob::new(&Noop { n: 1 }).with_queue("q37")).await.unwrap();

@@ -21,6 +21,7 @@ mod leadership;
 mod lease;
 mod lifecycle;
 mod limits;
+mod many_queues;
 mod metrics;
 mod middleware;
 mod migrate;

@@ -28,16 +28,20 @@ WITH claimed AS (
     RETURNING j.id, j.kind, j.args, j.attempt, j.max_attempts, j.priority, j.timeout_ms,
               j.metadata, j.created_at, j.run_at
 )
-SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(kind), '{}') AS kinds,
+SELECT {claimed_arrays}
+FROM claimed
+"#;
+
+/// `{claimed_arrays}`: the claimed jobs (CTE `claimed`) as one row of arrays, [`Claimed`]'s
+/// columns.
+pub(super) const CLAIMED_ARRAYS: &str = r#"coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(kind), '{}') AS kinds,
        coalesce(array_agg(args::text), '{}') AS args, coalesce(array_agg(attempt), '{}') AS attempts,
        coalesce(array_agg(max_attempts), '{}') AS max_attempts,
        coalesce(array_agg(priority), '{}') AS priorities,
        coalesce(array_agg(timeout_ms), '{}') AS timeouts_ms,
        coalesce(array_agg(metadata::text), '{}') AS metadata,
        coalesce(array_agg(created_at), '{}') AS created_at, coalesce(array_agg(run_at), '{}') AS run_at,
-       {now} AS claimed_at
-FROM claimed
-"#;
+       {now} AS claimed_at"#;
 const AFTER_KEY: &str = "AND (priority, run_at, id) > ($6, $7, $8)";
 
 /// Which of the queues in `$2` have an available job: one probe of `jobs_fetch` per queue,
@@ -59,9 +63,10 @@ pub(super) struct ClaimSql {
 
 impl ClaimSql {
     pub(super) fn new(schema: &str) -> Self {
+        let claim = GET_AVAILABLE.replace("{claimed_arrays}", CLAIMED_ARRAYS);
         ClaimSql {
-            first: statement(&GET_AVAILABLE.replace("{after}", ""), schema),
-            after: statement(&GET_AVAILABLE.replace("{after}", AFTER_KEY), schema),
+            first: statement(&claim.replace("{after}", ""), schema),
+            after: statement(&claim.replace("{after}", AFTER_KEY), schema),
             with_available: statement(WITH_AVAILABLE, schema),
         }
     }

@@ -14,6 +14,7 @@
 
 mod admin;
 mod claim;
+mod claim_many;
 mod columns;
 mod complete;
 mod control;
@@ -32,6 +33,7 @@ mod saga;
 mod testing;
 
 pub(crate) use claim::{ClaimKey, ClaimedJob, JsonText};
+pub(crate) use claim_many::QueueClaim;
 pub(crate) use complete::CompletionBatch;
 pub(crate) use control::{Bulk, JobSelection};
 pub(crate) use depend::Edges;
@@ -58,6 +60,8 @@ type Query<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::
 pub(super) struct JobSql {
     insert: insert::InsertSql,
     claim: claim::ClaimSql,
+    /// Claims of many queues in one statement.
+    claim_many: std::sync::Arc<str>,
     complete: complete::CompleteSql,
     lease: lease::LeaseSql,
     limited: limited::LimitedSql,
@@ -78,6 +82,7 @@ impl JobSql {
         JobSql {
             insert: insert::InsertSql::new(schema),
             claim: claim::ClaimSql::new(schema),
+            claim_many: claim_many::sql(schema),
             complete: complete::CompleteSql::new(schema),
             lease: lease::LeaseSql::new(schema),
             limited: limited::LimitedSql::new(schema),
@@ -106,6 +111,7 @@ impl JobSql {
             ("insert_many", &i.many),
             ("get_available", &c.first),
             ("get_available_after", &c.after),
+            ("get_available_many", &self.claim_many),
             ("complete_delete_many", &f.delete_many),
             ("complete_keep_many", &f.keep_many),
             ("set_state_if_running_many", &f.set_state_if_running_many),

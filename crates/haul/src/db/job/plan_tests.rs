@@ -159,6 +159,13 @@ async fn worker_statements_stay_on_index_paths_when_statistics_say_the_table_is_
             "bigint, text, bigint, bigint, text, smallint, timestamptz, bigint",
             "0, 'default', 500, 1000, 'w', 0, now() - interval '1 hour', 0".to_owned(),
         ),
+        (
+            "claim_many",
+            &sql.claim_many,
+            "bigint, text[], bigint[], bigint, text, smallint[], timestamptz[], bigint[]",
+            "0, '{default,other}', '{500,500}', 1000, 'w', '{-32768,0}', '{1970-01-01,2026-01-01}', '{0,0}'"
+                .to_owned(),
+        ),
         ("schedule", &sql.maintain.schedule_due, "bigint, bigint", "0, 1000".to_owned()),
         ("rescue", &sql.maintain.rescue_many, "bigint, bigint, timestamptz", "0, 1000, NULL".to_owned()),
         (
@@ -198,6 +205,8 @@ async fn worker_statements_stay_on_index_paths_when_statistics_say_the_table_is_
                     plan.contains("jobs_fetch") && !plan.contains("Sort"),
                     "{name} ({mode}) must walk the fetch index in order:\n{plan}"
                 );
+                // a disabled plan node's cost would have every run compiled first
+                assert!(!plan.contains("JIT"), "{name} ({mode}) is costed for JIT:\n{plan}");
             }
         }
     }
