@@ -1,13 +1,13 @@
-//! One claim statement for many queues: a worker with several queues sends its producers'
-//! plain claims here, and a few claimers (`fetch_concurrency` of them) each take every claim
-//! waiting and run them as one statement (`job_get_available_many`), each queue getting at
-//! most what its producers asked for. Claims are thus bound by statements per second only
-//! when all queues together are, not per queue: with 100 queues one statement claims for all
-//! of them. Claims of one queue waiting together are merged: the sum of their counts, from
-//! the earliest of their keys, the jobs then handed out in fetch order. The queues of a
-//! statement get their jobs in a random order, so none keeps being served first. A statement
-//! with one queue is the one-queue claim. Paused and limited queues never get here: their producers
-//! do not ask, and a limited queue's claim has its own transaction.
+//! One claim statement for many queues: a worker with several queues sends its producers' plain
+//! claims here, and a few claimers (`fetch_concurrency` of them) each take every claim waiting
+//! and run them as one statement (`job_get_available_many`), each queue getting at most what
+//! its producers asked for. Claims are thus bound by statements per second only when all queues
+//! together are, not per queue: with 100 queues one statement claims for all of them. Claims of
+//! one queue waiting together are merged: the sum of their counts, from the earliest of their
+//! keys, the jobs then handed out in fetch order. The queues of a statement get their jobs in a
+//! random order, so none keeps being served first. A statement with one queue is the one-queue
+//! claim. Paused and limited queues never get here: their producers do not ask, and a limited
+//! queue's claim has its own transaction.
 
 use crate::db::{ClaimKey, ClaimedJob, Db, QueueClaim};
 use crate::error::Error;

@@ -1,17 +1,17 @@
 //! Stage 3, fetch: a queue's producers (one, or a few for busy queues) each claim up to the
 //! queue's free slots in one statement (`job_get_available`, `FOR UPDATE SKIP LOCKED`) and
 //! start a task per job. A worker with several queues runs its plain queues' claims together,
-//! one statement for every queue whose producers are waiting ([`batch`]), so claims per
-//! second do not bound each queue on its own. A producer wakes on a notification, on freed
-//! slots while jobs wait, and on the worker's poll (the correctness path: each tick, one
-//! statement probes the idle queues for available jobs and wakes those that have some, so idle
-//! queues cost one statement a tick in all, not a claim each). Several producers keep claims in
-//! flight while the previous batch is dispatched and completed. Claims resume after the last claimed key
+//! one statement for every queue whose producers are waiting ([`batch`]), so claims per second
+//! do not bound each queue on its own. A producer wakes on a notification, on freed slots while
+//! jobs wait, and on the worker's poll (the correctness path: each tick, one statement probes
+//! the idle queues for available jobs and wakes those that have some, so idle queues cost one
+//! statement a tick in all, not a claim each). Several producers keep claims in flight while
+//! the previous batch is dispatched and completed. Claims resume after the last claimed key
 //! ([`cursor`]), so they do not step over the index entries of jobs claimed before. A paused
-//! queue's producers claim nothing and wait for its resume ([`pause`]); the claim itself is
-//! the same statement either way. A queue with a global limit is claimed through its own
-//! transaction ([`limited`]), and a claim the limit held back waits for a completion or for
-//! the rate's window to move, never spinning; other queues never run it.
+//! queue's producers claim nothing and wait for its resume ([`pause`]); the claim itself is the
+//! same statement either way. A queue with a global limit is claimed through its own
+//! transaction ([`limited`]), and a claim the limit held back waits for a completion or for the
+//! rate's window to move, never spinning; other queues never run it.
 
 mod batch;
 mod cursor;
