@@ -66,7 +66,7 @@ impl HotPath {
         let mut done = Vec::with_capacity(jobs.0.len());
         for job in jobs.0 {
             let kill = self.running.insert(job.id, job.attempt);
-            let attempt = self.executor.execute(job, self.queue.clone(), kill).await;
+            let attempt = self.executor.execute(job, self.queue.clone(), kill, None).await;
             self.running.finish(attempt.info.id);
             done.push(attempt);
         }

@@ -38,7 +38,7 @@ pub struct Limit {
     pub partition: Partition,
 }
 
-/// A rate: at most `starts` claims in any window of length `per`.
+/// A rate: at most `starts` handler starts in any window of length `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Rate {
     /// Starts allowed in a window.

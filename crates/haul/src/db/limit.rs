@@ -1,13 +1,15 @@
 //! Every statement on the limits tables: `limits` (a row per limited queue) and
-//! `limit_starts` (the starts of each partition's rate window). Setting and clearing a limit
-//! notify the control channel (`limit:<queue>`) in the same statement, so workers re-read
-//! which of their queues are limited as the change commits.
+//! `limit_starts` (the starts of each partition's rate window, pending until the claim's
+//! handlers have begun). Setting and clearing a limit notify the control channel
+//! (`limit:<queue>`) in the same statement, so workers re-read which of their queues are
+//! limited as the change commits.
 
 use super::{Db, render};
 use crate::error::Result;
 use crate::limit::{Limit, Partition, QueueLimit, Rate};
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, Postgres};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,19 +43,30 @@ const LOCK: &str = "SELECT {columns} FROM {schema}.limits WHERE queue = $2 FOR U
 
 /// The claim's time (read after the lock, so claims record increasing times), with the
 /// starts of queue `$2` inside the window of `$3` ms before it, per partition: their sum and
-/// the oldest. Entries that left the window are deleted. The time is a scalar subquery, not a
-/// join: a join with one row would be a nested loop, off in worker sessions, whose disabled
-/// cost sets off JIT compilation (hundreds of ms) under the lock.
+/// the oldest. A reported start counts while its handlers' beginning is inside the window; a
+/// pending one (its handlers not all begun, or not yet reported) counts until it is reported,
+/// or until `$4` ms (a lease) past the window if its worker died first. Its `oldest` is a
+/// guess, a few ms ahead, at which a retry finds it reported. Entries that left the window
+/// are deleted. The time is a scalar subquery, not a join: a join with one row would be a
+/// nested loop, off in worker sessions, whose disabled cost sets off JIT compilation
+/// (hundreds of ms) under the lock.
 const WINDOW: &str = r#"
-WITH t AS MATERIALIZED (SELECT clock_timestamp() + $1 * interval '1 microsecond' AS at),
+WITH t AS MATERIALIZED (
+    SELECT clock_timestamp() + $1 * interval '1 microsecond' AS at,
+           $3 * interval '1 millisecond' AS per, $4 * interval '1 millisecond' AS grace
+),
 gone AS (
     DELETE FROM {schema}.limit_starts
-    WHERE queue = $2 AND at <= (SELECT at FROM t) - $3 * interval '1 millisecond'
+    WHERE queue = $2 AND at <= (SELECT at - per FROM t)
+      AND (NOT pending OR at <= (SELECT at - per - grace FROM t))
 ),
 w AS (
-    SELECT partition, sum(n)::bigint AS n, min(at) AS oldest
+    SELECT partition, sum(n)::bigint AS n,
+           min(CASE WHEN pending THEN greatest(at, (SELECT at - per FROM t) + interval '5 ms')
+                    ELSE at END) AS oldest
     FROM {schema}.limit_starts
-    WHERE queue = $2 AND at > (SELECT at FROM t) - $3 * interval '1 millisecond'
+    WHERE queue = $2 AND at > (SELECT at - per - grace FROM t)
+      AND (pending OR at > (SELECT at - per FROM t))
     GROUP BY partition
 )
 SELECT (SELECT at FROM t) AS at, coalesce(array_agg(partition), '{}') AS partitions,
@@ -61,10 +74,21 @@ SELECT (SELECT at FROM t) AS at, coalesce(array_agg(partition), '{}') AS partiti
 FROM w
 "#;
 
-/// Records `$4[i]` starts of partition `$3[i]` at `$5` for queue `$2`.
+/// Records `$4[i]` starts of partition `$3[i]` at `$5` for queue `$2`, pending until their
+/// handlers have begun; returns the entries' ids.
 const RECORD: &str = r#"
-INSERT INTO {schema}.limit_starts (queue, partition, at, n)
-SELECT $2, p, $5, n FROM unnest($3::text[], $4::int[]) AS u(p, n)
+INSERT INTO {schema}.limit_starts (queue, partition, at, n, pending)
+SELECT $2, p, $5, n, true FROM unnest($3::text[], $4::int[]) AS u(p, n)
+RETURNING id
+"#;
+
+/// Marks entries `$2` begun now: every handler of their claims has started. Committed without
+/// waiting for the WAL flush: each window waits for this mark, and a mark lost to a crash only
+/// leaves its starts pending, counted longer, never less.
+const BEGUN: &str = r#"
+WITH quick AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
+UPDATE {schema}.limit_starts SET at = clock_timestamp() + $1 * interval '1 microsecond', pending = false
+WHERE id = ANY($2::bigint[]) AND pending AND EXISTS (SELECT FROM quick)
 "#;
 
 /// The rendered statements on the limits tables for one schema.
@@ -76,6 +100,7 @@ pub(super) struct LimitSql {
     lock: Arc<str>,
     window: Arc<str>,
     record: Arc<str>,
+    begun: Arc<str>,
 }
 
 impl LimitSql {
@@ -89,6 +114,7 @@ impl LimitSql {
             lock: render(&LOCK.replace("{columns}", COLUMNS), schema),
             window: render(WINDOW, schema),
             record: render(RECORD, schema),
+            begun: render(BEGUN, schema),
         }
     }
 }
@@ -176,28 +202,93 @@ impl Db {
         Ok(row.map(|r| r.into_limit().limit))
     }
 
-    /// The claim's time and the starts of `queue`'s window of `period` before it.
+    /// The claim's time and the starts of `queue`'s window of `period` before it; a pending
+    /// start counts for up to `grace` past the window.
     pub(crate) async fn limit_window(
         &self,
         c: &mut PgConnection,
         queue: &str,
         period: Duration,
+        grace: Duration,
     ) -> sqlx::Result<Window> {
         let q = self.query_as::<Window>(&self.inner.limit.window).bind(queue).bind(period.as_millis() as i64);
-        q.fetch_one(c).await
+        q.bind(grace.as_millis() as i64).fetch_one(c).await
     }
 
-    /// Records the starts of one claim: `counts` per partition, at `at`.
+    /// Records the starts of one claim, pending: `counts` per partition, at `at`. Returns
+    /// the entries' ids, for [`Db::limit_starts_begun`].
     pub(crate) async fn limit_record_starts(
         &self,
         c: &mut PgConnection,
         queue: &str,
         counts: &[(String, i32)],
         at: DateTime<Utc>,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<Vec<i64>> {
         let (parts, ns): (Vec<&str>, Vec<i32>) = counts.iter().map(|(p, n)| (p.as_str(), *n)).unzip();
-        let q = self.query(&self.inner.limit.record).bind(queue).bind(parts).bind(ns).bind(at);
-        q.execute(c).await?;
+        let q = self.query_as::<(i64,)>(&self.inner.limit.record).bind(queue).bind(parts).bind(ns).bind(at);
+        Ok(q.fetch_all(c).await?.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Marks recorded starts `ids` as begun now (their handlers have all started): from now
+    /// their window runs.
+    pub(crate) async fn limit_starts_begun(&self, ids: &[i64]) -> Result<()> {
+        let q = self.query(&self.inner.limit.begun).bind(ids);
+        self.with_conn(async |c| q.execute(c).await).await?;
         Ok(())
+    }
+
+    /// [`Db::limit_starts_begun`] on a connection already taken from the pool.
+    pub(crate) async fn limit_starts_begun_on(
+        &self,
+        conn: PoolConnection<Postgres>,
+        ids: &[i64],
+    ) -> Result<()> {
+        let q = self.query(&self.inner.limit.begun).bind(ids);
+        self.on_conn(conn, async |c| q.execute(c).await).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Clock;
+    use crate::db::{Db, test_db};
+    use crate::limit::Limit;
+    use std::time::Duration;
+
+    const PER: Duration = Duration::from_secs(1);
+    const GRACE: Duration = Duration::from_secs(10);
+
+    async fn starts(db: &Db) -> Vec<i64> {
+        let mut c = db.pool().acquire().await.unwrap();
+        db.limit_window(&mut c, "q", PER, GRACE).await.unwrap().starts
+    }
+
+    async fn record(db: &Db) -> Vec<i64> {
+        let mut c = db.pool().acquire().await.unwrap();
+        let at = db.limit_window(&mut c, "q", PER, GRACE).await.unwrap().at;
+        db.limit_record_starts(&mut c, "q", &[("".into(), 2)], at).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_pending_start_counts_until_marked_begun_or_a_grace_past_its_window() {
+        let (pool, _, schema) = test_db("limit").await;
+        let clock = Clock::database();
+        let db = Db::new(pool, &schema, clock.clone());
+        db.limit_set("q", &Limit::rate(2, PER)).await.unwrap();
+
+        record(&db).await;
+        clock.advance(5 * PER);
+        assert_eq!(starts(&db).await, [2], "pending: counted past its window, its handlers not begun");
+        clock.advance(GRACE);
+        assert!(starts(&db).await.is_empty(), "a grace past its window, its worker presumed dead");
+
+        let ids = record(&db).await;
+        clock.advance(5 * PER);
+        db.limit_starts_begun(&ids).await.unwrap();
+        clock.advance(PER / 2);
+        assert_eq!(starts(&db).await, [2], "begun half a window ago: counted from when it began");
+        clock.advance(PER);
+        assert!(starts(&db).await.is_empty(), "begun a window ago: left it");
     }
 }

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "periodic_next",
         sql: include_str!("../../migrations/0011_periodic_next.sql"),
     },
+    Migration {
+        version: 12,
+        name: "limit_starts_begun",
+        sql: include_str!("../../migrations/0012_limit_starts_begun.sql"),
+    },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";

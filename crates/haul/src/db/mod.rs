@@ -36,6 +36,7 @@ pub(crate) use vacuum::DeadTuples;
 
 use crate::clock::Clock;
 use crate::error::{Error, map_db_error};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sqlx::query::{Query, QueryAs};
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool};
@@ -111,10 +112,32 @@ impl Db {
             let mut conn = acquire.await.map_err(|e| self.err(e))?;
             return f(&mut conn).await.map_err(|e| self.err(e));
         };
-        let mut conn = tokio::time::timeout(limit, acquire)
+        let conn = tokio::time::timeout(limit, acquire)
             .await
             .map_err(|_| Error::Timeout(limit))?
             .map_err(|e| self.err(e))?;
+        self.run_limited(conn, limit, f).await
+    }
+
+    /// Runs `f` on `conn`, a connection already taken from the pool, under this handle's
+    /// timeout, as [`Db::with_conn`] does.
+    pub(crate) async fn on_conn<T>(
+        &self,
+        mut conn: PoolConnection<Postgres>,
+        f: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> Result<T, Error> {
+        match self.timeout {
+            Some(limit) => self.run_limited(conn, limit, f).await,
+            None => f(&mut conn).await.map_err(|e| self.err(e)),
+        }
+    }
+
+    async fn run_limited<T>(
+        &self,
+        mut conn: PoolConnection<Postgres>,
+        limit: Duration,
+        f: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> Result<T, Error> {
         let res = tokio::time::timeout(limit, f(&mut conn)).await;
         match res {
             Ok(r) => r.map_err(|e| self.err(e)),

@@ -32,6 +32,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
+/// Held by a job until its handler's future has been polled once (its handler has begun), then
+/// dropped: a limited claim learns this way when all of its jobs have started.
+pub(crate) type StartMark = Arc<dyn std::any::Any + Send + Sync>;
+
 /// One finished attempt, on its way to the completer.
 #[derive(Debug)]
 pub(crate) struct Attempt {
@@ -61,8 +65,15 @@ pub(crate) struct Executor<S> {
 }
 
 impl<S: Clone + Send + Sync + 'static> Executor<S> {
-    /// Runs one claimed job to an outcome. Never panics, whatever the handler does.
-    pub(crate) async fn execute(&self, job: ClaimedJob, queue: Arc<str>, kill: Arc<Kill>) -> Attempt {
+    /// Runs one claimed job to an outcome. Never panics, whatever the handler does. `begun` is
+    /// dropped once the handler has begun (or the job ended without one).
+    pub(crate) async fn execute(
+        &self,
+        job: ClaimedJob,
+        queue: Arc<str>,
+        kill: Arc<Kill>,
+        begun: Option<StartMark>,
+    ) -> Attempt {
         let route = self.registry.get(&job.kind);
         let info = Arc::new(JobInfo {
             id: job.id,
@@ -88,7 +99,7 @@ impl<S: Clone + Send + Sync + 'static> Executor<S> {
             Some(route) => {
                 let timeout = job.timeout_ms.map_or(route.timeout, |ms| Duration::from_millis(ms as u64));
                 let stop = Stop { kill, timeout, grace: self.timeout_grace };
-                let run = self.run_route(route, info.clone(), &job.args.0, stop);
+                let run = self.run_route(route, info.clone(), &job.args.0, stop, begun);
                 (run.instrument(span.clone()).await, route.retry)
             }
         };
@@ -98,7 +109,14 @@ impl<S: Clone + Send + Sync + 'static> Executor<S> {
         attempt
     }
 
-    async fn run_route(&self, route: &Route<S>, info: Arc<JobInfo>, args: &str, stop: Stop) -> Outcome {
+    async fn run_route(
+        &self,
+        route: &Route<S>,
+        info: Arc<JobInfo>,
+        args: &str,
+        stop: Stop,
+        begun: Option<StartMark>,
+    ) -> Outcome {
         let ctx = JobContext::new(
             self.state.clone(),
             info.clone(),
@@ -128,7 +146,7 @@ impl<S: Clone + Send + Sync + 'static> Executor<S> {
             Ok(Err(e)) => return decode_failed(route, &e),
             Err(panic) => return panicked(panic),
         };
-        let mut fut = AssertUnwindSafe(fut).catch_unwind();
+        let mut fut = FirstPoll { fut: AssertUnwindSafe(fut).catch_unwind(), begun };
         // The handler is polled first: one done at its first poll (most are quick) never
         // registers its timeout in the timer wheel, nor its kill waiter.
         let done = tokio::select! {
@@ -179,6 +197,25 @@ fn start_of(info: &JobInfo) -> Transition {
         queue_wait: Some(info.queue_wait),
         error: None,
         by: RecordedBy::Worker,
+    }
+}
+
+/// A future that drops `begun` after its first poll.
+struct FirstPoll<F> {
+    fut: F,
+    begun: Option<StartMark>,
+}
+
+impl<F: Future + Unpin> Future for FirstPoll<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let polled = std::pin::Pin::new(&mut self.fut).poll(cx);
+        self.begun = None;
+        polled
     }
 }
 

@@ -4,17 +4,27 @@
 //! record the claim's starts. The limit is exact: every claim counts everything claimed
 //! before it, and its time (`attempted_at`) follows the end of every job it counted as ended.
 //!
-//! The rate is a sliding window: at most `starts` claims in *any* window of the period, not
+//! The rate is a sliding window: at most `starts` starts in *any* window of the period, not
 //! only in windows aligned on a clock (a fixed window lets twice the rate through across a
 //! boundary). A claim held back by the limit leaves its jobs untouched (still `available`,
 //! attempt unchanged) and says when to try again: when the oldest start of a partition at
 //! its rate leaves the window, or when a running job of a partition at its concurrency
 //! completes (the worker's completer says so after each flush).
+//!
+//! A start counts from when the claim's handlers began, not from the claim: its starts are
+//! recorded pending, and once every one of its jobs has entered its handler ([`ClaimStarts`]
+//! dropped after each handler's first poll) the worker marks them begun at that moment. Two
+//! claims' handlers thus never start more than the rate in any window of the period, whatever
+//! the lag between each claim and its handlers.
 
 use crate::db::{Allowance, ClaimedJob, Db, LimitedClaim, PartitionBy, RunningParts, Window};
+use crate::execute::StartMark;
 use crate::limit::Limit;
 use chrono::{DateTime, Utc};
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Candidates a claim scans per job wanted: room for partitions that are allowed only a few.
@@ -28,6 +38,47 @@ pub(crate) struct Limited {
     pub at_concurrency: bool,
     /// Some partition reached its rate: retry after this long (its oldest start leaves the window).
     pub rate_frees_in: Option<Duration>,
+    /// Held by each job until its handler's first poll; the last drop marks the claim's
+    /// starts begun. `None` without a rate.
+    pub begun: Option<StartMark>,
+}
+
+/// The recorded starts of one limited claim, with a connection taken as the claim committed;
+/// dropped once every job of the claim has entered its handler, it marks them begun on that
+/// connection. Taking it before the handlers start keeps the mark from queueing behind their
+/// own statements for a pool connection: each window waits for the mark.
+struct ClaimStarts {
+    db: Db,
+    ids: Vec<i64>,
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+impl Drop for ClaimStarts {
+    fn drop(&mut self) {
+        let (db, ids, conn) = (self.db.clone(), std::mem::take(&mut self.ids), self.conn.take());
+        // outside a runtime (it is shutting down) the starts count until a lease past their window
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { mark_begun(&db, &ids, conn).await });
+        }
+    }
+}
+
+/// Marks `ids` begun: on `conn`, else (or after a failure there) on the pool, a few tries.
+/// Given up, the starts keep counting until a lease past their window, never less.
+async fn mark_begun(db: &Db, ids: &[i64], conn: Option<PoolConnection<Postgres>>) {
+    if let Some(conn) = conn
+        && db.limit_starts_begun_on(conn, ids).await.is_ok()
+    {
+        return;
+    }
+    let mut backoff = crate::service::Backoff::default();
+    for _ in 0..5 {
+        match db.limit_starts_begun(ids).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "could not mark a limited claim's starts begun; retrying"),
+        }
+        backoff.wait().await;
+    }
 }
 
 /// Claims up to `want` jobs of limited queue `queue`; `None` if it has no limit (any more).
@@ -38,31 +89,41 @@ pub(crate) async fn claim(
     lease_ms: i64,
     worker: &str,
 ) -> crate::Result<Option<Limited>> {
-    db.with_conn(async |c| {
-        let mut tx = sqlx::Connection::begin(c).await?;
-        let Some(limit) = db.limit_lock(&mut tx, queue).await? else { return Ok(None) };
-        let by = PartitionBy { by_kind: limit.partition.by_kind, by_arg: limit.partition.by_arg.as_deref() };
-        let running = match limit.concurrency {
-            Some(_) => db.job_running_by_partition(&mut tx, queue, by).await?,
-            None => RunningParts { partitions: Vec::new(), running: Vec::new() },
-        };
-        // the claim's time, read after the count: every job counted as ended ended before it
-        let period = limit.rate.map_or(Duration::ZERO, |r| r.per);
-        let window = db.limit_window(&mut tx, queue, period).await?;
-        let usage = Usage::new(&limit, &running, &window);
-        let allow = usage.allowance(want as i64);
-        let claim = LimitedClaim { queue, by, allow: &allow, lease_ms, worker, at: window.at };
-        let jobs = db.job_claim_limited(&mut tx, claim).await?;
-        let started = count_by_partition(&jobs);
-        if limit.rate.is_some() && !started.is_empty() {
-            db.limit_record_starts(&mut tx, queue, &started, window.at).await?;
-        }
-        tx.commit().await?;
-        let mut out = usage.held_back(&started, window.at);
-        out.jobs = jobs.into_iter().map(|(j, _)| j).collect();
-        Ok(Some(out))
-    })
-    .await
+    let claimed = db
+        .with_conn(async |c| {
+            let mut tx = sqlx::Connection::begin(c).await?;
+            let Some(limit) = db.limit_lock(&mut tx, queue).await? else { return Ok(None) };
+            let by =
+                PartitionBy { by_kind: limit.partition.by_kind, by_arg: limit.partition.by_arg.as_deref() };
+            let running = match limit.concurrency {
+                Some(_) => db.job_running_by_partition(&mut tx, queue, by).await?,
+                None => RunningParts { partitions: Vec::new(), running: Vec::new() },
+            };
+            // the claim's time, read after the count: every job counted as ended ended before it
+            let period = limit.rate.map_or(Duration::ZERO, |r| r.per);
+            let grace = Duration::from_millis(lease_ms.max(0) as u64);
+            let window = db.limit_window(&mut tx, queue, period, grace).await?;
+            let usage = Usage::new(&limit, &running, &window);
+            let allow = usage.allowance(want as i64);
+            let claim = LimitedClaim { queue, by, allow: &allow, lease_ms, worker, at: window.at };
+            let jobs = db.job_claim_limited(&mut tx, claim).await?;
+            let started = count_by_partition(&jobs);
+            let mut ids = Vec::new();
+            if limit.rate.is_some() && !started.is_empty() {
+                ids = db.limit_record_starts(&mut tx, queue, &started, window.at).await?;
+            }
+            tx.commit().await?;
+            let mut out = usage.held_back(&started, window.at);
+            out.jobs = jobs.into_iter().map(|(j, _)| j).collect();
+            Ok(Some((out, ids)))
+        })
+        .await?;
+    let Some((mut out, ids)) = claimed else { return Ok(None) };
+    if !ids.is_empty() {
+        let conn = db.pool().try_acquire();
+        out.begun = Some(Arc::new(ClaimStarts { db: db.clone(), ids, conn }));
+    }
+    Ok(Some(out))
 }
 
 fn count_by_partition(jobs: &[(ClaimedJob, String)]) -> Vec<(String, i32)> {

@@ -23,7 +23,7 @@ pub(crate) use pause::{LimitedSet, PauseWatch, PausedSet};
 
 use crate::attempts::{Kill, Running, lease_ms};
 use crate::db::{ClaimedJob, Db};
-use crate::execute::{Attempt, Executor};
+use crate::execute::{Attempt, Executor, StartMark};
 use crate::health::Marks;
 use crate::service::{Backoff, Throttle};
 use crate::stats::WorkerStats;
@@ -243,16 +243,16 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         match self.claim(q, want).await {
             Ok(claim) => {
                 backoff.reset();
-                let (jobs, wait) = match claim {
-                    Claim::Plain(jobs, scan) => (jobs, Fill::short(q, scan)),
+                let (jobs, wait, begun) = match claim {
+                    Claim::Plain(jobs, scan) => (jobs, Fill::short(q, scan), None),
                     Claim::Limited(l) => {
                         let wait = Fill::held_back(&l);
-                        (l.jobs, wait)
+                        (l.jobs, wait, l.begun)
                     }
                 };
                 let filled = jobs.len() == want;
                 q.unreserve(want - jobs.len());
-                self.start_jobs(q, jobs);
+                self.start_jobs(q, jobs, begun);
                 if filled { Fill::Again } else { wait }
             }
             Err(e) => {
@@ -313,13 +313,15 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         Ok(jobs)
     }
 
-    fn start_jobs(self: &Arc<Self>, q: &Arc<QueueHandle>, jobs: Vec<ClaimedJob>) {
+    /// Starts a task per job; each holds `begun` (a limited claim's) until its handler begins.
+    fn start_jobs(self: &Arc<Self>, q: &Arc<QueueHandle>, jobs: Vec<ClaimedJob>, begun: Option<StartMark>) {
         let jobs = jobs.into_iter().map(|job| (job.id, job.attempt, job));
         self.running.start_many(jobs, |job, kill| {
             let guard = SlotGuard { producer: self.clone(), q: q.clone(), id: job.id, kill: kill.clone() };
+            let begun = begun.clone();
             let task = tokio::spawn(async move {
                 let p = &guard.producer;
-                let attempt = p.executor.execute(job, guard.q.name.clone(), kill).await;
+                let attempt = p.executor.execute(job, guard.q.name.clone(), kill, begun).await;
                 match p.completer.send(attempt).await {
                     Ok(()) => guard.kill.hand_over(),
                     Err(_) => {

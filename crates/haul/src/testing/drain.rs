@@ -193,7 +193,7 @@ async fn run_one<S: Clone + Send + Sync + 'static>(
 ) {
     let (producer, completer) = worker.inline_stages();
     let id = job.id;
-    let attempt = producer.executor.execute(job, queue.into(), Arc::new(Kill::default())).await;
+    let attempt = producer.executor.execute(job, queue.into(), Arc::new(Kill::default()), None).await;
     completer.complete_now(vec![attempt]).await;
     while let Ok(event) = events.try_recv() {
         if event.id == id {

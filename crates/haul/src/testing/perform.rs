@@ -230,7 +230,7 @@ impl<S: Clone + Send + Sync + 'static> TestContext<S> {
             kill.cancel();
         }
         let (producer, _) = worker.inline_stages();
-        producer.executor.execute(job, queue.into(), kill).await
+        producer.executor.execute(job, queue.into(), kill, None).await
     }
 
     /// Why job `id` cannot be performed as a `J`.

@@ -180,6 +180,7 @@ async fn three_processes_never_start_more_than_the_rate_in_any_window() {
          ({by_start} by handler start), sustained {rate:.1} per window ({:.0} % of the limit)",
         100.0 * rate / f64::from(RATE)
     );
-    assert!(by_claim <= i64::from(RATE), "{by_claim} starts in one window, over {RATE}");
+    assert!(by_claim <= i64::from(RATE), "{by_claim} claims in one window, over {RATE}");
+    assert!(by_start <= i64::from(RATE), "{by_start} handler starts in one window, over {RATE}");
     assert!(rate >= 0.9 * f64::from(RATE), "sustained {rate:.1} per window, under 90 % of {RATE}");
 }
