@@ -82,12 +82,13 @@ SELECT $2, p, $5, n, true FROM unnest($3::text[], $4::int[]) AS u(p, n)
 RETURNING id
 "#;
 
-/// Marks entries `$2` begun now: every handler of their claims has started. Committed without
-/// waiting for the WAL flush: each window waits for this mark, and a mark lost to a crash only
-/// leaves its starts pending, counted longer, never less.
+/// Marks entries `$2` begun at `$3`, when every handler of their claims had started (on the
+/// shifted clock). Committed without waiting for the WAL flush: other processes' claims wait
+/// for this mark, and a mark lost to a crash only leaves its starts pending, counted longer,
+/// never less.
 const BEGUN: &str = r#"
 WITH quick AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
-UPDATE {schema}.limit_starts SET at = clock_timestamp() + $1 * interval '1 microsecond', pending = false
+UPDATE {schema}.limit_starts SET at = $3, pending = false
 WHERE id = ANY($2::bigint[]) AND pending AND EXISTS (SELECT FROM quick)
 "#;
 
@@ -229,10 +230,10 @@ impl Db {
         Ok(q.fetch_all(c).await?.into_iter().map(|(id,)| id).collect())
     }
 
-    /// Marks recorded starts `ids` as begun now (their handlers have all started): from now
-    /// their window runs.
-    pub(crate) async fn limit_starts_begun(&self, ids: &[i64]) -> Result<()> {
-        let q = self.query(&self.inner.limit.begun).bind(ids);
+    /// Marks recorded starts `ids` as begun at `at` (their handlers had all started by then):
+    /// from then their window runs.
+    pub(crate) async fn limit_starts_begun(&self, ids: &[i64], at: DateTime<Utc>) -> Result<()> {
+        let q = self.query(&self.inner.limit.begun).bind(ids).bind(at);
         self.with_conn(async |c| q.execute(c).await).await?;
         Ok(())
     }
@@ -242,8 +243,9 @@ impl Db {
         &self,
         conn: PoolConnection<Postgres>,
         ids: &[i64],
+        at: DateTime<Utc>,
     ) -> Result<()> {
-        let q = self.query(&self.inner.limit.begun).bind(ids);
+        let q = self.query(&self.inner.limit.begun).bind(ids).bind(at);
         self.on_conn(conn, async |c| q.execute(c).await).await?;
         Ok(())
     }
@@ -285,7 +287,9 @@ mod tests {
 
         let ids = record(&db).await;
         clock.advance(5 * PER);
-        db.limit_starts_begun(&ids).await.unwrap();
+        let mut c = db.pool().acquire().await.unwrap();
+        let now = db.limit_window(&mut c, "q", PER, GRACE).await.unwrap().at;
+        db.limit_starts_begun(&ids, now).await.unwrap();
         clock.advance(PER / 2);
         assert_eq!(starts(&db).await, [2], "begun half a window ago: counted from when it began");
         clock.advance(PER);

@@ -25,7 +25,7 @@ use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Candidates a claim scans per job wanted: room for partitions that are allowed only a few.
 const SCAN_PER_WANTED: i64 = 4;
@@ -45,35 +45,43 @@ pub(crate) struct Limited {
 
 /// The recorded starts of one limited claim, with a connection taken as the claim committed;
 /// dropped once every job of the claim has entered its handler, it marks them begun on that
-/// connection. Taking it before the handlers start keeps the mark from queueing behind their
-/// own statements for a pool connection: each window waits for the mark.
+/// connection, at that moment on the database's clock: the claim's time plus what this
+/// process's clock saw from just before it asked for that time until now (an upper bound, as
+/// the database read its clock after the question was sent). The mark's own lag therefore
+/// costs the window nothing: while it is on its way the starts stay pending, counted. The
+/// connection is taken before the handlers start so the mark does not queue behind their own
+/// statements for one.
 struct ClaimStarts {
     db: Db,
     ids: Vec<i64>,
     conn: Option<PoolConnection<Postgres>>,
+    /// The claim's time, and this process's clock just before the claim asked for it.
+    read: (DateTime<Utc>, Instant),
 }
 
 impl Drop for ClaimStarts {
     fn drop(&mut self) {
         let (db, ids, conn) = (self.db.clone(), std::mem::take(&mut self.ids), self.conn.take());
+        let since = chrono::TimeDelta::from_std(self.read.1.elapsed()).unwrap_or(chrono::TimeDelta::MAX);
+        let at = self.read.0.checked_add_signed(since).unwrap_or(DateTime::<Utc>::MAX_UTC);
         // outside a runtime (it is shutting down) the starts count until a lease past their window
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { mark_begun(&db, &ids, conn).await });
+            rt.spawn(async move { mark_begun(&db, &ids, at, conn).await });
         }
     }
 }
 
-/// Marks `ids` begun: on `conn`, else (or after a failure there) on the pool, a few tries.
-/// Given up, the starts keep counting until a lease past their window, never less.
-async fn mark_begun(db: &Db, ids: &[i64], conn: Option<PoolConnection<Postgres>>) {
+/// Marks `ids` begun at `at`: on `conn`, else (or after a failure there) on the pool, a few
+/// tries. Given up, the starts keep counting until a lease past their window, never less.
+async fn mark_begun(db: &Db, ids: &[i64], at: DateTime<Utc>, conn: Option<PoolConnection<Postgres>>) {
     if let Some(conn) = conn
-        && db.limit_starts_begun_on(conn, ids).await.is_ok()
+        && db.limit_starts_begun_on(conn, ids, at).await.is_ok()
     {
         return;
     }
     let mut backoff = crate::service::Backoff::default();
     for _ in 0..5 {
-        match db.limit_starts_begun(ids).await {
+        match db.limit_starts_begun(ids, at).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "could not mark a limited claim's starts begun; retrying"),
         }
@@ -102,6 +110,7 @@ pub(crate) async fn claim(
             // the claim's time, read after the count: every job counted as ended ended before it
             let period = limit.rate.map_or(Duration::ZERO, |r| r.per);
             let grace = Duration::from_millis(lease_ms.max(0) as u64);
+            let asked = Instant::now();
             let window = db.limit_window(&mut tx, queue, period, grace).await?;
             let usage = Usage::new(&limit, &running, &window);
             let allow = usage.allowance(want as i64);
@@ -115,13 +124,13 @@ pub(crate) async fn claim(
             tx.commit().await?;
             let mut out = usage.held_back(&started, window.at);
             out.jobs = jobs.into_iter().map(|(j, _)| j).collect();
-            Ok(Some((out, ids)))
+            Ok(Some((out, ids, (window.at, asked))))
         })
         .await?;
-    let Some((mut out, ids)) = claimed else { return Ok(None) };
+    let Some((mut out, ids, read)) = claimed else { return Ok(None) };
     if !ids.is_empty() {
         let conn = db.pool().try_acquire();
-        out.begun = Some(Arc::new(ClaimStarts { db: db.clone(), ids, conn }));
+        out.begun = Some(Arc::new(ClaimStarts { db: db.clone(), ids, conn, read }));
     }
     Ok(Some(out))
 }
