@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "periodic_next",
         sql: include_str!("../../migrations/0011_periodic_next.sql"),
     },
+    Migration {
+        version: 12,
+        name: "unique_key_c",
+        sql: include_str!("../../migrations/0012_unique_key_c.sql"),
+    },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";
