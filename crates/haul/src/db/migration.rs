@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "limit_starts_begun",
         sql: include_str!("../../migrations/0012_limit_starts_begun.sql"),
     },
+    Migration {
+        version: 13,
+        name: "unique_key_c",
+        sql: include_str!("../../migrations/0013_unique_key_c.sql"),
+    },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";

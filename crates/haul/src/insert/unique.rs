@@ -26,7 +26,7 @@ pub(crate) struct UniquePlan {
 }
 
 /// Sorts by key (jobs without one first) and sends each key once, moving the rows out of
-/// `batch` rather than copying them.
+/// `batch` rather than copying them, or sending `batch` itself when it already is so.
 pub(crate) fn plan(mut batch: InsertBatch) -> UniquePlan {
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| {
@@ -46,7 +46,9 @@ pub(crate) fn plan(mut batch: InsertBatch) -> UniquePlan {
             }
         }
     }
-    UniquePlan { sent: batch.take_rows(&rows), slots }
+    let in_order = rows.len() == batch.len() && rows.iter().enumerate().all(|(i, &row)| i == row);
+    let sent = if in_order { batch } else { batch.take_rows(&rows) };
+    UniquePlan { sent, slots }
 }
 
 impl UniquePlan {

@@ -61,3 +61,28 @@ async fn schemas_are_independent() {
         Client::with_config(a.pool.clone(), ClientConfig::default().with_schema("select")).unwrap();
     assert_eq!(reserved.schema(), "select", "reserved words are quoted, not refused");
 }
+
+/// Migration 0013 on a schema that already holds keyed jobs and a client whose statements are
+/// prepared: `jobs_unique` is rebuilt on the key in `COLLATE "C"` (still unique, valid and
+/// partial), a key taken before the upgrade is still taken after it, and the prepared
+/// statements still run (no result changed type).
+#[tokio::test]
+async fn jobs_unique_compares_bytewise_after_0013_and_keys_stay_taken() {
+    let db = TestDb::unmigrated().await;
+    let script = db.client.migration_script();
+    let (up_to_12, _) = script.split_once("\n-- migration 13 (").expect("migration 13 in the script");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{up_to_12}\nCOMMIT;"))).execute(&db.pool).await.unwrap();
+    let job = |key: &str| haul::NewJob::raw("noop", serde_json::json!({})).with_unique_key(key);
+    let before = db.client.insert_many_checked(db.client.pool(), [job("é-1"), job("b-2")]).await.unwrap();
+
+    assert_eq!(db.client.migrate().await.unwrap().applied, [13]);
+    let index = "SELECT count(*) FROM pg_index WHERE indexrelid = '{s}.jobs_unique'::regclass \
+                 AND indisunique AND indisvalid AND indpred IS NOT NULL \
+                 AND indcollation[0] = (SELECT oid FROM pg_collation WHERE collname = 'C')";
+    assert_eq!(db.scalar(index).await, 1, "jobs_unique rebuilt unique, valid, partial, in \"C\"");
+    let after = db.client.insert_many_checked(db.client.pool(), [job("b-2"), job("é-1")]).await.unwrap();
+    assert!(after.iter().all(|o| o.duplicate), "{after:?}");
+    assert_eq!((after[0].id, after[1].id), (before[1].id, before[0].id));
+    assert_eq!(db.client.insert(job("b-2")).await.unwrap(), before[1].id, "the pool's plain insert too");
+    assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs").await, 2);
+}

@@ -170,3 +170,30 @@ async fn concurrent_inserters_on_the_pool_leave_exactly_one_job_per_key() {
     assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs").await, KEYS as i64);
     assert_eq!(by_key.len() as u64, KEYS);
 }
+
+/// A batch goes in one of two shapes (`db::job::insert`): its keys' states once for all when
+/// they share them and no key has a period, else one a row. Either way every keyed job stores
+/// its own states, a job without a key none, and a taken key is reported.
+#[tokio::test]
+async fn a_batch_stores_each_keys_states_whether_they_share_them_or_not() {
+    let db = TestDb::new().await;
+    let done = haul::UniqueStates::DEFAULT.with(haul::JobState::Completed);
+    let keyed = |k: &str| NewJob::raw("noop", serde_json::json!({})).with_unique_key(k);
+    let plain = || NewJob::raw("noop", serde_json::json!({}));
+    let shared = [keyed("a"), plain(), keyed("b")];
+    let per_row =
+        [keyed("c"), plain(), keyed("d").with_unique(Unique::by_kind().in_states(done)), keyed("a")];
+    db.client.insert_many_checked(db.client.pool(), shared).await.unwrap();
+    let out = db.client.insert_many_checked(db.client.pool(), per_row).await.unwrap();
+    let dup: Vec<bool> = out.iter().map(|o| o.duplicate).collect();
+    assert_eq!(dup, [false, false, false, true]);
+    let states =
+        |key: &str| format!("SELECT unique_states::bigint FROM {{s}}.jobs WHERE unique_key = '{key}'");
+    let default = db.scalar(&states("a")).await;
+    assert!(
+        default > 0 && default == db.scalar(&states("b")).await && default == db.scalar(&states("c")).await
+    );
+    assert_eq!(db.scalar(&states("d")).await, default | 32, "and completed's bit (32)");
+    let keyless = "SELECT count(*) FROM {s}.jobs WHERE unique_key IS NULL AND unique_states IS NULL";
+    assert_eq!(db.scalar(keyless).await, 2);
+}

@@ -81,10 +81,11 @@ SELECT (SELECT max(id) FROM w) AS last,
 const WINDOW: &str = "j.id = ANY(ARRAY(SELECT id FROM w)) AND {acting}";
 
 /// A retried job whose unique key another job holds (while available) stays where it is:
-/// making it available would break `jobs_unique`. `4` is available's bit (migration 0005).
+/// making it available would break `jobs_unique`. `4` is available's bit (migration 0005); the
+/// key compares in the index's collation (migration 0013), so the lookup can use it.
 const KEY_FREE: &str = "NOT ((j.unique_states & 4) <> 0 AND EXISTS (
         SELECT 1 FROM {schema}.jobs WHERE {unique_held}
-          AND unique_key = j.unique_key AND id <> j.id))";
+          AND unique_key COLLATE \"C\" = j.unique_key AND id <> j.id))";
 
 const RETRY: &str = "UPDATE {schema}.jobs j SET {retry_set} WHERE {window} RETURNING j.id, j.queue, j.state";
 const CANCEL: &str = "UPDATE {schema}.jobs j SET {cancel_set} WHERE {window} RETURNING {cancel_returning}";

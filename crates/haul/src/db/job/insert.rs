@@ -28,12 +28,12 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
 "#;
 
 /// A batch of which some jobs carry a unique key: the rows `INSERT_MANY` builds, with the key
-/// (its period's number appended, by the database's clock) and the states it holds in. A taken
-/// key inserts nothing: `DO UPDATE` (of nothing) locks and returns the existing job, even one
-/// committed after this statement's snapshot, waiting for an insert in flight to commit or roll
-/// back. Rows go in the arrays' order, as in `INSERT_MANY` (the caller sorts them by key, so
-/// concurrent batches take the keys in one order and cannot deadlock), and no two rows of a
-/// batch share a key.
+/// (its period's number appended, by the database's clock) and the states it holds in, in one of
+/// the two shapes of `UniqueShape`. A taken key inserts nothing: `DO UPDATE` (of nothing) locks
+/// and returns the existing job, even one committed after this statement's snapshot, waiting for
+/// an insert in flight to commit or roll back. Rows go in the arrays' order, as in `INSERT_MANY`
+/// (the caller sorts them by key, so concurrent batches take the keys in one order and cannot
+/// deadlock), and no two rows of a batch share a key.
 const INSERT_UNIQUE_MANY: &str = r#"
 WITH ins AS (
     INSERT INTO {schema}.jobs AS j (kind, queue, args, state, priority, max_attempts, run_at,
@@ -42,16 +42,13 @@ WITH ins AS (
            CASE WHEN t.due > {now} THEN {scheduled} ELSE {available} END,
            t.priority, t.max_attempts, t.due, {now}, t.timeout_ms,
            coalesce(t.metadata::jsonb, '{}'), coalesce(string_to_array(t.tags, ','), '{}'),
-           CASE WHEN t.period_s IS NULL THEN t.unique_key
-                ELSE t.unique_key || '@' || t.period_s || ':'
-                     || floor(extract(epoch FROM {now}) / t.period_s)::bigint END,
-           t.unique_states
+           {unique_values}
     FROM (SELECT u.*, coalesce(u.run_at, {now} + coalesce(u.delay_us, 0) * interval '1 microsecond') AS due
           FROM unnest($2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
                       $7::timestamptz[], $8::bigint[], $9::int[], $10::text[], $11::text[],
-                      $12::text[], $13::bigint[], $14::int[])
+                      {unique_arrays})
             AS u(kind, queue, args, priority, max_attempts, run_at, delay_us, timeout_ms, metadata, tags,
-                 unique_key, period_s, unique_states)
+                 {unique_names})
          ) t
     {on_conflict}
     RETURNING j.id, j.queue, j.state, j.unique_key, j.xmax <> 0 AS duplicate
@@ -62,6 +59,43 @@ SELECT coalesce(array_agg(id ORDER BY id) FILTER (WHERE NOT duplicate), '{}') AS
        {notify_queues} AS notified
 FROM ins
 "#;
+
+/// How the unique columns of `INSERT_UNIQUE_MANY` are sent: the values it inserts, the arrays
+/// `unnest` reads and their names.
+struct UniqueShape {
+    values: &'static str,
+    arrays: &'static str,
+    names: &'static str,
+}
+
+/// Every unique column one value a row (`$12` keys, `$13` periods, `$14` states): any batch.
+const PER_ROW: UniqueShape = UniqueShape {
+    values: "CASE WHEN t.period_s IS NULL THEN t.unique_key
+                ELSE t.unique_key || '@' || t.period_s || ':'
+                     || floor(extract(epoch FROM {now}) / t.period_s)::bigint END,
+           t.unique_states",
+    arrays: "$12::text[], $13::bigint[], $14::int[]",
+    names: "unique_key, period_s, unique_states",
+};
+
+/// The keys one a row (`$12`) and one number of states for every keyed row (`$13`): a batch
+/// without periods whose keys share their states, the usual bulk insert. `unnest` materialises
+/// each array it reads, so two arrays fewer is cheaper by a row's worth of work each.
+const SHARED: UniqueShape = UniqueShape {
+    values: "t.unique_key, CASE WHEN t.unique_key IS NOT NULL THEN $13::int END",
+    arrays: "$12::text[]",
+    names: "unique_key",
+};
+
+impl UniqueShape {
+    /// `template` with this shape's unique columns.
+    fn fill(&self, template: &str) -> String {
+        template
+            .replace("{unique_values}", self.values)
+            .replace("{unique_arrays}", self.arrays)
+            .replace("{unique_names}", self.names)
+    }
+}
 
 /// What `INSERT_UNIQUE_MANY` becomes without `ON CONFLICT`: a taken key fails the statement, so
 /// every returned row was inserted and the result is `INSERT_MANY`'s (ids and notifications),
@@ -77,8 +111,8 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
 const ON_CONFLICT: &str = "ON CONFLICT (unique_key) WHERE {unique_held}
     DO UPDATE SET unique_key = EXCLUDED.unique_key";
 
-/// The index predicate of `jobs_unique` (migration 0005), word for word, so `ON CONFLICT`
-/// infers that index.
+/// The index predicate of `jobs_unique` (migrations 0005 and 0013), word for word, so `ON
+/// CONFLICT` infers that index (on the key in any collation: its own is `"C"`).
 pub(super) const UNIQUE_HELD: &str = "unique_key IS NOT NULL AND (unique_states & CASE state
         WHEN 'pending' THEN 1 WHEN 'scheduled' THEN 2 WHEN 'available' THEN 4 WHEN 'running' THEN 8
         WHEN 'retryable' THEN 16 WHEN 'completed' THEN 32 WHEN 'cancelled' THEN 64
@@ -102,26 +136,39 @@ FROM ins
 pub(super) struct InsertSql {
     pub(super) one: Arc<str>,
     pub(super) many: Arc<str>,
-    pub(super) unique_many: Arc<str>,
+    pub(super) unique_many: UniqueSql,
     /// `INSERT_UNIQUE_MANY` without `ON CONFLICT` (`UNIQUE_PLAIN_TAIL`): a taken key fails the
     /// whole statement.
-    pub(super) unique_plain: Arc<str>,
+    pub(super) unique_plain: UniqueSql,
 }
 
-/// `INSERT_UNIQUE_MANY`'s rows with `UNIQUE_PLAIN_TAIL`.
-fn unique_plain_statement(schema: &str) -> Arc<str> {
+/// One unique insert statement in each `UniqueShape`.
+pub(super) struct UniqueSql {
+    per_row: Arc<str>,
+    shared: Arc<str>,
+}
+
+impl UniqueSql {
+    fn new(render: impl Fn(&UniqueShape) -> Arc<str>) -> Self {
+        UniqueSql { per_row: render(&PER_ROW), shared: render(&SHARED) }
+    }
+}
+
+/// `INSERT_UNIQUE_MANY`'s rows in `shape` with `UNIQUE_PLAIN_TAIL`.
+fn unique_plain_statement(shape: &UniqueShape, schema: &str) -> Arc<str> {
     let head = INSERT_UNIQUE_MANY.split("{on_conflict}").next().expect("a template");
     let notify = notify_each_queue("ins WHERE state = {available}");
-    statement(&format!("{head}{}", UNIQUE_PLAIN_TAIL.replace("{notify_queues}", &notify)), schema)
+    let tail = UNIQUE_PLAIN_TAIL.replace("{notify_queues}", &notify);
+    statement(&shape.fill(&format!("{head}{tail}")), schema)
 }
 
-/// `INSERT_UNIQUE_MANY` meeting a taken key with `on_conflict`.
-fn unique_statement(on_conflict: &str, schema: &str) -> Arc<str> {
+/// `INSERT_UNIQUE_MANY` in `shape`, meeting a taken key with `on_conflict`.
+fn unique_statement(on_conflict: &str, shape: &UniqueShape, schema: &str) -> Arc<str> {
     let notify = notify_each_queue("ins WHERE state = {available} AND NOT duplicate");
     let sql = INSERT_UNIQUE_MANY
         .replace("{on_conflict}", &on_conflict.replace("{unique_held}", UNIQUE_HELD))
         .replace("{notify_queues}", &notify);
-    statement(&sql, schema)
+    statement(&shape.fill(&sql), schema)
 }
 
 impl InsertSql {
@@ -130,8 +177,8 @@ impl InsertSql {
         InsertSql {
             one: statement(INSERT_ONE, schema),
             many: statement(&INSERT_MANY.replace("{notify_queues}", &notify), schema),
-            unique_many: unique_statement(ON_CONFLICT, schema),
-            unique_plain: unique_plain_statement(schema),
+            unique_many: UniqueSql::new(|shape| unique_statement(ON_CONFLICT, shape, schema)),
+            unique_plain: UniqueSql::new(|shape| unique_plain_statement(shape, schema)),
         }
     }
 }
@@ -177,6 +224,17 @@ impl InsertBatch {
     /// plain batch allocates nothing for them).
     pub(crate) fn has_unique(&self) -> bool {
         !self.unique_keys.is_empty()
+    }
+
+    /// The states every keyed row holds its key in, when no row has a period and all share
+    /// them: the batch then goes in `SHARED`'s shape.
+    fn shared_unique_states(&self) -> Option<i32> {
+        if self.unique_periods_s.iter().any(Option::is_some) {
+            return None;
+        }
+        let mut states = self.unique_states.iter().flatten();
+        let first = *states.next()?;
+        states.all(|&s| s == first).then_some(first)
     }
 
     /// Gives row `row` (the last one pushed) a unique key, period and states.
@@ -259,8 +317,8 @@ impl Db {
         ex: impl PgExecutor<'c>,
         b: &InsertBatch,
     ) -> Result<UniqueIds> {
-        let sql = &self.inner.job.insert.unique_many;
-        self.unique_query(sql, b).fetch_one(ex).await.map_err(|e| self.err(e))
+        let q = self.unique_query(&self.inner.job.insert.unique_many, b);
+        q.fetch_one(ex).await.map_err(|e| self.err(e))
     }
 
     /// Inserts a batch with unique keys as a plain `INSERT`, which skips `ON CONFLICT`'s
@@ -271,8 +329,8 @@ impl Db {
         ex: impl PgExecutor<'c>,
         b: &InsertBatch,
     ) -> Result<Option<UniqueIds>> {
-        let sql = &self.inner.job.insert.unique_plain;
-        match bind_unique(self.query_as::<Ids>(sql), b).fetch_one(ex).await {
+        let q = self.unique_query::<Ids>(&self.inner.job.insert.unique_plain, b);
+        match q.fetch_one(ex).await {
             Ok(Ids { ids }) => {
                 Ok(Some(UniqueIds { ids, duplicates: Vec::new(), duplicate_keys: Vec::new() }))
             }
@@ -289,8 +347,19 @@ impl Db {
         self.unique_query(&self.inner.job.insert.unique_many, b)
     }
 
-    fn unique_query<'q>(&self, sql: &Arc<str>, b: &'q InsertBatch) -> super::Query<'q, UniqueIds> {
-        bind_unique(self.query_as::<UniqueIds>(sql), b)
+    /// `sql` in the shape `b` fits, with `b` bound: the job columns as `$2` to `$11`, then the
+    /// unique ones.
+    fn unique_query<'q, T>(&self, sql: &UniqueSql, b: &'q InsertBatch) -> super::Query<'q, T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        match b.shared_unique_states() {
+            Some(states) => bind_jobs(self.query_as(&sql.shared), b).bind(&b.unique_keys).bind(states),
+            None => bind_jobs(self.query_as(&sql.per_row), b)
+                .bind(&b.unique_keys)
+                .bind(&b.unique_periods_s)
+                .bind(&b.unique_states),
+        }
     }
 
     /// Inserts the first job of `b` alone, notifying its queue if it is available now.
@@ -309,11 +378,6 @@ impl Db {
             .bind(&b.tags[0]);
         Ok(q.fetch_one(ex).await.map_err(|e| self.err(e))?.id)
     }
-}
-
-/// `q` with the job columns of `b` and then its unique columns bound, `$2` to `$14`.
-fn bind_unique<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> super::Query<'q, T> {
-    bind_jobs(q, b).bind(&b.unique_keys).bind(&b.unique_periods_s).bind(&b.unique_states)
 }
 
 /// `q` with the job columns of `b` bound as `$2` to `$11`, the arrays `unnest` reads.
