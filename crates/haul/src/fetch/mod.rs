@@ -1,8 +1,8 @@
-//! Stage 3, fetch: a queue's producers (one, or a few for busy queues) each claim up to the
-//! queue's free slots in one statement (`job_get_available`, `FOR UPDATE SKIP LOCKED`) and
-//! start a task per job. A worker with several queues runs its plain queues' claims together,
-//! one statement for every queue whose producers are waiting ([`batch`]), so claims per second
-//! do not bound each queue on its own. A producer wakes on a notification, on freed slots while
+//! Stage 3, fetch: a queue's producers (one, or a few for busy queues) each claim up to their
+//! share of the queue's free slots in one statement (`job_get_available`, `FOR UPDATE SKIP
+//! LOCKED`) and start a task per job. A worker with several queues runs its plain queues'
+//! claims together, one statement for every queue whose producers are waiting, one claim per
+//! queue each ([`batch`]), so claims per second do not bound each queue on its own. A producer wakes on a notification, on freed slots while
 //! jobs wait, and on the worker's poll (the correctness path: each tick, one statement probes
 //! the idle queues for available jobs and wakes those that have some, so idle queues cost one
 //! statement a tick in all, not a claim each). Several producers keep claims in flight while
@@ -143,6 +143,8 @@ pub(crate) struct Producer<S> {
     /// Where each job task hands its outcome; the channel closes when the last producer goes.
     pub completer: mpsc::Sender<Attempt>,
     pub batch_max: usize,
+    /// Producers per queue (`fetch_concurrency`).
+    pub producers: usize,
     pub poll_interval: Duration,
     pub cooldown: Duration,
     pub lease: Duration,
@@ -236,11 +238,12 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         if q.is_paused() {
             return Fill::Again; // paused while gathering: the loop waits for the resume
         }
-        let want = q.reserve(self.batch_max);
+        let max = self.claim_max(q);
+        let mut want = q.reserve(max);
         if want == 0 {
             return Fill::Again; // another producer of this queue took the slots
         }
-        match self.claim(q, want).await {
+        match self.claim(q, &mut want, max).await {
             Ok(claim) => {
                 backoff.reset();
                 let (jobs, wait, begun) = match claim {
@@ -266,15 +269,34 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         }
     }
 
+    /// The most jobs one claim of `q` takes: `batch_max`, and for a plain queue at most its
+    /// producers' share of its slots. A claim taking every free slot would leave the queue's
+    /// other producers nothing to claim while its jobs run: the queue would fall back to one
+    /// claim in flight, each claim waiting for the last one's jobs, and run at about half the
+    /// rate of a queue whose producers alternate. A limited queue has one claimer for all
+    /// its slots.
+    fn claim_max(&self, q: &QueueHandle) -> usize {
+        if q.is_limited() {
+            return self.batch_max;
+        }
+        self.batch_max.min(q.concurrency.div_ceil(self.producers.max(1)))
+    }
+
     /// Claims up to `want` jobs: through the limit if the queue has one, else in one
     /// statement (shared with the worker's other queues if it has several), from the cursor or
     /// the queue's start, moving the cursor.
-    async fn claim(&self, q: &QueueHandle, want: usize) -> Result<Claim, Arc<crate::Error>> {
+    async fn claim(
+        &self,
+        q: &Arc<QueueHandle>,
+        want: &mut usize,
+        max: usize,
+    ) -> Result<Claim, Arc<crate::Error>> {
+        let want_now = *want;
         if q.is_limited() {
             let started = Instant::now();
             self.health.fetch_turned(started);
             let lease = lease_ms(self.lease);
-            if let Some(l) = limited::claim(&self.db, &q.name, want, lease, &self.worker_id).await? {
+            if let Some(l) = limited::claim(&self.db, &q.name, want_now, lease, &self.worker_id).await? {
                 let ended = Instant::now();
                 self.health.fetched(ended);
                 self.stats.record_fetch(ended - started, l.jobs.len());
@@ -289,8 +311,8 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         };
         self.health.fetch_turned(started);
         let jobs = match &self.batch {
-            Some(batch) => batch.claim(q.name.clone(), want, after).await?,
-            None => self.claim_alone(q, want, after, started).await?,
+            Some(batch) => batch.claim(q.clone(), want, max, after).await?,
+            None => self.claim_alone(q, want_now, after, started).await?,
         };
         let ended = Instant::now();
         self.health.fetched(ended);

@@ -63,6 +63,7 @@ impl Common {
             executor: Arc::new(executor),
             completer,
             batch_max: cfg.fetch_batch_max,
+            producers: cfg.fetch_concurrency.max(1),
             poll_interval: cfg.fetch_poll_interval,
             cooldown: cfg.fetch_cooldown,
             lease: cfg.lease,
