@@ -2,8 +2,8 @@
 //! share of the queue's free slots in one statement (`job_get_available`, `FOR UPDATE SKIP
 //! LOCKED`) and start a task per job. A worker with several queues runs its plain queues'
 //! claims together, one statement for every queue whose producers are waiting, one claim per
-//! queue each ([`batch`]), so claims per second do not bound each queue on its own. A producer wakes on a notification, on freed slots while
-//! jobs wait, and on the worker's poll (the correctness path: each tick, one statement probes
+//! queue each ([`batch`]), so claims per second do not bound each queue on its own. A producer
+//! wakes on a notification, on freed slots while jobs wait, and on the worker's poll (the correctness path: each tick, one statement probes
 //! the idle queues for available jobs and wakes those that have some, so idle queues cost one
 //! statement a tick in all, not a claim each). Several producers keep claims in flight while
 //! the previous batch is dispatched and completed. Claims resume after the last claimed key
