@@ -29,10 +29,24 @@ pub async fn w4(b: &Bench) -> Result<Outcome> {
     let stopped = worker.stop().await;
     let sent = measured?;
     stopped?;
-    let lat: Vec<f64> = (0..p.jobs as usize)
-        .filter_map(|i| probe.started_at(i).map(|start| start.saturating_sub(sent[i]) as f64 / 1e6))
+    let seen: Vec<(usize, f64)> = (0..p.jobs as usize)
+        .filter_map(|i| probe.started_at(i).map(|start| (i, start.saturating_sub(sent[i]) as f64 / 1e6)))
         .collect();
-    Ok(outcome(b, &p, &lat, probe.duplicates()))
+    let lat: Vec<f64> = seen.iter().map(|(_, ms)| *ms).collect();
+    let mut out = outcome(b, &p, &lat, probe.duplicates());
+    out.lines.push(slowest(seen, SLOWEST_SHOWN));
+    Ok(out)
+}
+
+/// How many of the slowest pickups W4 names: enough to cover its p99.
+const SLOWEST_SHOWN: usize = 8;
+
+/// The `n` slowest pickups as `#sequence ms`, slowest first: whether the tail is the first
+/// jobs after start (cold connections) or spread over the run.
+fn slowest(mut seen: Vec<(usize, f64)>, n: usize) -> String {
+    seen.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let named: Vec<String> = seen.iter().take(n).map(|(i, ms)| format!("#{i} {ms:.2}")).collect();
+    format!("  slowest pickups (job sequence number, ms): {}", named.join(", "))
 }
 
 /// Inserts jobs `0..jobs` one at a time at `rate`/s on one held connection (one client, as in

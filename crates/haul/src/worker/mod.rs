@@ -165,6 +165,7 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         crate::migrate::ensure_current(&self.db).await?;
         warn_unless_session_set(&self.db, self.config.statement_timeout).await;
         self.pauses.prepare().await?;
+        warm(&self).await;
         let w = self;
         let services = CancellationToken::new();
         let completer = tokio::spawn(w.completer.clone().run(w.completions));
@@ -210,6 +211,20 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         // closing waits for every connection; one lost in a half-open socket must not hold us
         let _ = tokio::time::timeout(w.config.shutdown_hard_timeout, w.db.pool().close()).await;
         Ok(report)
+    }
+}
+
+/// Opens the connections the first jobs will use (a producer per queue and the completers)
+/// before claiming; failing that, the worker goes on and opens them as jobs arrive.
+async fn warm<S>(w: &Worker<S>) {
+    let Some(queue) = w.queues.first() else { return };
+    let max = w.db.pool().options().get_max_connections() as usize;
+    let n = (w.config.fetch_concurrency + w.config.complete_concurrency).min(max);
+    let warming = w.db.warm(&queue.name, !w.config.completed_retention.is_zero(), n);
+    match tokio::time::timeout(w.config.statement_timeout, warming).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "could not warm the worker's connections"),
+        Err(_) => tracing::debug!("warming the worker's connections timed out"),
     }
 }
 

@@ -1,10 +1,12 @@
 //! Claiming jobs: the next available jobs of a queue in fetch order, taken under a lease, and
 //! the keys that order them.
 
+use super::Query;
 use super::columns::statement;
 use crate::db::Db;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
 use std::sync::Arc;
 
 /// `{after}` is empty for a scan from the queue's first job, or a keyset condition resuming
@@ -178,14 +180,37 @@ impl Db {
         worker: &str,
         after: Option<ClaimKey>,
     ) -> Result<Vec<ClaimedJob>> {
-        let sql = &self.inner.job.claim;
-        let sql = if after.is_some() { &sql.after } else { &sql.first };
-        let mut q = self.query_as::<Claimed>(sql).bind(queue).bind(limit).bind(lease_ms).bind(worker);
-        if let Some(k) = after {
-            q = q.bind(k.priority).bind(k.run_at).bind(k.id);
-        }
+        let q = self.claim_query(queue, limit, lease_ms, worker, after);
         let claimed = self.with_conn(async |c| q.fetch_one(c).await).await?;
         claimed.into_jobs().map_err(|e| self.err(e))
+    }
+
+    /// Runs both claim statements for no jobs on `conn`: they are then prepared there, and
+    /// the backend has read what they touch, so a worker's first claims pay for neither.
+    pub(crate) async fn job_claim_nothing(&self, conn: &mut PgConnection, queue: &str) -> Result<()> {
+        let after = Some(ClaimKey { priority: 0, run_at: DateTime::<Utc>::MIN_UTC, id: 0 });
+        for after in [None, after] {
+            let q = self.claim_query(queue, 0, 1, "", after);
+            q.fetch_one(&mut *conn).await.map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn claim_query<'q>(
+        &self,
+        queue: &'q str,
+        limit: i64,
+        lease_ms: i64,
+        worker: &'q str,
+        after: Option<ClaimKey>,
+    ) -> Query<'q, Claimed> {
+        let sql = &self.inner.job.claim;
+        let sql = if after.is_some() { &sql.after } else { &sql.first };
+        let q = self.query_as::<Claimed>(sql).bind(queue).bind(limit).bind(lease_ms).bind(worker);
+        match after {
+            Some(k) => q.bind(k.priority).bind(k.run_at).bind(k.id),
+            None => q,
+        }
     }
 
     /// The queues among `names` with an available job.
