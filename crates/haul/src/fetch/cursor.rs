@@ -2,12 +2,13 @@
 //! since the last vacuum leaves an index entry there that the walk must step over, and while
 //! a transaction holds the xmin horizon back none of them can be removed, so a claim from the
 //! queue's start gets slower by the second, in proportion to the entries it steps over.
-//! Claims therefore resume after the last key claimed (a keyset condition the index starts
-//! at), and scan from the start — to pick up jobs placed before the cursor: a higher
-//! priority, an older `run_at`, a job released or skipped while locked — only when a full
-//! scan is due: at most every ten times the last full scan's duration, capped at
-//! [`RESCAN_MAX`]. Cheap full scans (the normal case, a few ms) thus run every few tens of
-//! ms; expensive ones take a bounded share of the claims.
+//! Claims therefore resume after the last key claimed, less [`RESUME_LAG`] of `run_at` for
+//! inserts that commit out of order (a keyset condition the index starts at), and scan from
+//! the start — to pick up jobs placed before the cursor: a higher priority, an older
+//! `run_at`, a job released or skipped while locked — only when a full scan is due: at most
+//! every ten times the last full scan's duration, capped at [`RESCAN_MAX`], and by one claim
+//! at a time while the queue's other claims go on after the cursor. Cheap full scans (the normal case, a few ms) thus run every few tens of ms;
+//! expensive ones take a bounded share of the claims and hold up none of the others.
 
 use crate::db::ClaimKey;
 use std::sync::Mutex;
@@ -17,6 +18,13 @@ use tokio::time::Instant;
 /// The longest a job placed before the cursor waits for a full scan.
 pub(crate) const RESCAN_MAX: Duration = Duration::from_secs(1);
 
+/// How far before the last claimed `run_at` a keyset claim resumes. A job's `run_at` defaults
+/// to its inserting transaction's start, and concurrent inserts commit out of that order: a
+/// job committed up to this long after a later-stamped one was claimed is still found by the
+/// next claim, not left for a full scan. It costs each claim a walk over the entries of this
+/// stretch, which while the horizon is held are the dead entries of its jobs.
+pub(crate) const RESUME_LAG: Duration = Duration::from_millis(100);
+
 /// How a claim scans the fetch index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scan {
@@ -24,6 +32,17 @@ pub(crate) enum Scan {
     Full,
     /// From just after this key.
     After(ClaimKey),
+}
+
+impl Scan {
+    /// The key a claim resumes after: [`RESUME_LAG`] before the cursor's (`None`: from the
+    /// queue's start).
+    pub(crate) fn resume_key(self) -> Option<ClaimKey> {
+        let Scan::After(k) = self else { return None };
+        let lag = chrono::Duration::from_std(RESUME_LAG).unwrap_or_default();
+        let run_at = k.run_at.checked_sub_signed(lag).unwrap_or(k.run_at);
+        Some(ClaimKey { priority: k.priority, run_at, id: i64::MIN })
+    }
 }
 
 /// One queue's cursor, shared by its producers.
@@ -40,12 +59,19 @@ struct State {
 }
 
 impl Cursor {
-    /// How the next claim should scan.
+    /// How the next claim should scan. A due full scan goes to one claim: the queue's other
+    /// producers go on after the cursor while it runs (its end sets the next due time), so a
+    /// slow full scan does not hold up the jobs arriving meanwhile.
     pub(crate) fn plan(&self, now: Instant) -> Scan {
-        let s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         match (s.key, s.full_due) {
             (Some(k), Some(due)) if now < due => Scan::After(k),
-            _ => Scan::Full,
+            (Some(_), _) => {
+                // until this scan records its end; if it never does (it failed), this stands
+                s.full_due = Some(now + RESCAN_MAX);
+                Scan::Full
+            }
+            (None, _) => Scan::Full,
         }
     }
 
@@ -116,14 +142,47 @@ mod tests {
     }
 
     #[test]
+    fn a_keyset_claim_resumes_a_lag_before_the_key_at_its_priority() {
+        assert_eq!(Scan::Full.resume_key(), None);
+        let from = Scan::After(key(2, 100, 7)).resume_key().unwrap();
+        let lag = chrono::Duration::from_std(RESUME_LAG).unwrap();
+        assert_eq!(from, ClaimKey { priority: 2, run_at: key(2, 100, 7).run_at - lag, id: i64::MIN });
+        assert!(from < key(2, 100, 0), "a job stamped just before the key, committed late");
+        assert!(from > key(1, 200, 0), "not a higher priority: that is the full scan's");
+    }
+
+    #[test]
+    fn a_due_full_scan_goes_to_one_claim_while_the_others_resume_after_the_key() {
+        let (c, t0) = (Cursor::default(), Instant::now());
+        c.record(Scan::Full, t0, t0 + Duration::from_millis(1), Some(key(0, 5, 5)));
+        let due = t0 + Duration::from_millis(11);
+        assert_eq!(c.plan(due), Scan::Full);
+        assert_eq!(c.plan(due), Scan::After(key(0, 5, 5)), "one full scan at a time");
+        let ended = due + Duration::from_millis(300);
+        assert_eq!(c.plan(ended), Scan::After(key(0, 5, 5)), "still scanning");
+        c.record(Scan::Full, due, ended, Some(key(0, 6, 6)));
+        assert_eq!(c.full_due_after(ended), Some(ended + RESCAN_MAX), "its end sets the next");
+        assert_eq!(c.plan(ended + RESCAN_MAX), Scan::Full);
+    }
+
+    #[test]
+    fn a_full_scan_that_never_ends_is_retried_after_rescan_max() {
+        let (c, t0) = (Cursor::default(), Instant::now());
+        c.record(Scan::Full, t0, t0, Some(key(0, 5, 5)));
+        assert_eq!(c.plan(t0), Scan::Full);
+        assert!(matches!(c.plan(t0 + RESCAN_MAX - Duration::from_millis(1)), Scan::After(_)));
+        assert_eq!(c.plan(t0 + RESCAN_MAX), Scan::Full);
+    }
+
+    #[test]
     fn slow_full_scans_are_spaced_by_at_most_rescan_max() {
         let (c, t0) = (Cursor::default(), Instant::now());
         let ended = t0 + Duration::from_millis(400);
         c.record(Scan::Full, t0, ended, Some(key(0, 1, 1)));
         assert_eq!(c.full_due_after(ended), Some(ended + RESCAN_MAX));
         assert!(matches!(c.plan(ended + RESCAN_MAX - Duration::from_millis(1)), Scan::After(_)));
-        assert_eq!(c.plan(ended + RESCAN_MAX), Scan::Full);
         assert_eq!(c.full_due_after(ended + RESCAN_MAX), None);
+        assert_eq!(c.plan(ended + RESCAN_MAX), Scan::Full);
     }
 }
 

@@ -305,10 +305,7 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         }
         let started = Instant::now();
         let scan = q.cursor.plan(started);
-        let after = match scan {
-            Scan::Full => None,
-            Scan::After(k) => Some(k),
-        };
+        let after = scan.resume_key();
         self.health.fetch_turned(started);
         let jobs = match &self.batch {
             Some(batch) => batch.claim(q.clone(), want, max, after).await?,
