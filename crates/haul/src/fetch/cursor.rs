@@ -2,45 +2,65 @@
 //! since the last vacuum leaves an index entry there that the walk must step over, and while
 //! a transaction holds the xmin horizon back none of them can be removed, so a claim from the
 //! queue's start gets slower by the second, in proportion to the entries it steps over.
+//!
 //! Claims therefore resume after the last key claimed, less [`RESUME_LAG`] of `run_at` for
-//! inserts that commit out of order (a keyset condition the index starts at), and scan from
-//! the start — to pick up jobs placed before the cursor: a higher priority, an older
-//! `run_at`, a job released or skipped while locked — only when a full scan is due: at most
-//! every ten times the last full scan's duration, capped at [`RESCAN_MAX`], and by one claim
-//! at a time while the queue's other claims go on after the cursor. Cheap full scans (the normal case, a few ms) thus run every few tens of ms;
-//! expensive ones take a bounded share of the claims and hold up none of the others.
+//! inserts that commit out of order (a keyset condition the index starts at). Jobs placed
+//! before the cursor (a higher priority, an older `run_at`: a scheduled or retried job made
+//! available, a released one, one skipped while locked) are found by rescans, each
+//! run by one claim at a time while the queue's other claims go on after the cursor:
+//! - a **recent** rescan from [`RECENT_SPAN`] before the cursor, at most every ten times its
+//!   last duration and at least every [`RESCAN_MAX`]: scheduled and retried jobs, whose
+//!   `run_at` is the moment they fell due, and late commits;
+//! - a **full** scan from the queue's start, at most every hundred times its last duration
+//!   and at least every [`FULL_SCAN_MAX`]: anything further back or of a higher priority.
+//!
+//! A full scan is cheap unless dead entries cannot be removed (a few ms: it then runs every few
+//! hundred ms); while the horizon is held it grows with the hold, and it then takes at most a
+//! hundredth of the claims' time instead of a share that grows until claims stall.
 
 use crate::db::ClaimKey;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The longest a job placed before the cursor waits for a full scan.
+/// The longest between recent rescans.
 pub(crate) const RESCAN_MAX: Duration = Duration::from_secs(1);
+
+/// The longest between full scans.
+pub(crate) const FULL_SCAN_MAX: Duration = Duration::from_secs(30);
 
 /// How far before the last claimed `run_at` a keyset claim resumes. A job's `run_at` defaults
 /// to its inserting transaction's start, and concurrent inserts commit out of that order: a
 /// job committed up to this long after a later-stamped one was claimed is still found by the
-/// next claim, not left for a full scan. It costs each claim a walk over the entries of this
-/// stretch, which while the horizon is held are the dead entries of its jobs.
+/// next claim. It costs each claim a walk over the entries of this stretch, which while the
+/// horizon is held are the dead entries of its jobs.
 pub(crate) const RESUME_LAG: Duration = Duration::from_millis(100);
+
+/// How far before the last claimed `run_at` a recent rescan starts: past the scheduler's
+/// interval (1 s by default), so a scheduled or retried job made available is in reach.
+pub(crate) const RECENT_SPAN: Duration = Duration::from_secs(5);
 
 /// How a claim scans the fetch index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scan {
     /// From the queue's first available job.
     Full,
-    /// From just after this key.
+    /// From [`RECENT_SPAN`] before this key.
+    Recent(ClaimKey),
+    /// From [`RESUME_LAG`] before this key.
     After(ClaimKey),
 }
 
 impl Scan {
-    /// The key a claim resumes after: [`RESUME_LAG`] before the cursor's (`None`: from the
-    /// queue's start).
+    /// The key a claim resumes after (`None`: from the queue's start).
     pub(crate) fn resume_key(self) -> Option<ClaimKey> {
-        let Scan::After(k) = self else { return None };
-        let lag = chrono::Duration::from_std(RESUME_LAG).unwrap_or_default();
-        let run_at = k.run_at.checked_sub_signed(lag).unwrap_or(k.run_at);
+        let (k, back) = match self {
+            Scan::Full => return None,
+            Scan::Recent(k) => (k, RECENT_SPAN),
+            Scan::After(k) => (k, RESUME_LAG),
+        };
+        let back = chrono::Duration::from_std(back).unwrap_or_default();
+        let run_at = k.run_at.checked_sub_signed(back).unwrap_or(k.run_at);
         Some(ClaimKey { priority: k.priority, run_at, id: i64::MIN })
     }
 }
@@ -56,44 +76,55 @@ struct State {
     key: Option<ClaimKey>,
     /// When a full scan may run next; `None` until the first has run.
     full_due: Option<Instant>,
+    /// When a recent rescan may run next; `None` until a scan set it.
+    recent_due: Option<Instant>,
 }
 
 impl Cursor {
-    /// How the next claim should scan. A due full scan goes to one claim: the queue's other
-    /// producers go on after the cursor while it runs (its end sets the next due time), so a
-    /// slow full scan does not hold up the jobs arriving meanwhile.
+    /// How the next claim should scan. A due rescan goes to one claim: until it records its end
+    /// (which sets the next due time; if it never does, having failed, the longest interval
+    /// stands) the queue's other claims go on after the cursor, so a slow scan holds up none
+    /// of the jobs arriving meanwhile.
     pub(crate) fn plan(&self, now: Instant) -> Scan {
         let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match (s.key, s.full_due) {
-            (Some(k), Some(due)) if now < due => Scan::After(k),
-            (Some(_), _) => {
-                // until this scan records its end; if it never does (it failed), this stands
-                s.full_due = Some(now + RESCAN_MAX);
-                Scan::Full
-            }
-            (None, _) => Scan::Full,
+        let Some(k) = s.key else { return Scan::Full };
+        if s.full_due.is_none_or(|due| now >= due) {
+            s.full_due = Some(now + FULL_SCAN_MAX);
+            Scan::Full
+        } else if s.recent_due.is_none_or(|due| now >= due) {
+            s.recent_due = Some(now + RESCAN_MAX);
+            Scan::Recent(k)
+        } else {
+            Scan::After(k)
         }
     }
 
-    /// When a full scan is due, if one is not due now: a producer whose claim after the cursor
-    /// came back short rechecks then, so nothing behind the cursor waits for a poll tick.
-    pub(crate) fn full_due_after(&self, now: Instant) -> Option<Instant> {
+    /// When the next rescan is due, if none is due now: a producer whose claim after the
+    /// cursor came back short rechecks then, so nothing behind the cursor waits for a poll
+    /// tick.
+    pub(crate) fn rescan_due_after(&self, now: Instant) -> Option<Instant> {
         let s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        s.full_due.filter(|due| *due > now)
+        let due = [s.full_due, s.recent_due].into_iter().flatten().min()?;
+        (due > now).then_some(due)
     }
 
     /// Records a claim that started at `started` and ended at `ended`, having claimed jobs up to
-    /// `last` in fetch order. After a full scan the cursor moves to its last key (perhaps back,
-    /// to jobs placed before it); after a keyset scan it only moves forward.
+    /// `last` in fetch order. After a rescan the cursor moves to its last key (perhaps back, to
+    /// jobs placed before it); after a keyset claim it only moves forward. A full scan counts
+    /// as a recent rescan too.
     pub(crate) fn record(&self, scan: Scan, started: Instant, ended: Instant, last: Option<ClaimKey>) {
         let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let took = ended.saturating_duration_since(started);
+        let recent_due = Some(ended + (took * 10).min(RESCAN_MAX));
         match scan {
             Scan::Full => {
-                let took = ended.saturating_duration_since(started);
-                s.full_due = Some(ended + (took * 10).min(RESCAN_MAX));
-                if last.is_some() {
-                    s.key = last;
-                }
+                s.full_due = Some(ended + (took * 100).min(FULL_SCAN_MAX));
+                s.recent_due = recent_due;
+                s.key = last.or(s.key);
+            }
+            Scan::Recent(_) => {
+                s.recent_due = recent_due;
+                s.key = last.or(s.key);
             }
             Scan::After(_) => s.key = s.key.max(last),
         }
@@ -116,73 +147,95 @@ mod tests {
         assert!(key(0, 1, 1) < key(0, 1, 2), "then id");
     }
 
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[test]
     fn scans_fully_until_a_key_is_known_then_resumes_after_it() {
         let (c, t0) = (Cursor::default(), Instant::now());
         assert_eq!(c.plan(t0), Scan::Full);
-        c.record(Scan::Full, t0, t0 + Duration::from_millis(2), None);
-        assert_eq!(c.plan(t0 + Duration::from_millis(3)), Scan::Full, "nothing claimed: no key");
-        c.record(Scan::Full, t0, t0 + Duration::from_millis(2), Some(key(0, 5, 5)));
-        assert_eq!(c.plan(t0 + Duration::from_millis(3)), Scan::After(key(0, 5, 5)));
-        assert_eq!(c.plan(t0 + Duration::from_millis(22)), Scan::Full, "due at 10 × 2 ms after");
+        c.record(Scan::Full, t0, t0 + ms(2), None);
+        assert_eq!(c.plan(t0 + ms(3)), Scan::Full, "nothing claimed: no key");
+        c.record(Scan::Full, t0, t0 + ms(2), Some(key(0, 5, 5)));
+        assert_eq!(c.plan(t0 + ms(3)), Scan::After(key(0, 5, 5)));
+        assert_eq!(c.plan(t0 + ms(22)), Scan::Recent(key(0, 5, 5)), "due at 10 × 2 ms after");
+        assert_eq!(c.plan(t0 + ms(202)), Scan::Full, "due at 100 × 2 ms after");
     }
 
     #[test]
-    fn a_keyset_scan_only_moves_forward_and_a_full_scan_may_move_back() {
+    fn a_keyset_claim_only_moves_forward_and_a_rescan_may_move_back() {
         let (c, t0) = (Cursor::default(), Instant::now());
-        c.record(Scan::Full, t0, t0 + Duration::from_millis(5), Some(key(0, 5, 5)));
+        c.record(Scan::Full, t0, t0 + ms(5), Some(key(0, 5, 5)));
         let after = Scan::After(key(0, 5, 5));
         c.record(after, t0, t0, Some(key(0, 9, 9)));
         c.record(after, t0, t0, Some(key(0, 7, 7)));
-        assert_eq!(c.plan(t0 + Duration::from_millis(6)), Scan::After(key(0, 9, 9)));
+        assert_eq!(c.plan(t0 + ms(6)), Scan::After(key(0, 9, 9)));
         c.record(after, t0, t0, None);
-        assert_eq!(c.plan(t0 + Duration::from_millis(6)), Scan::After(key(0, 9, 9)));
-        c.record(Scan::Full, t0, t0 + Duration::from_millis(5), Some(key(-1, 1, 1)));
-        assert_eq!(c.plan(t0 + Duration::from_millis(6)), Scan::After(key(-1, 1, 1)));
+        assert_eq!(c.plan(t0 + ms(6)), Scan::After(key(0, 9, 9)));
+        c.record(Scan::Recent(key(0, 9, 9)), t0, t0 + ms(5), Some(key(0, 8, 1)));
+        assert_eq!(c.plan(t0 + ms(6)), Scan::After(key(0, 8, 1)));
+        c.record(Scan::Full, t0, t0 + ms(5), Some(key(-1, 1, 1)));
+        assert_eq!(c.plan(t0 + ms(6)), Scan::After(key(-1, 1, 1)));
     }
 
     #[test]
-    fn a_keyset_claim_resumes_a_lag_before_the_key_at_its_priority() {
+    fn claims_resume_a_lag_and_recent_rescans_a_span_before_the_key_at_its_priority() {
         assert_eq!(Scan::Full.resume_key(), None);
-        let from = Scan::After(key(2, 100, 7)).resume_key().unwrap();
-        let lag = chrono::Duration::from_std(RESUME_LAG).unwrap();
-        assert_eq!(from, ClaimKey { priority: 2, run_at: key(2, 100, 7).run_at - lag, id: i64::MIN });
+        let k = key(2, 100, 7);
+        let before = |d: Duration| k.run_at - chrono::Duration::from_std(d).unwrap();
+        let from = Scan::After(k).resume_key().unwrap();
+        assert_eq!(from, ClaimKey { priority: 2, run_at: before(RESUME_LAG), id: i64::MIN });
         assert!(from < key(2, 100, 0), "a job stamped just before the key, committed late");
         assert!(from > key(1, 200, 0), "not a higher priority: that is the full scan's");
+        let recent = Scan::Recent(k).resume_key().unwrap();
+        assert_eq!(recent, ClaimKey { priority: 2, run_at: before(RECENT_SPAN), id: i64::MIN });
     }
 
     #[test]
-    fn a_due_full_scan_goes_to_one_claim_while_the_others_resume_after_the_key() {
+    fn a_due_rescan_goes_to_one_claim_while_the_others_resume_after_the_key() {
         let (c, t0) = (Cursor::default(), Instant::now());
-        c.record(Scan::Full, t0, t0 + Duration::from_millis(1), Some(key(0, 5, 5)));
-        let due = t0 + Duration::from_millis(11);
+        c.record(Scan::Full, t0, t0 + ms(1), Some(key(0, 5, 5)));
+        let due = t0 + ms(101);
         assert_eq!(c.plan(due), Scan::Full);
-        assert_eq!(c.plan(due), Scan::After(key(0, 5, 5)), "one full scan at a time");
-        let ended = due + Duration::from_millis(300);
+        assert_eq!(c.plan(due), Scan::Recent(key(0, 5, 5)), "the recent rescan was due too");
+        assert_eq!(c.plan(due), Scan::After(key(0, 5, 5)), "one of each at a time");
+        let ended = due + ms(300);
         assert_eq!(c.plan(ended), Scan::After(key(0, 5, 5)), "still scanning");
         c.record(Scan::Full, due, ended, Some(key(0, 6, 6)));
-        assert_eq!(c.full_due_after(ended), Some(ended + RESCAN_MAX), "its end sets the next");
-        assert_eq!(c.plan(ended + RESCAN_MAX), Scan::Full);
+        assert_eq!(c.rescan_due_after(ended), Some(ended + RESCAN_MAX), "its end sets the next");
+        assert_eq!(c.plan(ended + RESCAN_MAX), Scan::Recent(key(0, 6, 6)));
+        assert_eq!(c.plan(ended + RESCAN_MAX), Scan::After(key(0, 6, 6)), "one recent at a time");
     }
 
     #[test]
-    fn a_full_scan_that_never_ends_is_retried_after_rescan_max() {
+    fn a_rescan_that_never_ends_is_retried_after_its_longest_interval() {
         let (c, t0) = (Cursor::default(), Instant::now());
         c.record(Scan::Full, t0, t0, Some(key(0, 5, 5)));
         assert_eq!(c.plan(t0), Scan::Full);
-        assert!(matches!(c.plan(t0 + RESCAN_MAX - Duration::from_millis(1)), Scan::After(_)));
-        assert_eq!(c.plan(t0 + RESCAN_MAX), Scan::Full);
+        assert_eq!(c.plan(t0), Scan::Recent(key(0, 5, 5)), "the recent rescan is due as well");
+        assert!(matches!(c.plan(t0 + RESCAN_MAX - ms(1)), Scan::After(_)));
+        assert_eq!(c.plan(t0 + RESCAN_MAX), Scan::Recent(key(0, 5, 5)));
+        assert_eq!(c.plan(t0 + FULL_SCAN_MAX), Scan::Full);
     }
 
     #[test]
-    fn slow_full_scans_are_spaced_by_at_most_rescan_max() {
+    fn slow_full_scans_are_spaced_by_a_hundred_times_their_duration_up_to_the_longest() {
         let (c, t0) = (Cursor::default(), Instant::now());
-        let ended = t0 + Duration::from_millis(400);
+        let ended = t0 + ms(100);
         c.record(Scan::Full, t0, ended, Some(key(0, 1, 1)));
-        assert_eq!(c.full_due_after(ended), Some(ended + RESCAN_MAX));
-        assert!(matches!(c.plan(ended + RESCAN_MAX - Duration::from_millis(1)), Scan::After(_)));
-        assert_eq!(c.full_due_after(ended + RESCAN_MAX), None);
-        assert_eq!(c.plan(ended + RESCAN_MAX), Scan::Full);
+        assert_eq!(c.rescan_due_after(ended), Some(ended + RESCAN_MAX), "recent: 10 × capped");
+        assert_eq!(c.plan(ended + RESCAN_MAX), Scan::Recent(key(0, 1, 1)));
+        let rescanned = ended + RESCAN_MAX + ms(10);
+        c.record(Scan::Recent(key(0, 1, 1)), ended + RESCAN_MAX, rescanned, None);
+        assert_eq!(c.rescan_due_after(rescanned), Some(rescanned + ms(100)), "10 × 10 ms");
+        let full_due = ended + ms(10_000);
+        assert!(matches!(c.plan(full_due - ms(1)), Scan::After(_) | Scan::Recent(_)));
+        assert_eq!(c.plan(full_due), Scan::Full);
+        let slower = full_due + ms(1_000);
+        c.record(Scan::Full, full_due, slower, Some(key(0, 1, 1)));
+        assert!(matches!(c.plan(slower + FULL_SCAN_MAX - ms(1)), Scan::After(_) | Scan::Recent(_)));
+        assert_eq!(c.plan(slower + FULL_SCAN_MAX), Scan::Full, "capped at FULL_SCAN_MAX");
     }
 }
 
@@ -191,6 +244,7 @@ mod db_tests {
     //! The keyset claim against a real table: it resumes after the key and leaves jobs placed
     //! before it to the full scan.
 
+    use super::Scan;
     use crate::db::{ClaimKey, ClaimedJob, Db};
     use sqlx::AssertSqlSafe;
 
@@ -229,6 +283,38 @@ mod db_tests {
         let key = next.iter().map(ClaimedJob::key).max();
         assert_eq!(ids(&claim(&db, 10, key).await), [7, 8, 9, 10], "the keyset claim skips them");
         assert_eq!(ids(&claim(&db, 10, None).await), [11, 12], "the full scan finds them");
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn jobs_placed_before_the_cursor_are_found_by_the_claim_its_distance_calls_for() {
+        let (pool, db, schema) = crate::db::test_db("ht_cursor_lag").await;
+        // `run_at` as milliseconds before a fixed moment in the past
+        let insert = |ms_before: u64| {
+            format!(
+                "INSERT INTO \"{schema}\".jobs (kind, queue, args, state, max_attempts, run_at) \
+                 VALUES ('noop', 'default', '{{}}', 'available', 3, \
+                         timestamptz '2020-01-01 00:00:00+00' - interval '{ms_before} ms')"
+            )
+        };
+        let lag = super::RESUME_LAG.as_millis() as u64;
+        sqlx::raw_sql(AssertSqlSafe(insert(0))).execute(&pool).await.unwrap();
+        let first = claim(&db, 1, None).await;
+        assert_eq!(ids(&first), [1]);
+        let span = super::RECENT_SPAN.as_millis() as u64;
+        // placed before job 1's key after its claim: within the lag, the span, and beyond
+        for ms_before in [lag / 2, lag * 2, span * 2] {
+            sqlx::raw_sql(AssertSqlSafe(insert(ms_before))).execute(&pool).await.unwrap();
+        }
+        let key = first[0].key();
+        let (after, recent) = (Scan::After(key).resume_key(), Scan::Recent(key).resume_key());
+        assert_eq!(ids(&claim(&db, 10, after).await), [2], "within the lag: the next claim");
+        assert_eq!(ids(&claim(&db, 10, after).await), [] as [i64; 0], "the rest is further back");
+        assert_eq!(ids(&claim(&db, 10, recent).await), [3], "within the span: a recent rescan");
+        assert_eq!(ids(&claim(&db, 10, None).await), [4], "further back: the full scan");
         sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
             .execute(&pool)
             .await

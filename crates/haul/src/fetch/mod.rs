@@ -373,14 +373,14 @@ enum Fill {
 }
 
 impl Fill {
-    /// After a plain claim came back short: the queue is drained, or (after a keyset claim)
-    /// only up to the cursor; a full scan then runs now if due, else when it is.
+    /// After a plain claim came back short: the queue is drained, or (after a claim from the
+    /// cursor) only up to the cursor, and a rescan then runs now if one is due, else when one
+    /// is. After a rescan came back short the producer waits for a wake or a poll tick (whose
+    /// probe finds any job, however far back).
     fn short(q: &QueueHandle, scan: Scan) -> Fill {
-        let recheck = match scan {
-            Scan::Full => None,
-            Scan::After(_) => q.cursor.full_due_after(Instant::now()),
-        };
-        let backlog = matches!(scan, Scan::After(_)) && recheck.is_none();
+        let after = matches!(scan, Scan::After(_));
+        let recheck = if after { q.cursor.rescan_due_after(Instant::now()) } else { None };
+        let backlog = after && recheck.is_none();
         Fill::Wait { backlog, recheck, flushed: false, timed: false }
     }
 
