@@ -108,6 +108,13 @@ impl Cursor {
         (due > now).then_some(due)
     }
 
+    /// When the next full scan is due, if it is not due now: a producer whose recent rescan
+    /// came back short rechecks then, so a job further back waits for no wake or poll tick.
+    pub(crate) fn full_due_after(&self, now: Instant) -> Option<Instant> {
+        let s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        s.full_due.filter(|due| *due > now)
+    }
+
     /// Records a claim that started at `started` and ended at `ended`, having claimed jobs up to
     /// `last` in fetch order. After a rescan the cursor moves to its last key (perhaps back, to
     /// jobs placed before it); after a keyset claim it only moves forward. A full scan counts

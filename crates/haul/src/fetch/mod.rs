@@ -373,14 +373,19 @@ enum Fill {
 }
 
 impl Fill {
-    /// After a plain claim came back short: the queue is drained, or (after a claim from the
-    /// cursor) only up to the cursor, and a rescan then runs now if one is due, else when one
-    /// is. After a rescan came back short the producer waits for a wake or a poll tick (whose
-    /// probe finds any job, however far back).
+    /// After a plain claim came back short: the queue is drained, or only from where the claim
+    /// began. After a claim from the cursor the next rescan runs now if one is due, else when
+    /// one is; after a recent rescan, the next full scan, so a job placed further back waits
+    /// for no wake or poll tick; after a full scan, nothing is left.
     fn short(q: &QueueHandle, scan: Scan) -> Fill {
-        let after = matches!(scan, Scan::After(_));
-        let recheck = if after { q.cursor.rescan_due_after(Instant::now()) } else { None };
-        let backlog = after && recheck.is_none();
+        let now = Instant::now();
+        let due = match scan {
+            Scan::After(_) => q.cursor.rescan_due_after(now),
+            Scan::Recent(_) => q.cursor.full_due_after(now),
+            Scan::Full => return Fill::Wait { backlog: false, recheck: None, flushed: false, timed: false },
+        };
+        // none due later: one is due now
+        let (recheck, backlog) = (due, due.is_none());
         Fill::Wait { backlog, recheck, flushed: false, timed: false }
     }
 
