@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "unique_key_c",
         sql: include_str!("../../migrations/0013_unique_key_c.sql"),
     },
+    Migration {
+        version: 14,
+        name: "fetch_no_dedup",
+        sql: include_str!("../../migrations/0014_fetch_no_dedup.sql"),
+    },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";

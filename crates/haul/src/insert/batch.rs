@@ -15,8 +15,8 @@ pub(crate) fn build_batch(jobs: Vec<NewJob>, max_payload: usize) -> Result<Inser
         }
         j.validate(&args, max_payload)?;
         let unique = j.unique_spec(&args)?;
-        b.kinds.push(j.kind.into_owned());
-        b.queues.push(j.queue.into_owned());
+        b.kinds.push(j.kind);
+        b.queues.push(j.queue);
         b.args.push(args);
         b.priorities.push(j.priority);
         b.max_attempts.push(j.max_attempts);

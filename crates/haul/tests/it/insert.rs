@@ -78,6 +78,73 @@ async fn options_are_stored_on_the_row() {
     assert_eq!(db.scalar(&format!("SELECT timeout_ms::int8 FROM {{s}}.jobs WHERE id = {id}")).await, 90_000);
 }
 
+/// A bulk insert sends a column every job shares as one value and a column no job sets as
+/// none: batches that mix shared, varying and unset columns keep each job's own.
+#[tokio::test]
+async fn bulk_insert_keeps_each_jobs_own_columns() {
+    let db = TestDb::new().await;
+    let at = chrono::Utc::now() + chrono::Duration::hours(2);
+    let plain = |n| NewJob::new(&Noop { n });
+    let shared = db.client.insert_many((0..3).map(plain)).await.unwrap();
+    for id in shared {
+        let row = db.client.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.kind.as_str(), row.queue.as_str(), row.priority, row.max_attempts),
+            ("noop", "default", 0, 20)
+        );
+        assert_eq!((row.state, row.run_at), (JobState::Available, row.created_at));
+        assert_eq!((row.metadata, row.tags), (serde_json::json!({}), Vec::<String>::new()));
+    }
+
+    let mixed = [
+        plain(10),
+        NewJob::raw("other", serde_json::json!({"x": 1}))
+            .with_queue("reports")
+            .with_priority(-3)
+            .with_max_attempts(7)
+            .with_run_at(at),
+        plain(12).with_delay(Duration::from_secs(3600)).with_timeout(Duration::from_secs(90)),
+        plain(13).with_metadata(serde_json::json!({"trace": "abc"})).with_tags(["billing"]),
+        plain(14).with_priority(-3),
+    ];
+    let ids = db.client.insert_many(mixed).await.unwrap();
+    let rows: Vec<_> = futures_util::future::join_all(ids.iter().map(|&id| db.client.get(id))).await;
+    let rows: Vec<_> = rows.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    let col = |r: &haul::JobRow| (r.kind.clone(), r.queue.clone(), r.priority, r.max_attempts, r.state);
+    assert_eq!(col(&rows[0]), ("noop".into(), "default".into(), 0, 20, JobState::Available));
+    assert_eq!(col(&rows[1]), ("other".into(), "reports".into(), -3, 7, JobState::Scheduled));
+    assert_eq!(rows[1].run_at.timestamp_micros(), at.timestamp_micros());
+    assert_eq!(rows[1].args, serde_json::json!({"x": 1}));
+    assert_eq!(rows[2].state, JobState::Scheduled);
+    assert_eq!(
+        rows[2].run_at - rows[2].created_at,
+        chrono::Duration::hours(1),
+        "delayed from the statement's time"
+    );
+    assert_eq!(
+        (rows[3].metadata["trace"].as_str(), rows[3].tags.clone()),
+        (Some("abc"), vec!["billing".to_owned()])
+    );
+    assert_eq!(col(&rows[4]), ("noop".into(), "default".into(), -3, 20, JobState::Available));
+    for r in [&rows[0], &rows[1], &rows[4]] {
+        assert_eq!((r.metadata.clone(), r.tags.len()), (serde_json::json!({}), 0));
+    }
+    let timeout = format!("SELECT timeout_ms::int8 FROM {{s}}.jobs WHERE id = {}", ids[2]);
+    assert_eq!(db.scalar(&timeout).await, 90_000);
+    let ids = ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
+    let set = format!("SELECT count(timeout_ms) FROM {{s}}.jobs WHERE id = ANY('{{{ids}}}')");
+    assert_eq!(db.scalar(&set).await, 1, "only the job that set a timeout has one");
+
+    // every job shares the queue but the last
+    let queues = [plain(20), plain(21), plain(22).with_queue("last")];
+    let ids = db.client.insert_many(queues).await.unwrap();
+    let last = db.client.get(ids[2]).await.unwrap().unwrap();
+    assert_eq!(
+        (last.queue.as_str(), db.client.get(ids[1]).await.unwrap().unwrap().queue.as_str()),
+        ("last", "default")
+    );
+}
+
 #[tokio::test]
 async fn raw_insert_by_kind_and_json() {
     let db = TestDb::new().await;

@@ -75,7 +75,8 @@ async fn jobs_unique_compares_bytewise_after_0013_and_keys_stay_taken() {
     let job = |key: &str| haul::NewJob::raw("noop", serde_json::json!({})).with_unique_key(key);
     let before = db.client.insert_many_checked(db.client.pool(), [job("é-1"), job("b-2")]).await.unwrap();
 
-    assert_eq!(db.client.migrate().await.unwrap().applied, [13]);
+    let applied = db.client.migrate().await.unwrap().applied;
+    assert_eq!(applied.first(), Some(&13), "{applied:?}");
     let index = "SELECT count(*) FROM pg_index WHERE indexrelid = '{s}.jobs_unique'::regclass \
                  AND indisunique AND indisvalid AND indpred IS NOT NULL \
                  AND indcollation[0] = (SELECT oid FROM pg_collation WHERE collname = 'C')";
@@ -85,4 +86,13 @@ async fn jobs_unique_compares_bytewise_after_0013_and_keys_stay_taken() {
     assert_eq!((after[0].id, after[1].id), (before[1].id, before[0].id));
     assert_eq!(db.client.insert(job("b-2")).await.unwrap(), before[1].id, "the pool's plain insert too");
     assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs").await, 2);
+}
+
+/// Migration 0014: `jobs_fetch`, whose keys are all distinct, is not deduplicated.
+#[tokio::test]
+async fn jobs_fetch_is_not_deduplicated() {
+    let db = TestDb::new().await;
+    let off = "SELECT count(*) FROM pg_class WHERE oid = '{s}.jobs_fetch'::regclass \
+               AND 'deduplicate_items=off' = ANY(reloptions)";
+    assert_eq!(db.scalar(off).await, 1);
 }

@@ -6,26 +6,72 @@ use crate::db::Db;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
+use std::borrow::Cow;
 use std::sync::Arc;
 
+/// A batch: one row per element of the args array, the ids in id order (the arrays' order),
+/// and one NOTIFY per queue that got a job available now.
 const INSERT_MANY: &str = r#"
 WITH ins AS (
     INSERT INTO {schema}.jobs (kind, queue, args, state, priority, max_attempts, run_at,
                                created_at, timeout_ms, metadata, tags)
-    SELECT t.kind, t.queue, t.args::jsonb,
-           CASE WHEN t.due > {now} THEN {scheduled} ELSE {available} END,
-           t.priority, t.max_attempts, t.due, {now}, t.timeout_ms,
-           coalesce(t.metadata::jsonb, '{}'), coalesce(string_to_array(t.tags, ','), '{}')
-    FROM (SELECT u.*, coalesce(u.run_at, {now} + coalesce(u.delay_us, 0) * interval '1 microsecond') AS due
-          FROM unnest($2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
-                      $7::timestamptz[], $8::bigint[], $9::int[], $10::text[], $11::text[])
-            AS u(kind, queue, args, priority, max_attempts, run_at, delay_us, timeout_ms, metadata, tags)
+    SELECT {job_values}
+    FROM (SELECT u.*, {due} AS due
+          FROM unnest({job_arrays}) AS u({job_names})
          ) t
     RETURNING id, queue, state
 )
 SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
        {notify_queues} AS notified
 "#;
+
+/// `{job_arrays}`: the job columns `$2` to `$11` as `unnest` reads them, named by
+/// `{job_names}`. A column whose value every job shares comes as one element (kind, queue,
+/// priority, max attempts: see `shared_or_all`), a column no job sets as none (run at,
+/// delay, timeout, metadata, tags: see `set_or_none`), any other with one element per job.
+/// `unnest` pads the shorter arrays with NULL; args always has one element per job, so the
+/// rows are the jobs. Every array `unnest` reads costs a row's worth of work per job.
+const JOB_ARRAYS: &str = "$2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
+                      $7::timestamptz[], $8::bigint[], $9::int[], $10::text[], $11::text[]";
+
+/// `{job_names}`: the columns of `{job_arrays}`.
+const JOB_NAMES: &str =
+    "kind, queue, args, priority, max_attempts, run_at, delay_us, timeout_ms, metadata, tags";
+
+/// `{job_values}`: a job's values from row `t` of `{job_arrays}` (with `t.due`), for the
+/// columns kind to tags; a shared column's one element (`{first_kind}`: `$2`'s first, as an
+/// InitPlan) fills the rows `unnest` padded with NULL.
+const JOB_VALUES: &str = "coalesce(t.kind, {first_kind}), coalesce(t.queue, {first_queue}), t.args::jsonb,
+           CASE WHEN t.due > {now_once} THEN {scheduled} ELSE {available} END,
+           coalesce(t.priority, {first_priority}), coalesce(t.max_attempts, {first_max_attempts}), t.due, {now_once},
+           t.timeout_ms, coalesce(t.metadata::jsonb, '{}'), coalesce(string_to_array(t.tags, ','), '{}')";
+
+/// `{due}`: when row `u` runs: its run-at, else the statement's time plus its delay, else now.
+/// (Without a delay the product is NULL and costs nothing.)
+const DUE: &str = "coalesce(u.run_at, {now_once} + u.delay_us * interval '1 microsecond', {now_once})";
+
+/// `{now_once}`: the statement's time as an InitPlan, computed once rather than for every row.
+const NOW_ONCE: &str = "(SELECT {now})";
+
+/// The job columns' shared parts of a batch insert template, filled in.
+fn job_rows(template: &str) -> String {
+    let mut sql = template
+        .replace("{job_values}", JOB_VALUES)
+        .replace("{due}", DUE)
+        .replace("{job_arrays}", JOB_ARRAYS)
+        .replace("{job_names}", JOB_NAMES)
+        .replace("{now_once}", NOW_ONCE);
+    let shared = [
+        ("kind", 2, "text"),
+        ("queue", 3, "text"),
+        ("priority", 5, "smallint"),
+        ("max_attempts", 6, "smallint"),
+    ];
+    for (name, n, ty) in shared {
+        sql = sql.replace(&format!("{{first_{name}}}"), &format!("(SELECT (${n}::{ty}[])[1])"));
+    }
+    sql
+}
 
 /// A batch of which some jobs carry a unique key: the rows `INSERT_MANY` builds, with the key
 /// (its period's number appended, by the database's clock) and the states it holds in, in one of
@@ -38,17 +84,9 @@ const INSERT_UNIQUE_MANY: &str = r#"
 WITH ins AS (
     INSERT INTO {schema}.jobs AS j (kind, queue, args, state, priority, max_attempts, run_at,
                                     created_at, timeout_ms, metadata, tags, unique_key, unique_states)
-    SELECT t.kind, t.queue, t.args::jsonb,
-           CASE WHEN t.due > {now} THEN {scheduled} ELSE {available} END,
-           t.priority, t.max_attempts, t.due, {now}, t.timeout_ms,
-           coalesce(t.metadata::jsonb, '{}'), coalesce(string_to_array(t.tags, ','), '{}'),
-           {unique_values}
-    FROM (SELECT u.*, coalesce(u.run_at, {now} + coalesce(u.delay_us, 0) * interval '1 microsecond') AS due
-          FROM unnest($2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
-                      $7::timestamptz[], $8::bigint[], $9::int[], $10::text[], $11::text[],
-                      {unique_arrays})
-            AS u(kind, queue, args, priority, max_attempts, run_at, delay_us, timeout_ms, metadata, tags,
-                 {unique_names})
+    SELECT {job_values}, {unique_values}
+    FROM (SELECT u.*, {due} AS due
+          FROM unnest({job_arrays}, {unique_arrays}) AS u({job_names}, {unique_names})
          ) t
     {on_conflict}
     RETURNING j.id, j.queue, j.state, j.unique_key, j.xmax <> 0 AS duplicate
@@ -144,8 +182,8 @@ pub(super) struct InsertSql {
 
 /// One unique insert statement in each `UniqueShape`.
 pub(super) struct UniqueSql {
-    per_row: Arc<str>,
-    shared: Arc<str>,
+    pub(super) per_row: Arc<str>,
+    pub(super) shared: Arc<str>,
 }
 
 impl UniqueSql {
@@ -159,7 +197,7 @@ fn unique_plain_statement(shape: &UniqueShape, schema: &str) -> Arc<str> {
     let head = INSERT_UNIQUE_MANY.split("{on_conflict}").next().expect("a template");
     let notify = notify_each_queue("ins WHERE state = {available}");
     let tail = UNIQUE_PLAIN_TAIL.replace("{notify_queues}", &notify);
-    statement(&shape.fill(&format!("{head}{tail}")), schema)
+    statement(&job_rows(&shape.fill(&format!("{head}{tail}"))), schema)
 }
 
 /// `INSERT_UNIQUE_MANY` in `shape`, meeting a taken key with `on_conflict`.
@@ -168,7 +206,7 @@ fn unique_statement(on_conflict: &str, shape: &UniqueShape, schema: &str) -> Arc
     let sql = INSERT_UNIQUE_MANY
         .replace("{on_conflict}", &on_conflict.replace("{unique_held}", UNIQUE_HELD))
         .replace("{notify_queues}", &notify);
-    statement(&shape.fill(&sql), schema)
+    statement(&job_rows(&shape.fill(&sql)), schema)
 }
 
 impl InsertSql {
@@ -176,7 +214,7 @@ impl InsertSql {
         let notify = notify_each_queue("ins WHERE state = {available}");
         InsertSql {
             one: statement(INSERT_ONE, schema),
-            many: statement(&INSERT_MANY.replace("{notify_queues}", &notify), schema),
+            many: statement(&job_rows(&INSERT_MANY.replace("{notify_queues}", &notify)), schema),
             unique_many: UniqueSql::new(|shape| unique_statement(ON_CONFLICT, shape, schema)),
             unique_plain: UniqueSql::new(|shape| unique_plain_statement(shape, schema)),
         }
@@ -186,8 +224,9 @@ impl InsertSql {
 /// New jobs as columns, one entry per job, ready to bind as arrays.
 #[derive(Debug, Default)]
 pub(crate) struct InsertBatch {
-    pub kinds: Vec<String>,
-    pub queues: Vec<String>,
+    /// Borrowed for a typed job's kind and queue, so a batch allocates none of them.
+    pub kinds: Vec<Cow<'static, str>>,
+    pub queues: Vec<Cow<'static, str>>,
     pub args: Vec<String>,
     pub priorities: Vec<i16>,
     pub max_attempts: Vec<i16>,
@@ -307,7 +346,7 @@ impl Db {
         ex: impl PgExecutor<'c>,
         b: &InsertBatch,
     ) -> Result<Vec<i64>> {
-        let q = bind_jobs(self.query_as::<Ids>(&self.inner.job.insert.many), b);
+        let q = bind_columns(self.query_as::<Ids>(&self.inner.job.insert.many), b);
         Ok(q.fetch_one(ex).await.map_err(|e| self.err(e))?.ids)
     }
 
@@ -354,8 +393,8 @@ impl Db {
         T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
         match b.shared_unique_states() {
-            Some(states) => bind_jobs(self.query_as(&sql.shared), b).bind(&b.unique_keys).bind(states),
-            None => bind_jobs(self.query_as(&sql.per_row), b)
+            Some(states) => bind_columns(self.query_as(&sql.shared), b).bind(&b.unique_keys).bind(states),
+            None => bind_columns(self.query_as(&sql.per_row), b)
                 .bind(&b.unique_keys)
                 .bind(&b.unique_periods_s)
                 .bind(&b.unique_states),
@@ -380,7 +419,35 @@ impl Db {
     }
 }
 
-/// `q` with the job columns of `b` bound as `$2` to `$11`, the arrays `unnest` reads.
+/// `q` with the job columns of `b` bound as `$2` to `$11` in the shapes `JOB_ARRAYS` reads.
+fn bind_columns<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> super::Query<'q, T> {
+    q.bind(shared_or_all(&b.kinds))
+        .bind(shared_or_all(&b.queues))
+        .bind(&b.args)
+        .bind(shared_or_all(&b.priorities))
+        .bind(shared_or_all(&b.max_attempts))
+        .bind(set_or_none(&b.run_at))
+        .bind(set_or_none(&b.delays_us))
+        .bind(set_or_none(&b.timeouts_ms))
+        .bind(set_or_none(&b.metadata))
+        .bind(set_or_none(&b.tags))
+}
+
+/// The first value alone when every job has it, else every job's.
+fn shared_or_all<T: PartialEq>(v: &[T]) -> &[T] {
+    match v.split_first() {
+        Some((first, rest)) if rest.iter().all(|x| x == first) => &v[..1],
+        _ => v,
+    }
+}
+
+/// No value when no job sets one, else every job's.
+fn set_or_none<T>(v: &[Option<T>]) -> &[Option<T>] {
+    if v.iter().all(Option::is_none) { &[] } else { v }
+}
+
+/// `q` with the job columns of `b` bound as `$2` to `$11`, one element per job each, the
+/// arrays `unnest` reads in the fan-out, workflow and saga statements.
 pub(super) fn bind_jobs<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> super::Query<'q, T> {
     q.bind(&b.kinds)
         .bind(&b.queues)

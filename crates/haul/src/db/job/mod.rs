@@ -109,6 +109,10 @@ impl JobSql {
         let mut all = vec![
             ("insert_one", &i.one),
             ("insert_many", &i.many),
+            ("insert_unique_many", &i.unique_many.per_row),
+            ("insert_unique_many_shared", &i.unique_many.shared),
+            ("insert_unique_plain", &i.unique_plain.per_row),
+            ("insert_unique_plain_shared", &i.unique_plain.shared),
             ("get_available", &c.first),
             ("get_available_after", &c.after),
             ("get_available_many", &self.claim_many),
