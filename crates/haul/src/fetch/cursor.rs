@@ -4,7 +4,8 @@
 //! queue's start gets slower by the second, in proportion to the entries it steps over.
 //! Claims therefore resume after the last key claimed (a keyset condition the index starts
 //! at), and scan from the start — to pick up jobs placed before the cursor: a higher
-//! priority, an older `run_at`, a job released or skipped while locked — only when a full
+//! priority, an older `run_at`, a job released or skipped while locked, a job the keyset
+//! claim passed over because another transaction had touched its row — only when a full
 //! scan is due: at most every ten times the last full scan's duration, capped at
 //! [`RESCAN_MAX`]. Cheap full scans (the normal case, a few ms) thus run every few tens of
 //! ms; expensive ones take a bounded share of the claims.
@@ -130,7 +131,7 @@ mod tests {
 #[cfg(test)]
 mod db_tests {
     //! The keyset claim against a real table: it resumes after the key and leaves jobs placed
-    //! before it to the full scan.
+    //! before it, and jobs another transaction touched, to the full scan.
 
     use crate::db::{ClaimKey, ClaimedJob, Db};
     use sqlx::AssertSqlSafe;
@@ -170,6 +171,30 @@ mod db_tests {
         let key = next.iter().map(ClaimedJob::key).max();
         assert_eq!(ids(&claim(&db, 10, key).await), [7, 8, 9, 10], "the keyset claim skips them");
         assert_eq!(ids(&claim(&db, 10, None).await), [11, 12], "the full scan finds them");
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_keyset_claim_passes_over_a_job_another_transaction_touched_and_a_full_scan_takes_it() {
+        let (pool, db, schema) = crate::db::test_db("ht_untouched").await;
+        let insert = format!(
+            "INSERT INTO \"{schema}\".jobs (kind, queue, args, state, max_attempts) \
+             SELECT 'noop', 'default', '{{}}', 'available', 3 FROM generate_series(1, 4)"
+        );
+        sqlx::raw_sql(AssertSqlSafe(insert)).execute(&pool).await.unwrap();
+        // a transaction that locked job 3 and rolled back leaves its mark on the row
+        let mut tx = pool.begin().await.unwrap();
+        let lock = format!("SELECT id FROM \"{schema}\".jobs WHERE id = 3 FOR UPDATE");
+        sqlx::raw_sql(AssertSqlSafe(lock)).execute(&mut *tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        let first = claim(&db, 1, None).await;
+        assert_eq!(ids(&first), [1]);
+        let key = first.iter().map(ClaimedJob::key).max();
+        assert_eq!(ids(&claim(&db, 10, key).await), [2, 4], "the keyset claim passes over job 3");
+        assert_eq!(ids(&claim(&db, 10, None).await), [3], "the full scan takes it");
         sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
             .execute(&pool)
             .await
