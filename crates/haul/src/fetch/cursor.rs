@@ -12,7 +12,8 @@
 //!   last duration and at least every [`RESCAN_MAX`]: scheduled and retried jobs, whose
 //!   `run_at` is the moment they fell due, and late commits;
 //! - a **full** scan from the queue's start, at most every hundred times its last duration
-//!   and at least every [`FULL_SCAN_MAX`]: anything further back or of a higher priority.
+//!   and at least every [`FULL_SCAN_MAX`]: anything further back or of a higher priority, and
+//!   a job the other claims passed over because another transaction had touched its row.
 //!
 //! A full scan is cheap unless dead entries cannot be removed (a few ms: it then runs every few
 //! hundred ms); while the horizon is held it grows with the hold, and it then takes at most a
@@ -249,7 +250,7 @@ mod tests {
 #[cfg(test)]
 mod db_tests {
     //! The keyset claim against a real table: it resumes after the key and leaves jobs placed
-    //! before it to the full scan.
+    //! before it, and jobs another transaction touched, to the full scan.
 
     use super::Scan;
     use crate::db::{ClaimKey, ClaimedJob, Db};
@@ -322,6 +323,30 @@ mod db_tests {
         assert_eq!(ids(&claim(&db, 10, after).await), [] as [i64; 0], "the rest is further back");
         assert_eq!(ids(&claim(&db, 10, recent).await), [3], "within the span: a recent rescan");
         assert_eq!(ids(&claim(&db, 10, None).await), [4], "further back: the full scan");
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_keyset_claim_passes_over_a_job_another_transaction_touched_and_a_full_scan_takes_it() {
+        let (pool, db, schema) = crate::db::test_db("ht_untouched").await;
+        let insert = format!(
+            "INSERT INTO \"{schema}\".jobs (kind, queue, args, state, max_attempts) \
+             SELECT 'noop', 'default', '{{}}', 'available', 3 FROM generate_series(1, 4)"
+        );
+        sqlx::raw_sql(AssertSqlSafe(insert)).execute(&pool).await.unwrap();
+        // a transaction that locked job 3 and rolled back leaves its mark on the row
+        let mut tx = pool.begin().await.unwrap();
+        let lock = format!("SELECT id FROM \"{schema}\".jobs WHERE id = 3 FOR UPDATE");
+        sqlx::raw_sql(AssertSqlSafe(lock)).execute(&mut *tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        let first = claim(&db, 1, None).await;
+        assert_eq!(ids(&first), [1]);
+        let key = first.iter().map(ClaimedJob::key).max();
+        assert_eq!(ids(&claim(&db, 10, key).await), [2, 4], "the keyset claim passes over job 3");
+        assert_eq!(ids(&claim(&db, 10, None).await), [3], "the full scan takes it");
         sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
             .execute(&pool)
             .await

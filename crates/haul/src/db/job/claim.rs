@@ -10,7 +10,8 @@ use sqlx::PgConnection;
 use std::sync::Arc;
 
 /// `{after}` is empty for a scan from the queue's first job, or a keyset condition resuming
-/// after the last claimed key (`fetch::cursor`): an index condition, so the scan starts there.
+/// after the last claimed key (`fetch::cursor`): an index condition, so the scan starts there,
+/// and [`UNTOUCHED`], so it passes over the jobs other claims hold or took.
 /// The claimed ids come back as one array (an init plan), so the update reads `jobs` through
 /// the primary key for those ids whatever the statistics say (see the fenced statements).
 /// The claimed jobs come back as one row of arrays, a column each: one row to send and decode
@@ -44,7 +45,18 @@ pub(super) const CLAIMED_ARRAYS: &str = r#"coalesce(array_agg(id), '{}') AS ids,
        coalesce(array_agg(metadata::text), '{}') AS metadata,
        coalesce(array_agg(created_at), '{}') AS created_at, coalesce(array_agg(run_at), '{}') AS run_at,
        {now} AS claimed_at"#;
-const AFTER_KEY: &str = "AND (priority, run_at, id) > ($6, $7, $8)";
+const AFTER_KEY: &str = "AND (priority, run_at, id) > ($6, $7, $8) AND {untouched}";
+
+/// `{untouched}`: the row version was not locked, updated or deleted by a transaction other
+/// than the one that wrote it (`xmax` is zero, or the writer's own lock carried over from a
+/// `FOR UPDATE` before its `UPDATE`). Checked before the row is locked, so a claim passes over
+/// the jobs that claims running beside it hold locked, and those claimed since its snapshot,
+/// without trying each row's lock: with several claims in flight each would otherwise try
+/// (and skip) every row the others hold, and lock the running version of a job claimed since
+/// its snapshot before the recheck drops it, keeping that job's completion waiting for the rest
+/// of the statement. A job passed over wrongly (its last locker aborted, or only locked it) is
+/// claimed by the next scan from the queue's start, which does not check this (`fetch::cursor`).
+pub(super) const UNTOUCHED: &str = "(xmax = '0'::xid OR xmax = xmin)";
 
 /// Which of the queues in `$2` have an available job: one probe of `jobs_fetch` per queue,
 /// all in one statement, so a worker's idle queues cost one statement per poll tick.
@@ -66,9 +78,10 @@ pub(super) struct ClaimSql {
 impl ClaimSql {
     pub(super) fn new(schema: &str) -> Self {
         let claim = GET_AVAILABLE.replace("{claimed_arrays}", CLAIMED_ARRAYS);
+        let after = AFTER_KEY.replace("{untouched}", UNTOUCHED);
         ClaimSql {
             first: statement(&claim.replace("{after}", ""), schema),
-            after: statement(&claim.replace("{after}", AFTER_KEY), schema),
+            after: statement(&claim.replace("{after}", &after), schema),
             with_available: statement(WITH_AVAILABLE, schema),
         }
     }

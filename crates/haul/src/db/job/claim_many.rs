@@ -2,7 +2,7 @@
 //! order, at most its own count, under one lease, for a worker whose queues would otherwise
 //! claim one statement each.
 
-use super::claim::{CLAIMED_ARRAYS, ClaimKey, Claimed, ClaimedJob};
+use super::claim::{CLAIMED_ARRAYS, ClaimKey, Claimed, ClaimedJob, UNTOUCHED};
 use super::columns::statement;
 use crate::db::Db;
 use crate::error::Result;
@@ -13,7 +13,8 @@ use std::sync::Arc;
 /// Per entry of `$2` (queues), `$3` (counts) and the key to resume after (`$6`, `$7`, `$8`),
 /// the queue's next jobs after that key, in fetch order, locked with `SKIP LOCKED`: one walk
 /// of `jobs_fetch` per queue, starting at the key (an index condition). A queue claimed from
-/// its start gets a key before every job ([`FROM_START`]). As in the one-queue claim, the
+/// its start gets a key before every job ([`FROM_START`]) and `$9` true; a resumed walk passes
+/// over the rows other transactions touched (`{untouched}`, as in the one-queue claim). As in the one-queue claim, the
 /// update reads `jobs` through the primary key for the claimed ids only. Each queue's walk is
 /// a subquery per entry, not a join: the worker's sessions turn nested loops off, and the
 /// cost that puts on a lateral join would have the server compile the statement (JIT) on
@@ -28,12 +29,14 @@ WITH claimed AS (
             SELECT id FROM {schema}.jobs
             WHERE state = {available} AND queue = r.queue
               AND (priority, run_at, id) > (r.priority, r.run_at, r.id)
+              AND (r.from_start OR {untouched})
             ORDER BY priority, run_at, id
             LIMIT r.n
             FOR UPDATE SKIP LOCKED
         ))
-        FROM unnest($2::text[], $3::bigint[], $6::smallint[], $7::timestamptz[], $8::bigint[])
-            AS r(queue, n, priority, run_at, id)
+        FROM unnest($2::text[], $3::bigint[], $6::smallint[], $7::timestamptz[], $8::bigint[],
+                    $9::bool[])
+            AS r(queue, n, priority, run_at, id, from_start)
     ))
     RETURNING j.queue, j.id, j.kind, j.args, j.attempt, j.max_attempts, j.priority, j.timeout_ms,
               j.metadata, j.created_at, j.run_at
@@ -48,7 +51,8 @@ const FROM_START: ClaimKey = ClaimKey { priority: i16::MIN, run_at: DateTime::UN
 
 /// The rendered statement for one schema.
 pub(super) fn sql(schema: &str) -> Arc<str> {
-    statement(&GET_AVAILABLE_MANY.replace("{claimed_arrays}", CLAIMED_ARRAYS), schema)
+    let sql = GET_AVAILABLE_MANY.replace("{claimed_arrays}", CLAIMED_ARRAYS);
+    statement(&sql.replace("{untouched}", UNTOUCHED), schema)
 }
 
 /// One queue's part of a claim over many queues.
@@ -77,6 +81,7 @@ struct Columns {
     priorities: Vec<i16>,
     run_at: Vec<DateTime<Utc>>,
     ids: Vec<i64>,
+    from_start: Vec<bool>,
 }
 
 impl Columns {
@@ -89,6 +94,7 @@ impl Columns {
             c.priorities.push(key.priority);
             c.run_at.push(key.run_at);
             c.ids.push(key.id);
+            c.from_start.push(claim.after.is_none());
         }
         c
     }
@@ -107,7 +113,7 @@ impl Db {
         let c = Columns::new(claims);
         let q = self.query_as::<ClaimedMany>(&self.inner.job.claim_many);
         let q = q.bind(c.queues).bind(c.limits).bind(lease_ms).bind(worker);
-        let q = q.bind(c.priorities).bind(c.run_at).bind(c.ids);
+        let q = q.bind(c.priorities).bind(c.run_at).bind(c.ids).bind(c.from_start);
         let row = self.with_conn(async |conn| q.fetch_one(conn).await).await?;
         let jobs = row.jobs.into_jobs().map_err(|e| self.err(e))?;
         let index: HashMap<&str, usize> = claims.iter().enumerate().map(|(i, c)| (&*c.queue, i)).collect();
@@ -182,6 +188,19 @@ mod tests {
         assert!(got[1].is_empty(), "b has nothing left");
         let got = claim_many(&db, &[claim("a", 10), claim("b", 1)]).await;
         assert_eq!(ids(&got[0]), [urgent], "from the start");
+
+        // a job whose row another transaction locked (then rolled back): a resumed walk
+        // passes over it, a walk from the start takes it
+        let (touched, after) = (job(&pool, &schema, "b", 0).await, job(&pool, &schema, "b", 0).await);
+        let mut tx = pool.begin().await.unwrap();
+        let lock = format!("SELECT id FROM \"{schema}\".jobs WHERE id = {touched} FOR UPDATE");
+        sqlx::raw_sql(AssertSqlSafe(lock)).execute(&mut *tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        let key =
+            Some(crate::db::ClaimKey { priority: i16::MIN, run_at: chrono::DateTime::UNIX_EPOCH, id: 0 });
+        let resumed = QueueClaim { queue: "b".into(), limit: 10, after: key };
+        assert_eq!(ids(&claim_many(&db, &[resumed, claim("a", 1)]).await[0]), [after], "passed over");
+        assert_eq!(ids(&claim_many(&db, &[claim("b", 10), claim("a", 1)]).await[0]), [touched]);
         sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
             .execute(&pool)
             .await

@@ -162,8 +162,8 @@ async fn worker_statements_stay_on_index_paths_when_statistics_say_the_table_is_
         (
             "claim_many",
             &sql.claim_many,
-            "bigint, text[], bigint[], bigint, text, smallint[], timestamptz[], bigint[]",
-            "0, '{default,other}', '{500,500}', 1000, 'w', '{-32768,0}', '{1970-01-01,2026-01-01}', '{0,0}'"
+            "bigint, text[], bigint[], bigint, text, smallint[], timestamptz[], bigint[], bool[]",
+            "0, '{default,other}', '{500,500}', 1000, 'w', '{-32768,0}', '{1970-01-01,2026-01-01}', '{0,0}', '{t,f}'"
                 .to_owned(),
         ),
         ("schedule", &sql.maintain.schedule_due, "bigint, bigint", "0, 1000".to_owned()),
