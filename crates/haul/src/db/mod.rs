@@ -31,7 +31,7 @@ pub(crate) use periodic::{Seen, Tick};
 pub(crate) use session::worker_options;
 pub(crate) use stats::{MinuteSum, RollupBatch, RollupSum, StatsWindow};
 #[cfg(test)]
-pub(crate) use testing::test_db;
+pub(crate) use testing::{drop_test_schema, test_db};
 pub(crate) use vacuum::DeadTuples;
 
 use crate::clock::Clock;

@@ -50,7 +50,7 @@ impl Db {
     /// Opens `n` of the pool's connections at once and, on each, runs the claim of `queue`
     /// and the completion (`keep`: the kind that keeps rows) for no jobs. A worker's first
     /// pickups then find sessions open, their statements prepared and their backends' caches
-    /// filled, instead of paying for them (3–7 ms a pickup on this project's machine).
+    /// filled, instead of paying for them.
     pub(crate) async fn warm(&self, queue: &str, keep: bool, n: usize) -> Result<()> {
         let conns = try_join_all((0..n).map(|_| self.pool.acquire())).await.map_err(|e| self.err(e))?;
         try_join_all(conns.into_iter().map(|mut conn| async move {

@@ -18,6 +18,12 @@ pub(crate) async fn test_db(prefix: &str) -> (PgPool, Db, String) {
     (pool, db, schema)
 }
 
+/// Drops a schema [`test_db`] made, with everything in it.
+pub(crate) async fn drop_test_schema(pool: &PgPool, schema: &str) {
+    let sql = format!("DROP SCHEMA \"{schema}\" CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+}
+
 /// Applies every embedded migration in one transaction, as `migrate::up` does on a new schema.
 async fn migrate(db: &Db) {
     let mut tx = db.pool().begin().await.unwrap();

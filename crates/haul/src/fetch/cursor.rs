@@ -15,9 +15,10 @@
 //!   and at least every [`FULL_SCAN_MAX`]: anything further back or of a higher priority, and
 //!   a job the other claims passed over because another transaction had touched its row.
 //!
-//! A full scan is cheap unless dead entries cannot be removed (a few ms: it then runs every few
-//! hundred ms); while the horizon is held it grows with the hold, and it then takes at most a
-//! hundredth of the claims' time instead of a share that grows until claims stall.
+//! A full scan's cost follows the dead entries it must step over, so its spacing does too: it
+//! runs often while they are removed, and while the horizon is held, when it grows with the
+//! hold, it takes at most a hundredth of the claims' time instead of a share that grows until
+//! claims stall.
 
 use crate::db::ClaimKey;
 use std::sync::Mutex;
@@ -291,10 +292,7 @@ mod db_tests {
         let key = next.iter().map(ClaimedJob::key).max();
         assert_eq!(ids(&claim(&db, 10, key).await), [7, 8, 9, 10], "the keyset claim skips them");
         assert_eq!(ids(&claim(&db, 10, None).await), [11, 12], "the full scan finds them");
-        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
-            .execute(&pool)
-            .await
-            .unwrap();
+        crate::db::drop_test_schema(&pool, &schema).await;
     }
 
     #[tokio::test]
@@ -323,10 +321,7 @@ mod db_tests {
         assert_eq!(ids(&claim(&db, 10, after).await), [] as [i64; 0], "the rest is further back");
         assert_eq!(ids(&claim(&db, 10, recent).await), [3], "within the span: a recent rescan");
         assert_eq!(ids(&claim(&db, 10, None).await), [4], "further back: the full scan");
-        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
-            .execute(&pool)
-            .await
-            .unwrap();
+        crate::db::drop_test_schema(&pool, &schema).await;
     }
 
     #[tokio::test]
@@ -347,9 +342,6 @@ mod db_tests {
         let key = first.iter().map(ClaimedJob::key).max();
         assert_eq!(ids(&claim(&db, 10, key).await), [2, 4], "the keyset claim passes over job 3");
         assert_eq!(ids(&claim(&db, 10, None).await), [3], "the full scan takes it");
-        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
-            .execute(&pool)
-            .await
-            .unwrap();
+        crate::db::drop_test_schema(&pool, &schema).await;
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// the queue's next jobs after that key, in fetch order, locked with `SKIP LOCKED`: one walk
 /// of `jobs_fetch` per queue, starting at the key (an index condition). A queue claimed from
 /// its start gets a key before every job ([`FROM_START`]) and `$9` true; a resumed walk passes
-/// over the rows other transactions touched (`{untouched}`, as in the one-queue claim). As in the one-queue claim, the
+/// over the rows other transactions touched (`{untouched}`). As in the one-queue claim, the
 /// update reads `jobs` through the primary key for the claimed ids only. Each queue's walk is
 /// a subquery per entry, not a join: the worker's sessions turn nested loops off, and the
 /// cost that puts on a lateral join would have the server compile the statement (JIT) on
@@ -201,9 +201,6 @@ mod tests {
         let resumed = QueueClaim { queue: "b".into(), limit: 10, after: key };
         assert_eq!(ids(&claim_many(&db, &[resumed, claim("a", 1)]).await[0]), [after], "passed over");
         assert_eq!(ids(&claim_many(&db, &[claim("b", 10), claim("a", 1)]).await[0]), [touched]);
-        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
-            .execute(&pool)
-            .await
-            .unwrap();
+        crate::db::drop_test_schema(&pool, &schema).await;
     }
 }
