@@ -1,13 +1,15 @@
 //! W7 fleet and W8 many queues: one backlog worked by several worker processes
 //! (`haul-bench fleet-worker`) on one PostgreSQL. The clock starts when every process is
 //! connected and told `go`, and stops when the jobs table is empty; each process then reports
-//! its claim statements and how many claimed nothing.
+//! its claim statements and how many claimed nothing. A fleet of several processes runs each
+//! with [`FLEET_FETCH_CONCURRENCY`], the setting docs/deployment.md gives for fleets.
 
 use super::Bench;
 use super::fleet_worker::FleetReport;
 use super::plan::Workload;
 use super::record::Outcome;
 use super::stats::{rate, thousands};
+use super::tuning::Tuning;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -19,6 +21,20 @@ use tokio::process::{Child, ChildStdout};
 pub const W7_FOUR_VS_ONE: f64 = 0.9;
 /// W8's target: 100 queues at this share of one queue's rate.
 pub const W8_VS_ONE_QUEUE: f64 = 0.8;
+
+/// `fetch_concurrency` of each process when several work the same queues: their claims are
+/// already in flight side by side, and each more walks over, and tries, the rows the others
+/// hold locked.
+pub const FLEET_FETCH_CONCURRENCY: usize = 1;
+
+/// The settings of each of `processes` fleet processes: `tuning`, with
+/// [`FLEET_FETCH_CONCURRENCY`] when there are several.
+fn fleet_tuning(tuning: &Tuning, processes: usize) -> Tuning {
+    match processes {
+        0 | 1 => *tuning,
+        _ => Tuning { fetch_concurrency: FLEET_FETCH_CONCURRENCY, ..*tuning },
+    }
+}
 
 /// One fleet's measurement.
 #[derive(Debug, Clone)]
@@ -76,7 +92,8 @@ pub async fn w7(b: &Bench) -> Result<Outcome> {
     let one = runs.iter().find(|r| r.processes == 1).map(FleetRun::jobs_per_s);
     let mut lines: Vec<String> = runs.iter().map(|r| r.line("W7 fleet")).collect();
     let mut fields = json!({ "runs": runs.iter().map(FleetRun::json).collect::<Vec<_>>(),
-                             "settings": b.settings(&b.tuning) });
+                             "settings": b.settings(&b.tuning),
+                             "fleet_fetch_concurrency": FLEET_FETCH_CONCURRENCY });
     if let Some(one) = one {
         let ratios: Vec<String> =
             runs.iter().map(|r| format!("{}: {:.3}×", r.processes, r.jobs_per_s() / one)).collect();
@@ -114,7 +131,7 @@ pub async fn w8(b: &Bench) -> Result<Outcome> {
     let fields = json!({
         "runs": runs.iter().map(FleetRun::json).collect::<Vec<_>>(),
         "idle_transactions_per_s": idle.0, "idle_claims_per_s": idle.1, "queues": queues,
-        "settings": b.settings(&b.tuning),
+        "settings": b.settings(&b.tuning), "fleet_fetch_concurrency": FLEET_FETCH_CONCURRENCY,
     });
     Ok(checked(Outcome::new(Workload::W8, fields, lines), &runs))
 }
@@ -194,14 +211,15 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// Starts `n` fleet processes on `queues` queues and waits until each has connected.
+    /// Starts `n` fleet processes on `queues` queues ([`fleet_tuning`]) and waits until each
+    /// has connected.
     async fn spawn(b: &Bench, n: usize, queues: usize) -> Result<Fleet> {
         let exe = std::env::current_exe().context("finding the haul-bench binary for the fleet")?;
         let mut children = Vec::with_capacity(n);
         for _ in 0..n {
             let mut cmd = tokio::process::Command::new(&exe);
             cmd.args(["fleet-worker", "--schema", &b.db.schema, "--queues", &queues.to_string()])
-                .args(b.tuning.child_flags())
+                .args(fleet_tuning(&b.tuning, n).child_flags())
                 .env("DATABASE_URL", &b.db.url)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

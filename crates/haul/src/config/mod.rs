@@ -18,7 +18,9 @@ pub const QUEUE_CONCURRENCY_DEFAULT: usize = 10;
 /// statement is where claiming throughput lives).
 pub const FETCH_BATCH_MAX_DEFAULT: usize = 500;
 /// Claims a queue keeps in flight at once (producers per queue); a worker with several queues
-/// also runs this many statements at once for their shared claims. Defaults to 2.
+/// also runs this many statements at once for their shared claims. Defaults to 2. Set 1 when
+/// several worker processes work the same queues: their claims are side by side already, and a
+/// second one per process walks over, and tries, the rows the others hold locked.
 pub const FETCH_CONCURRENCY_DEFAULT: usize = 2;
 /// How often a worker probes its idle queues for jobs no notification announced (one statement
 /// for all of them, waking those that have some) and re-reads which of its queues are paused.
