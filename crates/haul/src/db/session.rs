@@ -77,6 +77,7 @@ mod tests {
             ("enable_seqscan", "off"),
             ("enable_bitmapscan", "off"),
             ("enable_nestloop", "off"),
+            ("plan_cache_mode", "force_generic_plan"),
             ("statement_timeout", "10000"),
         ]);
         assert!(missing(&wanted(Some(Duration::from_secs(10))), &on).is_empty());
@@ -89,6 +90,7 @@ mod tests {
             ("enable_seqscan", "on"),
             ("enable_bitmapscan", "on"),
             ("enable_nestloop", "off"),
+            ("plan_cache_mode", "force_generic_plan"),
             ("statement_timeout", "0"),
         ]);
         assert_eq!(
