@@ -96,7 +96,6 @@ impl WorkerConfig {
             ("WorkerConfig::with_rescuer_interval", self.rescuer_interval),
             ("WorkerConfig::with_cleaner_interval", self.cleaner_interval),
             ("WorkerConfig::with_vacuum_interval", self.vacuum_interval),
-            ("WorkerConfig::with_rotation_span", self.rotation_span),
             ("WorkerConfig::with_stats_flush_interval", self.stats_flush_interval),
             ("WorkerConfig::with_stats_retention", self.stats_retention),
             ("WorkerConfig::with_gauges_every", self.gauges_every.unwrap_or(MS)),

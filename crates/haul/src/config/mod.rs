@@ -61,9 +61,6 @@ pub const RESCUER_INTERVAL_DEFAULT: Duration = Duration::from_secs(2);
 pub const CLEANER_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
 /// How often the leader checks whether the jobs table needs a VACUUM. Defaults to 5 s.
 pub const VACUUM_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
-/// How long plain inserts go to one slot of the jobs table before the next (see
-/// [`WorkerConfig::with_rotation_span`]).
-pub const ROTATION_SPAN_DEFAULT: Duration = Duration::from_secs(30);
 /// Dead row versions in the jobs table below which the vacuumer never runs (above it, it runs
 /// once they also exceed a fifth of the live rows).
 pub const VACUUM_DEAD_MIN: i64 = 20_000;
@@ -201,7 +198,6 @@ pub struct WorkerConfig {
     pub(crate) rescuer_interval: Duration,
     pub(crate) cleaner_interval: Duration,
     pub(crate) vacuum_interval: Duration,
-    pub(crate) rotation_span: Duration,
     pub(crate) leader_ttl: Option<Duration>,
     pub(crate) maintenance_batch: i64,
     pub(crate) error_max_bytes: usize,
@@ -252,7 +248,6 @@ impl Default for WorkerConfig {
             rescuer_interval: RESCUER_INTERVAL_DEFAULT,
             cleaner_interval: CLEANER_INTERVAL_DEFAULT,
             vacuum_interval: VACUUM_INTERVAL_DEFAULT,
-            rotation_span: ROTATION_SPAN_DEFAULT,
             leader_ttl: None,
             maintenance_batch: MAINTENANCE_BATCH_DEFAULT,
             error_max_bytes: ERROR_MAX_BYTES_DEFAULT,
@@ -334,11 +329,6 @@ setters! {
     cleaner_interval: Duration => with_cleaner_interval;
     /// Vacuumer check interval (it vacuums only when dead rows pile up). Defaults to [`VACUUM_INTERVAL_DEFAULT`].
     vacuum_interval: Duration => with_vacuum_interval;
-    /// How long plain inserts go to one of the jobs table's two rotating slots before the
-    /// other; the leader empties the slot they left by TRUNCATE once no job is left in it, so
-    /// a held xmin horizon keeps about two spans of finished jobs. Defaults to
-    /// [`ROTATION_SPAN_DEFAULT`].
-    rotation_span: Duration => with_rotation_span;
     /// Rows per maintenance statement. Defaults to [`MAINTENANCE_BATCH_DEFAULT`].
     maintenance_batch: i64 => with_maintenance_batch;
     /// The most bytes of error text one attempt records. Defaults to [`ERROR_MAX_BYTES_DEFAULT`].

@@ -77,7 +77,6 @@ mod tests {
             ("enable_seqscan", "off"),
             ("enable_bitmapscan", "off"),
             ("enable_nestloop", "off"),
-            ("plan_cache_mode", "force_generic_plan"),
             ("statement_timeout", "10000"),
         ]);
         assert!(missing(&wanted(Some(Duration::from_secs(10))), &on).is_empty());
@@ -90,7 +89,6 @@ mod tests {
             ("enable_seqscan", "on"),
             ("enable_bitmapscan", "on"),
             ("enable_nestloop", "off"),
-            ("plan_cache_mode", "force_generic_plan"),
             ("statement_timeout", "0"),
         ]);
         assert_eq!(

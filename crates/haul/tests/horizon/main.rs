@@ -1,5 +1,4 @@
-//! Tests that read or hold the server-wide xmin horizon (the leader's vacuums, compaction and
-//! rotation): a test
+//! Tests that read the server-wide xmin horizon (the leader's vacuums and compaction): a test
 //! binary of their own, so the other integration tests' transactions, which hold that horizon
 //! too, never run beside them (cargo runs test binaries one after another).
 
@@ -10,5 +9,4 @@ mod common;
 #[allow(dead_code)]
 mod jobs;
 
-mod rotation;
 mod vacuum;

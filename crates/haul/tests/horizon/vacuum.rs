@@ -8,12 +8,10 @@ use haul::{Compaction, Worker};
 use sqlx::Connection;
 use std::time::Duration;
 
-/// Vacuums of slot 0, where `churn`'s rows go (a vacuum of `jobs` vacuums every slot).
-const VACUUMS: &str = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = '{s}.jobs_0'::regclass";
-const SIZE: &str =
-    "SELECT sum(pg_total_relation_size(relid))::int8 FROM pg_partition_tree('{s}.jobs') WHERE isleaf";
+const VACUUMS: &str = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = '{s}.jobs'::regclass";
+const SIZE: &str = "SELECT pg_total_relation_size('{s}.jobs')";
 
-const FILE: &str = "SELECT pg_relation_filenode('{s}.jobs_0')::int8";
+const FILE: &str = "SELECT pg_relation_filenode('{s}.jobs')::int8";
 
 fn vacuuming_worker(db: &TestDb, compaction: Compaction) -> crate::common::Running {
     let config = fast_config().with_vacuum_interval(Duration::from_millis(200)).with_compaction(compaction);

@@ -14,8 +14,8 @@ use std::sync::Arc;
 const INSERT_MANY: &str = r#"
 WITH ins AS (
     INSERT INTO {schema}.jobs (kind, queue, args, state, priority, max_attempts, run_at,
-                               created_at, timeout_ms, metadata, tags, slot)
-    SELECT {job_values}, CASE WHEN t.due > {now_once} THEN 0 ELSE {insert_slot} END
+                               created_at, timeout_ms, metadata, tags)
+    SELECT {job_values}
     FROM (SELECT u.*, {due} AS due
           FROM unnest({job_arrays}) AS u({job_names})
          ) t
@@ -53,11 +53,6 @@ const DUE: &str = "coalesce(u.run_at, {now_once} + u.delay_us * interval '1 micr
 /// `{now_once}`: the statement's time as an InitPlan, computed once rather than for every row.
 const NOW_ONCE: &str = "(SELECT {now})";
 
-/// `{insert_slot}`: the slot of `jobs` that plain jobs available at once go to (migration
-/// 0015), read once per statement (an InitPlan) through the rotation table's primary key. Jobs
-/// due later, and jobs with a unique key, go to slot 0, which is never truncated.
-const INSERT_SLOT: &str = "(SELECT slot FROM {schema}.rotation WHERE one)";
-
 /// The job columns' shared parts of a batch insert template, filled in.
 fn job_rows(template: &str) -> String {
     let mut sql = template
@@ -65,8 +60,7 @@ fn job_rows(template: &str) -> String {
         .replace("{due}", DUE)
         .replace("{job_arrays}", JOB_ARRAYS)
         .replace("{job_names}", JOB_NAMES)
-        .replace("{now_once}", NOW_ONCE)
-        .replace("{insert_slot}", INSERT_SLOT);
+        .replace("{now_once}", NOW_ONCE);
     let shared = [
         ("kind", 2, "text"),
         ("queue", 3, "text"),
@@ -85,32 +79,23 @@ fn job_rows(template: &str) -> String {
 /// and returns the existing job, even one committed after this statement's snapshot, waiting for
 /// an insert in flight to commit or roll back. Rows go in the arrays' order, as in `INSERT_MANY`
 /// (the caller sorts them by key, so concurrent batches take the keys in one order and cannot
-/// deadlock), and no two rows of a batch share a key. Each row draws its id first (`t.new_id`),
-/// so a returned job whose id is none of them is the holder of a taken key (a partitioned
-/// table cannot return `xmax`, which would tell it otherwise).
+/// deadlock), and no two rows of a batch share a key.
 const INSERT_UNIQUE_MANY: &str = r#"
-WITH t AS MATERIALIZED (
-    SELECT nextval('{schema}.jobs_id_seq'::regclass) AS new_id, u.*, {due} AS due
-    FROM unnest({job_arrays}, {unique_arrays}) AS u({job_names}, {unique_names})
-),
-ins AS (
-    INSERT INTO {schema}.jobs AS j (id, kind, queue, args, state, priority, max_attempts, run_at,
-                                    created_at, timeout_ms, metadata, tags, unique_key, unique_states, slot)
-    OVERRIDING SYSTEM VALUE
-    SELECT t.new_id, {job_values}, {unique_values},
-           CASE WHEN t.unique_key IS NOT NULL OR t.due > {now_once} THEN 0 ELSE {insert_slot} END
-    FROM t
+WITH ins AS (
+    INSERT INTO {schema}.jobs AS j (kind, queue, args, state, priority, max_attempts, run_at,
+                                    created_at, timeout_ms, metadata, tags, unique_key, unique_states)
+    SELECT {job_values}, {unique_values}
+    FROM (SELECT u.*, {due} AS due
+          FROM unnest({job_arrays}, {unique_arrays}) AS u({job_names}, {unique_names})
+         ) t
     {on_conflict}
-    RETURNING j.id, j.queue, j.state, j.unique_key
-),
-marked AS (
-    SELECT ins.*, t.new_id IS NULL AS duplicate FROM ins LEFT JOIN t ON t.new_id = ins.id
+    RETURNING j.id, j.queue, j.state, j.unique_key, j.xmax <> 0 AS duplicate
 )
 SELECT coalesce(array_agg(id ORDER BY id) FILTER (WHERE NOT duplicate), '{}') AS ids,
        coalesce(array_agg(id ORDER BY id) FILTER (WHERE duplicate), '{}') AS duplicates,
        coalesce(array_agg(unique_key ORDER BY id) FILTER (WHERE duplicate), '{}') AS duplicate_keys,
        {notify_queues} AS notified
-FROM marked
+FROM ins
 "#;
 
 /// How the unique columns of `INSERT_UNIQUE_MANY` are sent: the values it inserts, the arrays
@@ -161,7 +146,7 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
 "#;
 
 /// How `INSERT_UNIQUE_MANY` meets a taken key: `DO UPDATE` returns the holder.
-const ON_CONFLICT: &str = "ON CONFLICT (unique_key, slot) WHERE {unique_held}
+const ON_CONFLICT: &str = "ON CONFLICT (unique_key) WHERE {unique_held}
     DO UPDATE SET unique_key = EXCLUDED.unique_key";
 
 /// The index predicate of `jobs_unique` (migrations 0005 and 0013), word for word, so `ON
@@ -175,10 +160,9 @@ pub(super) const UNIQUE_HELD: &str = "unique_key IS NOT NULL AND (unique_states 
 const INSERT_ONE: &str = r#"
 WITH ins AS (
     INSERT INTO {schema}.jobs (kind, queue, args, state, priority, max_attempts, run_at,
-                               created_at, timeout_ms, metadata, tags, slot)
+                               created_at, timeout_ms, metadata, tags)
     SELECT $2, $3, $4::jsonb, CASE WHEN t.due > {now} THEN {scheduled} ELSE {available} END,
-           $5, $6, t.due, {now}, $9, coalesce($10::jsonb, '{}'), coalesce(string_to_array($11, ','), '{}'),
-           CASE WHEN t.due > {now} THEN 0 ELSE {insert_slot} END
+           $5, $6, t.due, {now}, $9, coalesce($10::jsonb, '{}'), coalesce(string_to_array($11, ','), '{}')
     FROM (SELECT coalesce($7::timestamptz, {now} + coalesce($8::bigint, 0) * interval '1 microsecond') AS due) t
     RETURNING id, queue, state
 )
@@ -218,7 +202,7 @@ fn unique_plain_statement(shape: &UniqueShape, schema: &str) -> Arc<str> {
 
 /// `INSERT_UNIQUE_MANY` in `shape`, meeting a taken key with `on_conflict`.
 fn unique_statement(on_conflict: &str, shape: &UniqueShape, schema: &str) -> Arc<str> {
-    let notify = notify_each_queue("marked WHERE state = {available} AND NOT duplicate");
+    let notify = notify_each_queue("ins WHERE state = {available} AND NOT duplicate");
     let sql = INSERT_UNIQUE_MANY
         .replace("{on_conflict}", &on_conflict.replace("{unique_held}", UNIQUE_HELD))
         .replace("{notify_queues}", &notify);
@@ -229,7 +213,7 @@ impl InsertSql {
     pub(super) fn new(schema: &str) -> Self {
         let notify = notify_each_queue("ins WHERE state = {available}");
         InsertSql {
-            one: statement(&INSERT_ONE.replace("{insert_slot}", INSERT_SLOT), schema),
+            one: statement(INSERT_ONE, schema),
             many: statement(&job_rows(&INSERT_MANY.replace("{notify_queues}", &notify)), schema),
             unique_many: UniqueSql::new(|shape| unique_statement(ON_CONFLICT, shape, schema)),
             unique_plain: UniqueSql::new(|shape| unique_plain_statement(shape, schema)),
@@ -477,10 +461,8 @@ pub(super) fn bind_jobs<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> su
         .bind(&b.tags)
 }
 
-/// Whether `e` is a violation of `jobs_unique` (reported as its slot 0 index, `jobs_unique_0`):
-/// a unique key already held.
+/// Whether `e` is a violation of `jobs_unique`: a unique key already held.
 fn is_key_taken(e: &sqlx::Error) -> bool {
     let db = e.as_database_error();
-    let unique = |c: &str| c == "jobs_unique" || c.starts_with("jobs_unique_");
-    db.is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint().is_some_and(unique))
+    db.is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some("jobs_unique"))
 }

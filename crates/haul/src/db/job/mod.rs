@@ -29,7 +29,6 @@ mod maintain;
 mod plan_tests;
 mod running;
 mod saga;
-mod slot;
 #[cfg(feature = "testing")]
 mod testing;
 
@@ -50,15 +49,9 @@ pub(crate) use saga::SagaRow;
 /// two ANALYZEs — and each of these, chosen on stale statistics, turned a statement that touches
 /// a batch of rows into one that reads the whole table: a sequential scan, a bitmap scan of
 /// every available job sorted for the first few, a nested loop over the batch per row. Every
-/// worker statement has a plan without them: index scans, hash and merge joins. Prepared
-/// statements keep one generic plan: planning each run anew over the table's slots (migration
-/// 0015) cost more than the run itself.
-pub(crate) const WORKER_SESSION: [(&str, &str); 4] = [
-    ("enable_seqscan", "off"),
-    ("enable_bitmapscan", "off"),
-    ("enable_nestloop", "off"),
-    ("plan_cache_mode", "force_generic_plan"),
-];
+/// worker statement has a plan without them: index scans, hash and merge joins.
+pub(crate) const WORKER_SESSION: [(&str, &str); 3] =
+    [("enable_seqscan", "off"), ("enable_bitmapscan", "off"), ("enable_nestloop", "off")];
 
 /// A statement returning rows of `T`, its arguments still to bind.
 type Query<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
@@ -80,7 +73,6 @@ pub(super) struct JobSql {
     saga: saga::SagaSql,
     flow: flow::FlowSql,
     running: running::RunningSql,
-    slot: slot::SlotSql,
     #[cfg(feature = "testing")]
     testing: testing::TestingSql,
 }
@@ -102,7 +94,6 @@ impl JobSql {
             depend: depend::DependSql::new(schema),
             saga: saga::SagaSql::new(schema),
             running: running::RunningSql::new(schema),
-            slot: slot::SlotSql::new(schema),
             #[cfg(feature = "testing")]
             testing: testing::TestingSql::new(schema),
         }
@@ -165,7 +156,6 @@ impl JobSql {
             ("saga_settle", &self.saga.settle),
             ("saga_get", &self.saga.get),
             ("running_by_worker", &self.running.by_worker),
-            ("evacuate", &self.slot.evacuate),
         ];
         #[cfg(feature = "testing")]
         {
