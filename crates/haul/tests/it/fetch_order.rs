@@ -11,7 +11,8 @@ const OLD: i64 = -2;
 
 #[tokio::test]
 async fn jobs_placed_before_the_cursor_run_while_a_backlog_is_still_being_worked() {
-    const BACKLOG: i64 = 5_000;
+    // long enough to outlast the rescans' spacing (a full scan at most every 100× its duration)
+    const BACKLOG: i64 = 20_000;
     let db = TestDb::new().await;
     db.client.insert_many((0..BACKLOG).map(|rank| Ranked { rank })).await.unwrap();
     let order = Order::default();
