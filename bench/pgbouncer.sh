@@ -26,7 +26,7 @@ export HAUL_PEERS_DIR=$dir/peers
 echo "\"$pg_user\" \"\"" >"$dir/users.txt"
 cat >"$dir/pgbouncer.ini" <<EOF
 [databases]
-* = host=$pg_host port=$pg_port connect_query='SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_nestloop = off; SET statement_timeout = 10000'
+* = host=$pg_host port=$pg_port connect_query='SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_nestloop = off; SET plan_cache_mode = force_generic_plan; SET statement_timeout = 10000'
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $port

@@ -89,6 +89,7 @@ impl Default for HotPath {
 fn claimed_row(i: usize) -> ClaimedJob {
     ClaimedJob {
         id: i as i64 + 1,
+        slot: 1,
         kind: "noop".to_owned(),
         args: JsonText(format!("{{\"n\": {i}}}")),
         attempt: 1,

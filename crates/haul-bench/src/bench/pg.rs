@@ -69,16 +69,20 @@ impl Db {
         Ok(sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(&self.pool).await?)
     }
 
-    /// `pg_total_relation_size` of the jobs table (heap, indexes and TOAST), in bytes.
+    /// `pg_total_relation_size` of the jobs table (heap, indexes and TOAST) over its slots, in
+    /// bytes.
     pub async fn table_bytes(&self) -> Result<i64> {
-        let sql = "SELECT pg_total_relation_size(format('%I.jobs', $1::text)::regclass)";
+        let sql = "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::int8 \
+                   FROM pg_partition_tree(format('%I.jobs', $1::text)::regclass) WHERE isleaf";
         Ok(sqlx::query_scalar(sql).bind(&self.schema).fetch_one(&self.pool).await?)
     }
 
-    /// `pg_stat_user_tables.n_dead_tup` of the jobs table (as recent as the statistics are).
+    /// `pg_stat_user_tables.n_dead_tup` of the jobs table over its slots (as recent as the
+    /// statistics are).
     pub async fn dead_tuples(&self) -> Result<i64> {
-        let sql = "SELECT coalesce(max(n_dead_tup), 0) FROM pg_stat_user_tables \
-                   WHERE schemaname = $1 AND relname = 'jobs'";
+        let sql = "SELECT coalesce(sum(n_dead_tup), 0)::int8 FROM pg_stat_user_tables \
+                   WHERE relid IN (SELECT relid FROM pg_partition_tree(format('%I.jobs', $1::text)::regclass) \
+                                   WHERE isleaf)";
         Ok(sqlx::query_scalar(sql).bind(&self.schema).fetch_one(&self.pool).await?)
     }
 

@@ -141,8 +141,14 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = HorizonPlan::RATE_DEFAULT)]
     pub horizon_rate: f64,
     /// horizon: hold a REPEATABLE READ transaction open on another connection for the whole run.
+    /// Its snapshot is taken by a read of the catalog (PgQue's shape: it touches no queue table).
     #[arg(long)]
     pub hold: bool,
+    /// horizon: with --hold, take the held snapshot by a read of the jobs table instead, as a
+    /// `pg_dump` of Haul's tables would: it holds a lock on every slot, so no slot is truncated
+    /// while it lasts.
+    #[arg(long, requires = "hold")]
+    pub hold_reads_jobs: bool,
     /// horizon: seconds between samples [default: 5; 1 with --smoke].
     #[arg(long)]
     pub sample_secs: Option<f64>,
@@ -209,6 +215,8 @@ pub struct HorizonPlan {
     pub slots: usize,
     /// Whether a REPEATABLE READ transaction is held open for the run.
     pub hold: bool,
+    /// Whether the held snapshot is taken by a read of the jobs table (else of the catalog).
+    pub hold_reads_jobs: bool,
     /// Time between samples.
     pub sample: Duration,
 }
@@ -342,6 +350,7 @@ impl Plan {
                 producers: HorizonPlan::PRODUCERS,
                 slots: HorizonPlan::SLOTS,
                 hold: a.hold,
+                hold_reads_jobs: a.hold_reads_jobs,
                 sample: secs(pick(a.sample_secs, 1.0, 5.0)),
             },
         };

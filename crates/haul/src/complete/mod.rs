@@ -151,7 +151,8 @@ impl Completer {
             let res = if follow_up {
                 self.db.job_finish_settling(batch, keep).await
             } else if batch.all_completed() {
-                let done = self.db.job_complete_many_pooled(&batch.ids, &batch.attempts, keep).await;
+                let done =
+                    self.db.job_complete_many_pooled(&batch.ids, &batch.attempts, &batch.slots, keep).await;
                 done.map(|ids| ids.into_iter().map(|id| (id, JobState::Completed)).collect())
             } else {
                 self.db.job_set_state_if_running_many(batch, keep).await

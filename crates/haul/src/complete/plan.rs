@@ -143,6 +143,7 @@ pub(crate) fn to_batch(attempts: &[Attempt], plans: &[Planned]) -> CompletionBat
     for (a, p) in attempts.iter().zip(plans).filter(|(_, p)| p.write) {
         b.ids.push(a.info.id);
         b.attempts.push(a.info.attempt);
+        b.slots.push(a.info.slot);
         b.states.push(p.state);
         b.delays_us.push(p.delay.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)));
         b.refunds.push(p.refund);

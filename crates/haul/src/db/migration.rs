@@ -55,6 +55,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "fetch_no_dedup",
         sql: include_str!("../../migrations/0014_fetch_no_dedup.sql"),
     },
+    Migration { version: 15, name: "rotation", sql: include_str!("../../migrations/0015_rotation.sql") },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";

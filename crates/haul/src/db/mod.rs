@@ -1,6 +1,7 @@
 //! The only code that speaks SQL: one module per table, each holding every statement on its
 //! table (`job` split by concern; `stats` is the rollups table), plus `vacuum` for the jobs
-//! table's upkeep through the catalog, `catalog` for what `doctor` reads there and `session`
+//! table's upkeep through the catalog, `rotation` for the slot plain inserts go to (by the clock) and the
+//! emptying of the other, `catalog` for what `doctor` reads there and `session`
 //! for the worker's session settings; every statement rendered once for the configured schema.
 //!
 //! Every statement takes the clock shift as `$1`; `{now}` in a template reads that clock.
@@ -12,6 +13,7 @@ mod limit;
 mod migration;
 mod periodic;
 mod queue;
+mod rotation;
 mod session;
 mod stats;
 #[cfg(test)]
@@ -28,6 +30,7 @@ pub(crate) use limit::Window;
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 pub(crate) use periodic::{Seen, Tick};
+pub(crate) use rotation::{Emptied, SPAN, SlotTime};
 pub(crate) use session::worker_options;
 pub(crate) use stats::{MinuteSum, RollupBatch, RollupSum, StatsWindow};
 #[cfg(test)]
@@ -62,6 +65,7 @@ struct DbInner {
     migration: migration::MigrationSql,
     periodic: periodic::PeriodicSql,
     queue: queue::QueueSql,
+    rotation: rotation::RotationSql,
     stats: stats::StatsSql,
     vacuum: vacuum::VacuumSql,
 }
@@ -77,6 +81,7 @@ impl Db {
             migration: migration::MigrationSql::new(schema),
             periodic: periodic::PeriodicSql::new(schema),
             queue: queue::QueueSql::new(schema),
+            rotation: rotation::RotationSql::new(schema),
             stats: stats::StatsSql::new(schema),
             vacuum: vacuum::VacuumSql::new(schema),
             schema: schema.to_owned(),

@@ -48,14 +48,14 @@ impl Db {
     }
 
     /// Opens `n` of the pool's connections at once and, on each, runs the claim of `queue`
-    /// and the completion (`keep`: the kind that keeps rows) for no jobs. A worker's first
+    /// and the completion (`keep`: the kind that keeps rows, of jobs in one slot) for no jobs. A worker's first
     /// pickups then find sessions open, their statements prepared and their backends' caches
     /// filled, instead of paying for them.
     pub(crate) async fn warm(&self, queue: &str, keep: bool, n: usize) -> Result<()> {
         let conns = try_join_all((0..n).map(|_| self.pool.acquire())).await.map_err(|e| self.err(e))?;
         try_join_all(conns.into_iter().map(|mut conn| async move {
             self.job_claim_nothing(&mut conn, queue).await?;
-            self.job_complete_many(&mut *conn, &[], &[], keep).await?;
+            self.job_complete_many(&mut *conn, &[], &[], &[1], keep).await?;
             Ok::<_, Error>(())
         }))
         .await?;
@@ -77,6 +77,7 @@ mod tests {
             ("enable_seqscan", "off"),
             ("enable_bitmapscan", "off"),
             ("enable_nestloop", "off"),
+            ("plan_cache_mode", "force_generic_plan"),
             ("statement_timeout", "10000"),
         ]);
         assert!(missing(&wanted(Some(Duration::from_secs(10))), &on).is_empty());
@@ -89,6 +90,7 @@ mod tests {
             ("enable_seqscan", "on"),
             ("enable_bitmapscan", "on"),
             ("enable_nestloop", "off"),
+            ("plan_cache_mode", "force_generic_plan"),
             ("statement_timeout", "0"),
         ]);
         assert_eq!(

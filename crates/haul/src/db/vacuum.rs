@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Dead and live row versions, and row versions ever made dead (updates + deletes), as the
-/// statistics last counted them.
+/// statistics last counted them, over every slot of the table (migration 0015).
 const DEAD_TUPLES: &str = r#"
-SELECT coalesce(n_dead_tup, 0) AS dead, coalesce(n_live_tup, 0) AS live,
-       coalesce(n_tup_upd + n_tup_del, 0) AS churned, pg_total_relation_size(relid) AS bytes
+SELECT coalesce(sum(n_dead_tup), 0)::int8 AS dead, coalesce(sum(n_live_tup), 0)::int8 AS live,
+       coalesce(sum(n_tup_upd + n_tup_del), 0)::int8 AS churned,
+       coalesce(sum(pg_total_relation_size(relid)), 0)::int8 AS bytes
 FROM pg_stat_user_tables
-WHERE relid = '{schema}.jobs'::regclass
+WHERE relid IN (SELECT relid FROM pg_partition_tree('{schema}.jobs') WHERE isleaf)
 "#;
 
 /// The oldest snapshot another session holds (its xmin, as text), which no VACUUM can clean
@@ -35,7 +36,7 @@ const VACUUM: &str = "VACUUM (SKIP_LOCKED, ANALYZE) {schema}.jobs";
 const CANCEL_VACUUMS: &str = r#"
 SELECT count(*) FILTER (WHERE pg_cancel_backend(v.pid)) AS cancelled
 FROM pg_stat_progress_vacuum v JOIN pg_stat_activity a USING (pid)
-WHERE v.relid = '{schema}.jobs'::regclass AND v.pid <> pg_backend_pid()
+WHERE v.relid IN (SELECT relid FROM pg_partition_tree('{schema}.jobs')) AND v.pid <> pg_backend_pid()
   AND (a.usename = current_user OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
 "#;
 

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub(crate) struct JobInfo {
     pub id: i64,
+    /// The slot of `jobs` it runs in (fenced statements name it, so no other slot is searched).
+    pub slot: i16,
     pub kind: Arc<str>,
     pub queue: Arc<str>,
     pub attempt: i16,
@@ -195,9 +197,9 @@ impl<S> JobContext<S> {
     /// }
     /// ```
     pub async fn complete_in<'c>(&self, executor: impl PgExecutor<'c>) -> Result<(), Error> {
-        let (id, attempt) = (self.info.id, self.info.attempt);
+        let (id, attempt, slot) = (self.info.id, self.info.attempt, self.info.slot);
         let db = self.client.db();
-        let done = db.job_complete_many(executor, &[id], &[attempt], self.keep_completed).await?;
+        let done = db.job_complete_many(executor, &[id], &[attempt], &[slot], self.keep_completed).await?;
         if done.is_empty() {
             return Err(Error::NotRunning { id, attempt });
         }

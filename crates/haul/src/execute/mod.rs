@@ -77,6 +77,7 @@ impl<S: Clone + Send + Sync + 'static> Executor<S> {
         let route = self.registry.get(&job.kind);
         let info = Arc::new(JobInfo {
             id: job.id,
+            slot: job.slot,
             kind: route.map_or_else(|| job.kind.as_str().into(), |r| r.name.clone()),
             queue,
             attempt: job.attempt,

@@ -1,6 +1,7 @@
 //! Stage 6, maintenance: the services that run only on the elected leader: the scheduler
 //! (due jobs become available), the rescuer (expired leases), the cleaner (old final rows),
-//! the vacuumer (dead row versions), the periodic enqueuer (each schedule's due ticks), the
+//! the vacuumer (dead row versions), the rotator (the
+//! jobs table's slots, emptied by TRUNCATE), the periodic enqueuer (each schedule's due ticks), the
 //! queue gauges when asked for, the batch settler (fan-outs finished off the completer's
 //! path), and the relay of operators' cancels to the hooks. The elector
 //! publishes leadership on a `watch`; each service runs in its own task gated on it ([`gate`]),
@@ -14,6 +15,7 @@ mod gate;
 mod gauges;
 mod periodic;
 mod rescuer;
+mod rotator;
 mod scheduler;
 mod settler;
 mod vacuumer;
@@ -25,6 +27,7 @@ pub(crate) use gate::Round;
 pub(crate) use gauges::Gauges;
 pub(crate) use periodic::{Enqueuer, MakeJob, PeriodicJob};
 pub(crate) use rescuer::Rescuer;
+pub(crate) use rotator::Rotator;
 pub(crate) use scheduler::Scheduler;
 pub(crate) use settler::Settler;
 pub(crate) use vacuumer::{State as VacuumState, Vacuumer};
@@ -44,6 +47,7 @@ pub(crate) struct Maintenance {
     pub cleaner: Cleaner,
     pub settler: Settler,
     pub vacuumer: Vacuumer,
+    pub rotator: Rotator,
     /// Only when the worker has periodic schedules.
     pub periodic: Option<Enqueuer>,
     /// Only when the worker sets the queue gauges.
@@ -64,6 +68,7 @@ impl Maintenance {
             tokio::spawn(gate::run(self.cleaner, follow.clone(), stop.clone())),
             tokio::spawn(gate::run(self.settler, follow.clone(), stop.clone())),
             tokio::spawn(gate::run(self.vacuumer, follow.clone(), stop.clone())),
+            tokio::spawn(gate::run(self.rotator, follow.clone(), stop.clone())),
         ];
         if let Some(gauges) = self.gauges {
             tasks.push(tokio::spawn(gate::run(gauges, follow.clone(), stop.clone())));

@@ -164,6 +164,7 @@ impl<S: Clone + Send + Sync + 'static> TestContext<S> {
         let now = Utc::now();
         let claimed = ClaimedJob {
             id: self.id,
+            slot: 0,
             kind: J::KIND.to_owned(),
             args: JsonText(args),
             attempt,

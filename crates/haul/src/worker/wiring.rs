@@ -12,8 +12,8 @@ use crate::health::Marks;
 use crate::hooks::Hooks;
 use crate::job::JobState;
 use crate::maintenance::{
-    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Scheduler, Settler,
-    VacuumState, Vacuumer,
+    Cancels, Cleaner, Elector, Enqueuer, Gauges, Maintenance, PeriodicJob, Rescuer, Rotator, Scheduler,
+    Settler, VacuumState, Vacuumer,
 };
 use crate::notify::CancelledNote;
 use crate::service::Throttle;
@@ -168,6 +168,12 @@ impl Common {
                 interval: cfg.vacuum_interval,
                 compaction: cfg.compaction,
                 state: VacuumState::default(),
+                throttle: throttle(),
+            },
+            rotator: Rotator {
+                db: db.clone(),
+                interval: cfg.scheduler_interval,
+                batch,
                 throttle: throttle(),
             },
             gauges: cfg.gauges_every.map(|period| Gauges::new(db.clone(), period)),

@@ -73,7 +73,12 @@ async fn jobs_unique_compares_bytewise_after_0013_and_keys_stay_taken() {
     let (up_to_12, _) = script.split_once("\n-- migration 13 (").expect("migration 13 in the script");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{up_to_12}\nCOMMIT;"))).execute(&db.pool).await.unwrap();
     let job = |key: &str| haul::NewJob::raw("noop", serde_json::json!({})).with_unique_key(key);
-    let before = db.client.insert_many_checked(db.client.pool(), [job("é-1"), job("b-2")]).await.unwrap();
+    // keyed jobs as this schema's statements wrote them then (later migrations change them)
+    let keyed = "INSERT INTO {s}.jobs (kind, queue, args, state, max_attempts, unique_key, unique_states) \
+                 VALUES ('noop', 'default', '{}', 'available', 25, 'é-1', 255), \
+                        ('noop', 'default', '{}', 'available', 25, 'b-2', 255)";
+    db.exec(keyed).await;
+    let first = db.scalar("SELECT min(id) FROM {s}.jobs").await;
 
     let applied = db.client.migrate().await.unwrap().applied;
     assert_eq!(applied.first(), Some(&13), "{applied:?}");
@@ -83,8 +88,8 @@ async fn jobs_unique_compares_bytewise_after_0013_and_keys_stay_taken() {
     assert_eq!(db.scalar(index).await, 1, "jobs_unique rebuilt unique, valid, partial, in \"C\"");
     let after = db.client.insert_many_checked(db.client.pool(), [job("b-2"), job("é-1")]).await.unwrap();
     assert!(after.iter().all(|o| o.duplicate), "{after:?}");
-    assert_eq!((after[0].id, after[1].id), (before[1].id, before[0].id));
-    assert_eq!(db.client.insert(job("b-2")).await.unwrap(), before[1].id, "the pool's plain insert too");
+    assert_eq!((after[0].id, after[1].id), (first + 1, first));
+    assert_eq!(db.client.insert(job("b-2")).await.unwrap(), first + 1, "the pool's plain insert too");
     assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs").await, 2);
 }
 
@@ -95,4 +100,36 @@ async fn jobs_fetch_is_not_deduplicated() {
     let off = "SELECT count(*) FROM pg_class WHERE oid = '{s}.jobs_fetch'::regclass \
                AND 'deduplicate_items=off' = ANY(reloptions)";
     assert_eq!(db.scalar(off).await, 1);
+}
+
+/// Migration 0015 on a schema that already holds jobs: every job is kept, with its id and
+/// state, in slot 0; ids go on after the old sequence (never given twice); a key taken before
+/// is still taken; and plain jobs inserted after it go to slot 1 or 2, the clock's.
+#[tokio::test]
+async fn the_rotation_keeps_every_job_its_id_and_its_key() {
+    let db = TestDb::unmigrated().await;
+    let script = db.client.migration_script();
+    let (up_to_14, _) = script.split_once("\n-- migration 15 (").expect("migration 15 in the script");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{up_to_14}\nCOMMIT;"))).execute(&db.pool).await.unwrap();
+    db.exec(
+        "INSERT INTO {s}.jobs (kind, queue, args, state, max_attempts, unique_key, unique_states) \
+         SELECT 'noop', 'default', '{}', 'available', 25, CASE WHEN n = 1 THEN 'k' END, 255 \
+         FROM generate_series(1, 5) n; \
+         UPDATE {s}.jobs SET state = 'running', attempt = 1, lease_expires_at = now() WHERE id = 2; \
+         DELETE FROM {s}.jobs WHERE id = 5",
+    )
+    .await;
+    let applied = db.client.migrate().await.unwrap().applied;
+    assert_eq!(applied, [15]);
+    assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs_0 WHERE id IN (1, 2, 3, 4)").await, 4);
+    assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs WHERE id = 2 AND state = 'running'").await, 1);
+    let id = db.client.insert(haul::NewJob::raw("noop", serde_json::json!({}))).await.unwrap();
+    assert_eq!(id, 6, "after the old sequence's last id (5, deleted)");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM {s}.jobs WHERE id = 6 AND slot IN (1, 2)").await,
+        1,
+        "a rotating slot"
+    );
+    let taken = haul::NewJob::raw("noop", serde_json::json!({})).with_unique_key("k");
+    assert_eq!(db.client.insert(taken).await.unwrap(), 1, "the key is still taken");
 }

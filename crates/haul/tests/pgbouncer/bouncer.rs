@@ -122,7 +122,7 @@ fn server() -> Server {
 
 /// The settings the worker sends as startup options, as `connect_query` sets them.
 const SESSION: &str = "SET enable_seqscan = off; SET enable_bitmapscan = off; \
-                       SET enable_nestloop = off; SET statement_timeout = 10000";
+                       SET enable_nestloop = off; SET plan_cache_mode = force_generic_plan; SET statement_timeout = 10000";
 
 /// The configuration docs/deployment.md asks for (unless `ini` says otherwise), with the
 /// test's own port and folder.

@@ -34,6 +34,15 @@ struct Run {
     pickup: Option<[f64; 3]>,
 }
 
+/// What the run holds, in words.
+fn hold_words(p: &HorizonPlan) -> &'static str {
+    match (p.hold, p.hold_reads_jobs) {
+        (false, _) => "no held transaction",
+        (true, false) => "a REPEATABLE READ transaction held throughout (its snapshot read the catalog)",
+        (true, true) => "a REPEATABLE READ transaction held throughout (its snapshot read the jobs table)",
+    }
+}
+
 /// The held-horizon run with the bench's plan.
 pub async fn horizon(b: &Bench) -> Result<Outcome> {
     let p = b.plan.horizon;
@@ -41,7 +50,7 @@ pub async fn horizon(b: &Bench) -> Result<Outcome> {
         "horizon: {} jobs/s for {:.1} min, {}",
         rate(p.rate),
         p.length.as_secs_f64() / 60.0,
-        if p.hold { "a REPEATABLE READ transaction held throughout" } else { "no held transaction" }
+        hold_words(&p)
     ));
     b.db.reset().await?;
     let size0 = b.db.table_bytes().await?;
@@ -63,7 +72,7 @@ pub async fn horizon(b: &Bench) -> Result<Outcome> {
 /// sampling, stops them, releases the snapshot and drains the queue.
 async fn measure(b: &Bench, p: &HorizonPlan, worker: &RunningWorker, probe: &Arc<Probe>) -> Result<Run> {
     worker.wait_listening().await?;
-    let held = if p.hold { Some(HeldSnapshot::take(&b.db).await?) } else { None };
+    let held = if p.hold { Some(HeldSnapshot::take(&b.db, p.hold_reads_jobs).await?) } else { None };
     let stop = CancellationToken::new();
     let (mut producers, t0) = producer::start(&b.db, probe, p.producers, p.rate, &stop).await?;
     let sampled = sample_all(b, p, worker, probe, &mut producers, t0).await;
@@ -119,8 +128,7 @@ fn outcome(b: &Bench, p: &HorizonPlan, tuning: &Tuning, run: &Run, size0: i64) -
         p.slots,
         p.length.as_secs_f64() / 60.0,
         match run.held {
-            Some(d) =>
-                format!("a REPEATABLE READ transaction held for the whole run ({:.0} s)", d.as_secs_f64()),
+            Some(d) => format!("{} ({:.0} s)", hold_words(p), d.as_secs_f64()),
             None => "no held transaction".into(),
         },
         p.sample.as_secs_f64()
@@ -132,6 +140,7 @@ fn outcome(b: &Bench, p: &HorizonPlan, tuning: &Tuning, run: &Run, size0: i64) -
     let pickup = run.pickup.map(|[p50, p99, max]| json!({ "p50_ms": p50, "p99_ms": p99, "max_ms": max }));
     let fields = json!({
         "rate_per_s": p.rate, "producers": p.producers, "slots": p.slots, "hold": p.hold,
+        "hold_reads_jobs": p.hold_reads_jobs,
         "minutes": p.length.as_secs_f64() / 60.0, "sample_seconds": p.sample.as_secs_f64(),
         "held_seconds": run.held.map(|d| d.as_secs_f64()), "sent": run.sent,
         "table_bytes_start": size0, "pickup_run": pickup, "marks": marks,

@@ -116,18 +116,24 @@ impl Producer {
 }
 
 /// A connection inside `BEGIN ISOLATION LEVEL REPEATABLE READ` whose snapshot, taken by one
-/// read of the jobs table, pins the xmin horizon until [`HeldSnapshot::release`].
+/// read (of the catalog, or of the jobs table, which also locks every slot of it), pins the
+/// xmin horizon until [`HeldSnapshot::release`].
 pub struct HeldSnapshot {
     conn: PgConnection,
     taken: Instant,
 }
 
 impl HeldSnapshot {
-    /// Opens the transaction on a new connection to `db` and takes its snapshot.
-    pub async fn take(db: &Db) -> Result<HeldSnapshot> {
+    /// Opens the transaction on a new connection to `db` and takes its snapshot by a read of
+    /// the jobs table if `jobs`, else of the catalog.
+    pub async fn take(db: &Db, jobs: bool) -> Result<HeldSnapshot> {
         let mut conn = PgConnection::connect(&db.url).await.context("the holding connection")?;
         sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ").execute(&mut conn).await?;
-        let read = format!("SELECT id FROM {} LIMIT 1", db.jobs());
+        let read = if jobs {
+            format!("SELECT id FROM {} LIMIT 1", db.jobs())
+        } else {
+            "SELECT oid FROM pg_class LIMIT 1".to_owned()
+        };
         sqlx::query(AssertSqlSafe(read)).fetch_optional(&mut conn).await.context("the held read")?;
         Ok(HeldSnapshot { conn, taken: Instant::now() })
     }

@@ -12,32 +12,65 @@ use std::sync::Arc;
 /// `{after}` is empty for a scan from the queue's first job, or a keyset condition resuming
 /// after the last claimed key (`fetch::cursor`): an index condition, so the scan starts there,
 /// and [`UNTOUCHED`], so it passes over the jobs other claims hold or took.
-/// The claimed ids come back as one array (an init plan), so the update reads `jobs` through
-/// the primary key for those ids whatever the statistics say (see the fenced statements).
+/// The picked ids come back as one array per slot (CTE `picked`, one row), so each slot's
+/// update reads its table through the primary key for those ids whatever the statistics say
+/// (see the fenced statements).
 /// The claimed jobs come back as one row of arrays, a column each: one row to send and decode
 /// instead of one per job, which costs the worker measurably less CPU per job.
 const GET_AVAILABLE: &str = r#"
-WITH claimed AS (
-    UPDATE {schema}.jobs j
-    SET state = {running}, attempt = j.attempt + 1, attempted_at = {now},
-        lease_expires_at = {now} + $4 * interval '1 millisecond', attempted_by = $5
-    WHERE j.id = ANY(ARRAY(
-        SELECT id FROM {schema}.jobs
+WITH picked AS (
+    SELECT {slot_arrays} FROM (
+        SELECT id, slot FROM {schema}.jobs
         WHERE state = {available} AND queue = $2 {after}
         ORDER BY priority, run_at, id
         LIMIT $3
         FOR UPDATE SKIP LOCKED
-    ))
-    RETURNING j.id, j.kind, j.args, j.attempt, j.max_attempts, j.priority, j.timeout_ms,
-              j.metadata, j.created_at, j.run_at
-)
+    ) p
+), {claim_slots}
 SELECT {claimed_arrays}
 FROM claimed
 "#;
 
+/// `{slot_arrays}`: the picked rows (`p`: `id`, `slot`) as one row of an id array per slot,
+/// `s0` to `s2`, built in the one pass that picks them.
+pub(super) const SLOT_ARRAYS: &str = "coalesce(array_agg(p.id) FILTER (WHERE p.slot = 0), '{}') AS s0,
+           coalesce(array_agg(p.id) FILTER (WHERE p.slot = 1), '{}') AS s1,
+           coalesce(array_agg(p.id) FILTER (WHERE p.slot = 2), '{}') AS s2";
+
+/// `{claim_slots}`: the claim's update of the ids in CTE `picked` (`s0` to `s2`), one update
+/// per slot straight on its table, so no slot's primary key is probed for another slot's ids
+/// (through the parent, every id would be looked up in every slot); then CTE `claimed`, their
+/// rows together. Each update reads its ids as one array (an init plan), through the primary key.
+const CLAIM_SLOTS: &str = r#"c0 AS ({claim_slot_0}), c1 AS ({claim_slot_1}), c2 AS ({claim_slot_2}),
+claimed AS (SELECT * FROM c0 UNION ALL SELECT * FROM c1 UNION ALL SELECT * FROM c2)"#;
+
+/// One slot's update in `CLAIM_SLOTS`: slot `{n}`'s picked rows become running under a lease.
+const CLAIM_SLOT: &str = r#"
+    UPDATE {schema}.jobs_{n} j
+    SET state = {running}, attempt = j.attempt + 1, attempted_at = {now},
+        lease_expires_at = {now} + $4 * interval '1 millisecond', attempted_by = $5
+    WHERE j.id = ANY((SELECT s{n} FROM picked)::bigint[])
+    RETURNING {claimed_columns}"#;
+
+/// The columns a claim returns of each job.
+pub(super) const CLAIMED_COLUMNS: &str = "j.id, j.slot, j.kind, j.args, j.attempt, j.max_attempts, \
+    j.priority, j.timeout_ms, j.metadata, j.created_at, j.run_at";
+
+/// `template` with `{claim_slots}` filled in, each update returning `columns`.
+pub(super) fn with_claim_slots(template: &str, columns: &str) -> String {
+    let template = template.replace("{slot_arrays}", SLOT_ARRAYS);
+    let mut slots = CLAIM_SLOTS.to_owned();
+    for n in 0..3 {
+        let update = CLAIM_SLOT.replace("{n}", &n.to_string()).replace("{claimed_columns}", columns);
+        slots = slots.replace(&format!("{{claim_slot_{n}}}"), &update);
+    }
+    template.replace("{claim_slots}", &slots)
+}
+
 /// `{claimed_arrays}`: the claimed jobs (CTE `claimed`) as one row of arrays, [`Claimed`]'s
 /// columns.
-pub(super) const CLAIMED_ARRAYS: &str = r#"coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(kind), '{}') AS kinds,
+pub(super) const CLAIMED_ARRAYS: &str = r#"coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(slot), '{}') AS slots,
+       coalesce(array_agg(kind), '{}') AS kinds,
        coalesce(array_agg(args::text), '{}') AS args, coalesce(array_agg(attempt), '{}') AS attempts,
        coalesce(array_agg(max_attempts), '{}') AS max_attempts,
        coalesce(array_agg(priority), '{}') AS priorities,
@@ -77,7 +110,8 @@ pub(super) struct ClaimSql {
 
 impl ClaimSql {
     pub(super) fn new(schema: &str) -> Self {
-        let claim = GET_AVAILABLE.replace("{claimed_arrays}", CLAIMED_ARRAYS);
+        let claim =
+            with_claim_slots(GET_AVAILABLE, CLAIMED_COLUMNS).replace("{claimed_arrays}", CLAIMED_ARRAYS);
         let after = AFTER_KEY.replace("{untouched}", UNTOUCHED);
         ClaimSql {
             first: statement(&claim.replace("{after}", ""), schema),
@@ -97,6 +131,8 @@ struct QueueName {
 #[derive(Debug)]
 pub(crate) struct ClaimedJob {
     pub id: i64,
+    /// The slot of `jobs` it is in, where it stays while it runs (migration 0015).
+    pub slot: i16,
     pub kind: String,
     pub args: JsonText,
     pub attempt: i16,
@@ -140,6 +176,7 @@ pub(crate) struct JsonText(pub String);
 #[derive(sqlx::FromRow)]
 pub(super) struct Claimed {
     ids: Vec<i64>,
+    slots: Vec<i16>,
     kinds: Vec<String>,
     args: Vec<String>,
     attempts: Vec<i16>,
@@ -156,7 +193,13 @@ impl Claimed {
     /// The columns as jobs, one per id.
     pub(super) fn into_jobs(self) -> sqlx::Result<Vec<ClaimedJob>> {
         let n = self.ids.len();
-        let lens = [self.kinds.len(), self.args.len(), self.attempts.len(), self.max_attempts.len()];
+        let lens = [
+            self.slots.len(),
+            self.kinds.len(),
+            self.args.len(),
+            self.attempts.len(),
+            self.max_attempts.len(),
+        ];
         let more = [self.priorities.len(), self.timeouts_ms.len(), self.metadata.len()];
         let times = [self.created_at.len(), self.run_at.len()];
         if lens.iter().chain(&more).chain(&times).any(|l| *l != n) {
@@ -167,6 +210,7 @@ impl Claimed {
             .enumerate()
             .map(|(i, ((kind, args), metadata))| ClaimedJob {
                 id: self.ids[i],
+                slot: self.slots[i],
                 kind,
                 args: JsonText(args),
                 attempt: self.attempts[i],

@@ -2,7 +2,9 @@
 //! order, at most its own count, under one lease, for a worker whose queues would otherwise
 //! claim one statement each.
 
-use super::claim::{CLAIMED_ARRAYS, ClaimKey, Claimed, ClaimedJob, UNTOUCHED};
+use super::claim::{
+    CLAIMED_ARRAYS, CLAIMED_COLUMNS, ClaimKey, Claimed, ClaimedJob, UNTOUCHED, with_claim_slots,
+};
 use super::columns::statement;
 use crate::db::Db;
 use crate::error::Result;
@@ -20,13 +22,10 @@ use std::sync::Arc;
 /// cost that puts on a lateral join would have the server compile the statement (JIT) on
 /// every run, hundreds of milliseconds.
 const GET_AVAILABLE_MANY: &str = r#"
-WITH claimed AS (
-    UPDATE {schema}.jobs j
-    SET state = {running}, attempt = j.attempt + 1, attempted_at = {now},
-        lease_expires_at = {now} + $4 * interval '1 millisecond', attempted_by = $5
-    WHERE j.id = ANY(ARRAY(
+WITH picked AS (
+    SELECT {slot_arrays} FROM unnest(ARRAY(
         SELECT unnest(ARRAY(
-            SELECT id FROM {schema}.jobs
+            SELECT ROW(id, slot) FROM {schema}.jobs
             WHERE state = {available} AND queue = r.queue
               AND (priority, run_at, id) > (r.priority, r.run_at, r.id)
               AND (r.from_start OR {untouched})
@@ -37,10 +36,8 @@ WITH claimed AS (
         FROM unnest($2::text[], $3::bigint[], $6::smallint[], $7::timestamptz[], $8::bigint[],
                     $9::bool[])
             AS r(queue, n, priority, run_at, id, from_start)
-    ))
-    RETURNING j.queue, j.id, j.kind, j.args, j.attempt, j.max_attempts, j.priority, j.timeout_ms,
-              j.metadata, j.created_at, j.run_at
-)
+    )) AS p(id bigint, slot smallint)
+), {claim_slots}
 SELECT coalesce(array_agg(queue), '{}') AS queues, {claimed_arrays}
 FROM claimed
 "#;
@@ -51,7 +48,8 @@ const FROM_START: ClaimKey = ClaimKey { priority: i16::MIN, run_at: DateTime::UN
 
 /// The rendered statement for one schema.
 pub(super) fn sql(schema: &str) -> Arc<str> {
-    let sql = GET_AVAILABLE_MANY.replace("{claimed_arrays}", CLAIMED_ARRAYS);
+    let columns = format!("j.queue, {CLAIMED_COLUMNS}");
+    let sql = with_claim_slots(GET_AVAILABLE_MANY, &columns).replace("{claimed_arrays}", CLAIMED_ARRAYS);
     statement(&sql.replace("{untouched}", UNTOUCHED), schema)
 }
 

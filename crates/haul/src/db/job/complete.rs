@@ -15,7 +15,7 @@ const COMPLETE_DELETE_MANY: &str = r#"
 WITH done AS (
     DELETE FROM {schema}.jobs j
     USING {fence_batch}
-    WHERE {fence}
+    WHERE {fence} {in_slot}
     RETURNING j.id
 )
 SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM done
@@ -26,11 +26,16 @@ WITH done AS (
     UPDATE {schema}.jobs j
     SET state = {completed}, finalized_at = {now}, lease_expires_at = NULL
     FROM {fence_batch}
-    WHERE {fence}
+    WHERE {fence} {in_slot}
     RETURNING j.id
 )
 SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM done
 "#;
+
+/// `{in_slot}` of a completion whose jobs all run in slot `$4`: the executor then reads that
+/// slot alone (its other slots pruned at the start of the statement), where through the parent
+/// every id would be looked up in every slot.
+const IN_SLOT: &str = "AND j.slot = $4";
 
 /// A failure of an attempt whose cancellation was requested ends the job `cancelled`.
 const SET_STATE_IF_RUNNING_MANY: &str = r#"
@@ -67,8 +72,8 @@ SELECT id, {completed} AS state FROM del UNION ALL SELECT id, state FROM upd
 
 /// The rendered completion statements for one schema.
 pub(super) struct CompleteSql {
-    pub(super) delete_many: Arc<str>,
-    pub(super) keep_many: Arc<str>,
+    pub(super) delete_many: InSlot,
+    pub(super) keep_many: InSlot,
     pub(super) set_state_if_running_many: Arc<str>,
 }
 
@@ -76,8 +81,8 @@ impl CompleteSql {
     pub(super) fn new(schema: &str) -> Self {
         let error = append_error("d.class", "d.error", true);
         CompleteSql {
-            delete_many: statement(COMPLETE_DELETE_MANY, schema),
-            keep_many: statement(COMPLETE_KEEP_MANY, schema),
+            delete_many: InSlot::new(COMPLETE_DELETE_MANY, schema),
+            keep_many: InSlot::new(COMPLETE_KEEP_MANY, schema),
             set_state_if_running_many: statement(
                 &SET_STATE_IF_RUNNING_MANY.replace("{append_error}", &error),
                 schema,
@@ -86,11 +91,34 @@ impl CompleteSql {
     }
 }
 
+/// A completion statement in two forms: for jobs all in one slot, and for any.
+pub(super) struct InSlot {
+    pub(super) one: Arc<str>,
+    pub(super) any: Arc<str>,
+}
+
+impl InSlot {
+    fn new(template: &str, schema: &str) -> Self {
+        InSlot {
+            one: statement(&template.replace("{in_slot}", IN_SLOT), schema),
+            any: statement(&template.replace("{in_slot}", ""), schema),
+        }
+    }
+}
+
+/// The slot every job of `slots` is in, if they share one.
+fn one_slot(slots: &[i16]) -> Option<i16> {
+    let (first, rest) = slots.split_first()?;
+    rest.iter().all(|s| s == first).then_some(*first)
+}
+
 /// Outcomes to write in one fenced statement, as columns.
 #[derive(Debug, Default)]
 pub(crate) struct CompletionBatch {
     pub ids: Vec<i64>,
     pub attempts: Vec<i16>,
+    /// Each job's slot (as claimed).
+    pub slots: Vec<i16>,
     pub states: Vec<JobState>,
     pub delays_us: Vec<Option<i64>>,
     pub refunds: Vec<bool>,
@@ -126,9 +154,11 @@ impl Db {
         ex: impl PgExecutor<'c>,
         ids: &[i64],
         attempts: &[i16],
+        slots: &[i16],
         keep: bool,
     ) -> Result<Vec<i64>> {
-        let done = self.complete_query(ids, attempts, keep).fetch_one(ex).await.map_err(|e| self.err(e))?;
+        let q = self.complete_query(ids, attempts, slots, keep);
+        let done = q.fetch_one(ex).await.map_err(|e| self.err(e))?;
         Ok(done.ids)
     }
 
@@ -137,16 +167,26 @@ impl Db {
         &self,
         ids: &[i64],
         attempts: &[i16],
+        slots: &[i16],
         keep: bool,
     ) -> Result<Vec<i64>> {
-        let q = self.complete_query(ids, attempts, keep);
+        let q = self.complete_query(ids, attempts, slots, keep);
         Ok(self.with_conn(async |c| q.fetch_one(c).await).await?.ids)
     }
 
-    fn complete_query<'q>(&self, ids: &'q [i64], attempts: &'q [i16], keep: bool) -> Query<'q, Ids> {
+    fn complete_query<'q>(
+        &self,
+        ids: &'q [i64],
+        attempts: &'q [i16],
+        slots: &[i16],
+        keep: bool,
+    ) -> Query<'q, Ids> {
         let sql = &self.inner.job.complete;
         let sql = if keep { &sql.keep_many } else { &sql.delete_many };
-        self.query_as(sql).bind(ids).bind(attempts)
+        match one_slot(slots) {
+            Some(slot) => self.query_as(&sql.one).bind(ids).bind(attempts).bind(slot),
+            None => self.query_as(&sql.any).bind(ids).bind(attempts),
+        }
     }
 
     /// Writes mixed outcomes in one fenced statement; returns the applied ids with the state
@@ -187,8 +227,10 @@ impl Db {
             let applied = if b.len() == 0 {
                 Vec::new()
             } else if b.all_completed() {
-                let done =
-                    self.complete_query(&b.ids, &b.attempts, keep_completed).fetch_one(&mut *tx).await?;
+                let done = self
+                    .complete_query(&b.ids, &b.attempts, &b.slots, keep_completed)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 done.ids.into_iter().map(|id| (id, JobState::Completed)).collect()
             } else {
                 let rows = self.set_state_query(b, keep_completed).fetch_all(&mut *tx).await?;

@@ -14,11 +14,13 @@ use crate::job::JobState;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-/// The table's pages now, and its rows per page at the last ANALYZE (`None` before one).
+/// The table's pages now over its slots, and its rows per page at the last ANALYZE of each
+/// slot (`None` before one).
 const SIZE: &str = r#"
-SELECT (pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint AS pages,
-       CASE WHEN c.relpages > 0 AND c.reltuples >= 0 THEN c.reltuples / c.relpages END::float8 AS density
-FROM pg_class c WHERE c.oid = '{schema}.jobs'::regclass
+SELECT (coalesce(sum(pg_relation_size(c.oid)), 0) / current_setting('block_size')::int)::bigint AS pages,
+       (sum(c.reltuples) FILTER (WHERE c.relpages > 0 AND c.reltuples >= 0)
+        / nullif(sum(c.relpages) FILTER (WHERE c.relpages > 0 AND c.reltuples >= 0), 0))::float8 AS density
+FROM pg_class c WHERE c.oid IN (SELECT relid FROM pg_partition_tree('{schema}.jobs') WHERE isleaf)
 "#;
 
 /// Every row's queue, kind and state, of the first `$2` rows by id; the oldest `run_at` of

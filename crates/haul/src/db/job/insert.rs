@@ -2,7 +2,9 @@
 //! queues that got a job available now.
 
 use super::columns::{Ids, notify_each_queue, statement};
+use crate::clock::Clock;
 use crate::db::Db;
+use crate::db::rotation::{SlotTime, insert_slot_sql};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -10,12 +12,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 /// A batch: one row per element of the args array, the ids in id order (the arrays' order),
-/// and one NOTIFY per queue that got a job available now.
+/// and one NOTIFY per queue that got a job available now. `{insert_table}` and `{row_slot}`:
+/// see `BySlot`.
 const INSERT_MANY: &str = r#"
 WITH ins AS (
-    INSERT INTO {schema}.jobs (kind, queue, args, state, priority, max_attempts, run_at,
-                               created_at, timeout_ms, metadata, tags)
-    SELECT {job_values}
+    INSERT INTO {insert_table} (kind, queue, args, state, priority, max_attempts, run_at,
+                                created_at, timeout_ms, metadata, tags, slot)
+    SELECT {job_values}, {row_slot}
     FROM (SELECT u.*, {due} AS due
           FROM unnest({job_arrays}) AS u({job_names})
          ) t
@@ -53,6 +56,44 @@ const DUE: &str = "coalesce(u.run_at, {now_once} + u.delay_us * interval '1 micr
 /// `{now_once}`: the statement's time as an InitPlan, computed once rather than for every row.
 const NOW_ONCE: &str = "(SELECT {now})";
 
+/// Where a statement's rows go: `{insert_table}` and each row's `{row_slot}`. Rows all
+/// available at once go straight into the clock's slot (1 or 2, `SlotTime`), as a plain insert
+/// into that table costs no more than one into an unpartitioned table; a statement with a row
+/// due later goes through the parent, which routes rows due later to slot 0, never truncated,
+/// and the others to the slot the database's clock gives.
+pub(super) struct BySlot {
+    pub(super) routed: Arc<str>,
+    pub(super) direct: [Arc<str>; 2],
+}
+
+impl BySlot {
+    /// `template` rendered for each place; `due_later` is the condition, on row `t`, of a row
+    /// that goes to slot 0.
+    fn new(template: &str, due_later: &str, render: impl Fn(&str) -> Arc<str>) -> Self {
+        let routed = format!("CASE WHEN {due_later} THEN 0 ELSE {} END", insert_slot_sql());
+        let place = |table: &str, slot: &str| {
+            render(&template.replace("{insert_table}", table).replace("{row_slot}", slot))
+        };
+        BySlot {
+            routed: place("{schema}.jobs", &routed),
+            direct: [place("{schema}.jobs_1", "1"), place("{schema}.jobs_2", "2")],
+        }
+    }
+
+    /// The statement for rows that are all available at once (`now`) or not.
+    pub(super) fn pick(&self, now: bool, clock: &Clock) -> &Arc<str> {
+        match now {
+            true => &self.direct[SlotTime::now(clock).slot as usize - 1],
+            false => &self.routed,
+        }
+    }
+}
+
+/// A unique insert template's rows, which go through the parent (keyed rows to slot 0).
+fn unique_rows(template: &str) -> String {
+    job_rows(&template.replace("{insert_slot}", &insert_slot_sql()))
+}
+
 /// The job columns' shared parts of a batch insert template, filled in.
 fn job_rows(template: &str) -> String {
     let mut sql = template
@@ -79,23 +120,32 @@ fn job_rows(template: &str) -> String {
 /// and returns the existing job, even one committed after this statement's snapshot, waiting for
 /// an insert in flight to commit or roll back. Rows go in the arrays' order, as in `INSERT_MANY`
 /// (the caller sorts them by key, so concurrent batches take the keys in one order and cannot
-/// deadlock), and no two rows of a batch share a key.
+/// deadlock), and no two rows of a batch share a key. Each row draws its id first (`t.new_id`),
+/// so a returned job whose id is none of them is the holder of a taken key (a partitioned
+/// table cannot return `xmax`, which would tell it otherwise).
 const INSERT_UNIQUE_MANY: &str = r#"
-WITH ins AS (
-    INSERT INTO {schema}.jobs AS j (kind, queue, args, state, priority, max_attempts, run_at,
-                                    created_at, timeout_ms, metadata, tags, unique_key, unique_states)
-    SELECT {job_values}, {unique_values}
-    FROM (SELECT u.*, {due} AS due
-          FROM unnest({job_arrays}, {unique_arrays}) AS u({job_names}, {unique_names})
-         ) t
+WITH t AS MATERIALIZED (
+    SELECT nextval('{schema}.jobs_id_seq'::regclass) AS new_id, u.*, {due} AS due
+    FROM unnest({job_arrays}, {unique_arrays}) AS u({job_names}, {unique_names})
+),
+ins AS (
+    INSERT INTO {schema}.jobs AS j (id, kind, queue, args, state, priority, max_attempts, run_at,
+                                    created_at, timeout_ms, metadata, tags, unique_key, unique_states, slot)
+    OVERRIDING SYSTEM VALUE
+    SELECT t.new_id, {job_values}, {unique_values},
+           CASE WHEN t.unique_key IS NOT NULL OR t.due > {now_once} THEN 0 ELSE {insert_slot} END
+    FROM t
     {on_conflict}
-    RETURNING j.id, j.queue, j.state, j.unique_key, j.xmax <> 0 AS duplicate
+    RETURNING j.id, j.queue, j.state, j.unique_key
+),
+marked AS (
+    SELECT ins.*, t.new_id IS NULL AS duplicate FROM ins LEFT JOIN t ON t.new_id = ins.id
 )
 SELECT coalesce(array_agg(id ORDER BY id) FILTER (WHERE NOT duplicate), '{}') AS ids,
        coalesce(array_agg(id ORDER BY id) FILTER (WHERE duplicate), '{}') AS duplicates,
        coalesce(array_agg(unique_key ORDER BY id) FILTER (WHERE duplicate), '{}') AS duplicate_keys,
        {notify_queues} AS notified
-FROM ins
+FROM marked
 "#;
 
 /// How the unique columns of `INSERT_UNIQUE_MANY` are sent: the values it inserts, the arrays
@@ -146,7 +196,7 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
 "#;
 
 /// How `INSERT_UNIQUE_MANY` meets a taken key: `DO UPDATE` returns the holder.
-const ON_CONFLICT: &str = "ON CONFLICT (unique_key) WHERE {unique_held}
+const ON_CONFLICT: &str = "ON CONFLICT (unique_key, slot) WHERE {unique_held}
     DO UPDATE SET unique_key = EXCLUDED.unique_key";
 
 /// The index predicate of `jobs_unique` (migrations 0005 and 0013), word for word, so `ON
@@ -159,10 +209,11 @@ pub(super) const UNIQUE_HELD: &str = "unique_key IS NOT NULL AND (unique_states 
 /// One job: the same row as `INSERT_MANY` builds, without the arrays.
 const INSERT_ONE: &str = r#"
 WITH ins AS (
-    INSERT INTO {schema}.jobs (kind, queue, args, state, priority, max_attempts, run_at,
-                               created_at, timeout_ms, metadata, tags)
+    INSERT INTO {insert_table} (kind, queue, args, state, priority, max_attempts, run_at,
+                                created_at, timeout_ms, metadata, tags, slot)
     SELECT $2, $3, $4::jsonb, CASE WHEN t.due > {now} THEN {scheduled} ELSE {available} END,
-           $5, $6, t.due, {now}, $9, coalesce($10::jsonb, '{}'), coalesce(string_to_array($11, ','), '{}')
+           $5, $6, t.due, {now}, $9, coalesce($10::jsonb, '{}'), coalesce(string_to_array($11, ','), '{}'),
+           {row_slot}
     FROM (SELECT coalesce($7::timestamptz, {now} + coalesce($8::bigint, 0) * interval '1 microsecond') AS due) t
     RETURNING id, queue, state
 )
@@ -172,8 +223,8 @@ FROM ins
 
 /// The rendered insert statements for one schema.
 pub(super) struct InsertSql {
-    pub(super) one: Arc<str>,
-    pub(super) many: Arc<str>,
+    pub(super) one: BySlot,
+    pub(super) many: BySlot,
     pub(super) unique_many: UniqueSql,
     /// `INSERT_UNIQUE_MANY` without `ON CONFLICT` (`UNIQUE_PLAIN_TAIL`): a taken key fails the
     /// whole statement.
@@ -197,24 +248,28 @@ fn unique_plain_statement(shape: &UniqueShape, schema: &str) -> Arc<str> {
     let head = INSERT_UNIQUE_MANY.split("{on_conflict}").next().expect("a template");
     let notify = notify_each_queue("ins WHERE state = {available}");
     let tail = UNIQUE_PLAIN_TAIL.replace("{notify_queues}", &notify);
-    statement(&job_rows(&shape.fill(&format!("{head}{tail}"))), schema)
+    statement(&unique_rows(&shape.fill(&format!("{head}{tail}"))), schema)
 }
 
 /// `INSERT_UNIQUE_MANY` in `shape`, meeting a taken key with `on_conflict`.
 fn unique_statement(on_conflict: &str, shape: &UniqueShape, schema: &str) -> Arc<str> {
-    let notify = notify_each_queue("ins WHERE state = {available} AND NOT duplicate");
+    let notify = notify_each_queue("marked WHERE state = {available} AND NOT duplicate");
     let sql = INSERT_UNIQUE_MANY
         .replace("{on_conflict}", &on_conflict.replace("{unique_held}", UNIQUE_HELD))
         .replace("{notify_queues}", &notify);
-    statement(&job_rows(&shape.fill(&sql)), schema)
+    statement(&unique_rows(&shape.fill(&sql)), schema)
 }
 
 impl InsertSql {
     pub(super) fn new(schema: &str) -> Self {
         let notify = notify_each_queue("ins WHERE state = {available}");
         InsertSql {
-            one: statement(INSERT_ONE, schema),
-            many: statement(&job_rows(&INSERT_MANY.replace("{notify_queues}", &notify)), schema),
+            one: BySlot::new(INSERT_ONE, "t.due > {now}", |sql| statement(sql, schema)),
+            many: BySlot::new(
+                &job_rows(&INSERT_MANY.replace("{notify_queues}", &notify)),
+                "t.due > {now_once}",
+                |sql| statement(&sql.replace("{now_once}", NOW_ONCE), schema),
+            ),
             unique_many: UniqueSql::new(|shape| unique_statement(ON_CONFLICT, shape, schema)),
             unique_plain: UniqueSql::new(|shape| unique_plain_statement(shape, schema)),
         }
@@ -346,7 +401,9 @@ impl Db {
         ex: impl PgExecutor<'c>,
         b: &InsertBatch,
     ) -> Result<Vec<i64>> {
-        let q = bind_columns(self.query_as::<Ids>(&self.inner.job.insert.many), b);
+        let now = b.run_at.iter().all(Option::is_none) && b.delays_us.iter().all(Option::is_none);
+        let sql = self.inner.job.insert.many.pick(now, self.clock());
+        let q = bind_columns(self.query_as::<Ids>(sql), b);
         Ok(q.fetch_one(ex).await.map_err(|e| self.err(e))?.ids)
     }
 
@@ -403,8 +460,9 @@ impl Db {
 
     /// Inserts the first job of `b` alone, notifying its queue if it is available now.
     pub(crate) async fn job_insert_one<'c>(&self, ex: impl PgExecutor<'c>, b: &InsertBatch) -> Result<i64> {
+        let now = b.run_at[0].is_none() && b.delays_us[0].is_none();
         let q = self
-            .query_as::<Inserted>(&self.inner.job.insert.one)
+            .query_as::<Inserted>(self.inner.job.insert.one.pick(now, self.clock()))
             .bind(&b.kinds[0])
             .bind(&b.queues[0])
             .bind(&b.args[0])
@@ -461,8 +519,10 @@ pub(super) fn bind_jobs<'q, T>(q: super::Query<'q, T>, b: &'q InsertBatch) -> su
         .bind(&b.tags)
 }
 
-/// Whether `e` is a violation of `jobs_unique`: a unique key already held.
+/// Whether `e` is a violation of `jobs_unique` (reported as its slot 0 index, `jobs_unique_0`):
+/// a unique key already held.
 fn is_key_taken(e: &sqlx::Error) -> bool {
     let db = e.as_database_error();
-    db.is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some("jobs_unique"))
+    let unique = |c: &str| c == "jobs_unique" || c.starts_with("jobs_unique_");
+    db.is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint().is_some_and(unique))
 }

@@ -50,10 +50,11 @@ claimed AS (
     WHERE j.id = ANY(ARRAY(
         SELECT id FROM ranked WHERE rn <= allowed ORDER BY priority, run_at, id LIMIT $5
     ))
-    RETURNING j.id, j.kind, j.args, j.attempt, j.max_attempts, j.priority, j.timeout_ms,
+    RETURNING j.id, j.slot, j.kind, j.args, j.attempt, j.max_attempts, j.priority, j.timeout_ms,
               j.metadata, j.created_at, j.run_at, {jpart} AS part
 )
-SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(kind), '{}') AS kinds,
+SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(slot), '{}') AS slots,
+       coalesce(array_agg(kind), '{}') AS kinds,
        coalesce(array_agg(args::text), '{}') AS args, coalesce(array_agg(attempt), '{}') AS attempts,
        coalesce(array_agg(max_attempts), '{}') AS max_attempts,
        coalesce(array_agg(priority), '{}') AS priorities,

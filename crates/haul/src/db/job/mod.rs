@@ -29,6 +29,7 @@ mod maintain;
 mod plan_tests;
 mod running;
 mod saga;
+mod slot;
 #[cfg(feature = "testing")]
 mod testing;
 
@@ -49,9 +50,15 @@ pub(crate) use saga::SagaRow;
 /// two ANALYZEs — and each of these, chosen on stale statistics, turned a statement that touches
 /// a batch of rows into one that reads the whole table: a sequential scan, a bitmap scan of
 /// every available job sorted for the first few, a nested loop over the batch per row. Every
-/// worker statement has a plan without them: index scans, hash and merge joins.
-pub(crate) const WORKER_SESSION: [(&str, &str); 3] =
-    [("enable_seqscan", "off"), ("enable_bitmapscan", "off"), ("enable_nestloop", "off")];
+/// worker statement has a plan without them: index scans, hash and merge joins. Prepared
+/// statements keep one generic plan: planning each run anew over the table's slots (migration
+/// 0015) cost more than the run itself.
+pub(crate) const WORKER_SESSION: [(&str, &str); 4] = [
+    ("enable_seqscan", "off"),
+    ("enable_bitmapscan", "off"),
+    ("enable_nestloop", "off"),
+    ("plan_cache_mode", "force_generic_plan"),
+];
 
 /// A statement returning rows of `T`, its arguments still to bind.
 type Query<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
@@ -73,6 +80,7 @@ pub(super) struct JobSql {
     saga: saga::SagaSql,
     flow: flow::FlowSql,
     running: running::RunningSql,
+    slot: slot::SlotSql,
     #[cfg(feature = "testing")]
     testing: testing::TestingSql,
 }
@@ -94,6 +102,7 @@ impl JobSql {
             depend: depend::DependSql::new(schema),
             saga: saga::SagaSql::new(schema),
             running: running::RunningSql::new(schema),
+            slot: slot::SlotSql::new(schema),
             #[cfg(feature = "testing")]
             testing: testing::TestingSql::new(schema),
         }
@@ -107,8 +116,10 @@ impl JobSql {
         let (i, c, f, l, m, a) =
             (&self.insert, &self.claim, &self.complete, &self.lease, &self.maintain, &self.admin);
         let mut all = vec![
-            ("insert_one", &i.one),
-            ("insert_many", &i.many),
+            ("insert_one", &i.one.routed),
+            ("insert_one_direct", &i.one.direct[0]),
+            ("insert_many", &i.many.routed),
+            ("insert_many_direct", &i.many.direct[1]),
             ("insert_unique_many", &i.unique_many.per_row),
             ("insert_unique_many_shared", &i.unique_many.shared),
             ("insert_unique_plain", &i.unique_plain.per_row),
@@ -116,8 +127,10 @@ impl JobSql {
             ("get_available", &c.first),
             ("get_available_after", &c.after),
             ("get_available_many", &self.claim_many),
-            ("complete_delete_many", &f.delete_many),
-            ("complete_keep_many", &f.keep_many),
+            ("complete_delete_many", &f.delete_many.any),
+            ("complete_delete_many_in_slot", &f.delete_many.one),
+            ("complete_keep_many", &f.keep_many.any),
+            ("complete_keep_many_in_slot", &f.keep_many.one),
             ("set_state_if_running_many", &f.set_state_if_running_many),
             ("heartbeat_many", &l.heartbeat_many),
             ("running_by_partition", &self.limited.running),
@@ -156,6 +169,7 @@ impl JobSql {
             ("saga_settle", &self.saga.settle),
             ("saga_get", &self.saga.get),
             ("running_by_worker", &self.running.by_worker),
+            ("evacuate", &self.slot.evacuate),
         ];
         #[cfg(feature = "testing")]
         {

@@ -27,9 +27,12 @@ fn fenced_cases(
     let no = literal(1000, |_| "f".into());
     let err = literal(1000, |_| "error".into());
     let ids_attempts = "bigint, bigint[], smallint[]";
+    let in_slot = "bigint, bigint[], smallint[], smallint";
     vec![
-        ("complete_delete", &sql.complete.delete_many, ids_attempts, arrays.clone()),
-        ("complete_keep", &sql.complete.keep_many, ids_attempts, arrays.clone()),
+        ("complete_delete", &sql.complete.delete_many.any, ids_attempts, arrays.clone()),
+        ("complete_keep", &sql.complete.keep_many.any, ids_attempts, arrays.clone()),
+        ("complete_delete_in_slot", &sql.complete.delete_many.one, in_slot, format!("{arrays}, 0")),
+        ("complete_keep_in_slot", &sql.complete.keep_many.one, in_slot, format!("{arrays}, 0")),
         (
             "heartbeat",
             &sql.lease.heartbeat_many,
@@ -202,7 +205,8 @@ async fn worker_statements_stay_on_index_paths_when_statistics_say_the_table_is_
             }
             if name.starts_with("claim") {
                 assert!(
-                    plan.contains("jobs_fetch") && !plan.contains("Sort"),
+                    // in order: a Merge Append of the slots' walks, never a Sort node
+                    plan.contains("jobs_fetch") && !plan.contains("Sort  ("),
                     "{name} ({mode}) must walk the fetch index in order:\n{plan}"
                 );
                 // a disabled plan node's cost would have every run compiled first

@@ -21,7 +21,7 @@ UPDATE {schema}.jobs j
 SET state = {running}, attempt = j.attempt + 1, attempted_at = {now},
     lease_expires_at = {now} + $4 * interval '1 millisecond', attempted_by = $5
 WHERE j.id = $2 AND j.kind = $3 AND j.state IN ({scheduled}, {available}, {retryable})
-RETURNING j.id, j.kind, j.queue, j.args::text AS args, j.attempt, j.max_attempts, j.priority,
+RETURNING j.id, j.slot, j.kind, j.queue, j.args::text AS args, j.attempt, j.max_attempts, j.priority,
           j.timeout_ms, j.metadata::text AS metadata, j.created_at, j.run_at,
           j.attempted_at AS claimed_at
 "#;
@@ -58,6 +58,7 @@ impl TestingSql {
 #[derive(sqlx::FromRow)]
 struct ClaimedOne {
     id: i64,
+    slot: i16,
     kind: String,
     queue: String,
     args: String,
@@ -104,6 +105,7 @@ impl Db {
         Ok(row.map(|r| {
             let job = ClaimedJob {
                 id: r.id,
+                slot: r.slot,
                 kind: r.kind,
                 args: JsonText(r.args),
                 attempt: r.attempt,
