@@ -1,7 +1,7 @@
 //! The only code that speaks SQL: one module per table, each holding every statement on its
 //! table (`job` split by concern; `stats` is the rollups table), plus `vacuum` for the jobs
-//! table's upkeep through the catalog, `rotation` for the slot plain inserts go to (by the clock) and the
-//! emptying of the other, `catalog` for what `doctor` reads there and `session`
+//! table's upkeep through the catalog, `rotation` for the slot plain inserts go to (by the
+//! clock) and the emptying of the other, `catalog` for what `doctor` reads there and `session`
 //! for the worker's session settings; every statement rendered once for the configured schema.
 //!
 //! Every statement takes the clock shift as `$1`; `{now}` in a template reads that clock.

@@ -1,7 +1,7 @@
 //! Moving long-lived jobs out of a rotating slot into slot 0 (migration 0015), so the slot can
 //! be truncated: the jobs no claim will take soon (retrying or snoozed later than a few
-//! seconds, kept final, waiting on others) and, once the slot has stopped taking inserts for
-//! long, available jobs no worker has claimed. Running jobs stay: they finish where they are.
+//! seconds, kept final, waiting on others) and, half a span after the slot stopped taking
+//! inserts, available jobs no worker has claimed. Running jobs stay: they finish where they are.
 
 use super::columns::statement;
 use crate::db::Db;
