@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0014_fetch_no_dedup.sql"),
     },
     Migration { version: 15, name: "rotation", sql: include_str!("../../migrations/0015_rotation.sql") },
+    Migration {
+        version: 16,
+        name: "cheaper_checks",
+        sql: include_str!("../../migrations/0016_cheaper_checks.sql"),
+    },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";

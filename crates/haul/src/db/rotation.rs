@@ -12,6 +12,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// second of a span alone, so clocks a second apart still agree on the slot it empties.
 pub(crate) const SPAN: Duration = Duration::from_secs(30);
 
+/// The slots of `jobs`, `jobs_0` to `jobs_2`: slot 0 for the jobs that may live long, and the
+/// two that take turns.
+pub(crate) const SLOTS: usize = 3;
+
 /// Where in the rotation a clock's time falls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SlotTime {

@@ -48,14 +48,16 @@ impl Db {
     }
 
     /// Opens `n` of the pool's connections at once and, on each, runs the claim of `queue`
-    /// and the completion (`keep`: the kind that keeps rows, of jobs in one slot) for no jobs. A worker's first
-    /// pickups then find sessions open, their statements prepared and their backends' caches
-    /// filled, instead of paying for them.
+    /// and the completions (`keep`: the kind that keeps rows) of jobs in each rotating slot, for
+    /// no jobs. A worker's first pickups then find sessions open, their statements prepared and
+    /// their backends' caches filled, instead of paying for them.
     pub(crate) async fn warm(&self, queue: &str, keep: bool, n: usize) -> Result<()> {
         let conns = try_join_all((0..n).map(|_| self.pool.acquire())).await.map_err(|e| self.err(e))?;
         try_join_all(conns.into_iter().map(|mut conn| async move {
             self.job_claim_nothing(&mut conn, queue).await?;
-            self.job_complete_many(&mut *conn, &[], &[], &[1], keep).await?;
+            for slot in [1, 2] {
+                self.job_complete_many(&mut *conn, &[], &[], &[slot], keep).await?;
+            }
             Ok::<_, Error>(())
         }))
         .await?;

@@ -120,7 +120,7 @@ async fn the_rotation_keeps_every_job_its_id_and_its_key() {
     )
     .await;
     let applied = db.client.migrate().await.unwrap().applied;
-    assert_eq!(applied, [15]);
+    assert_eq!(applied, [15, 16]);
     assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs_0 WHERE id IN (1, 2, 3, 4)").await, 4);
     assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs WHERE id = 2 AND state = 'running'").await, 1);
     let id = db.client.insert(haul::NewJob::raw("noop", serde_json::json!({}))).await.unwrap();
@@ -132,4 +132,40 @@ async fn the_rotation_keeps_every_job_its_id_and_its_key() {
     );
     let taken = haul::NewJob::raw("noop", serde_json::json!({})).with_unique_key("k");
     assert_eq!(db.client.insert(taken).await.unwrap(), 1, "the key is still taken");
+}
+
+/// Migration 0016's checks keep 0001's rules on every row written: a known state, `finalized_at`
+/// set exactly in the final states, a lease on a running row, names of 1 to 128 bytes.
+#[tokio::test]
+async fn the_row_rules_still_hold() {
+    let db = TestDb::new().await;
+    db.exec(
+        "INSERT INTO {s}.jobs (kind, queue, args, state, max_attempts) \
+         VALUES ('noop', 'default', '{}', 'available', 3)",
+    )
+    .await;
+    let broken = [
+        ("SET state = 'lost'", "jobs_state_valid"),
+        ("SET state = 'running'", "jobs_state_valid"),
+        ("SET state = 'completed'", "jobs_state_valid"),
+        ("SET finalized_at = now()", "jobs_state_valid"),
+        ("SET state = 'retryable', finalized_at = now()", "jobs_state_valid"),
+        ("SET kind = ''", "jobs_kind_length"),
+        ("SET queue = repeat('q', 129)", "jobs_queue_length"),
+    ];
+    for (set, check) in broken {
+        let sql = format!("UPDATE \"{}\".jobs {set}", db.schema);
+        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&db.pool).await.unwrap_err();
+        let err = err.as_database_error().expect("a database error");
+        assert_eq!((err.code().as_deref(), err.constraint()), (Some("23514"), Some(check)), "{set}");
+    }
+    let allowed = [
+        "SET state = 'running', attempt = 1, lease_expires_at = now()",
+        "SET state = 'discarded', finalized_at = now(), lease_expires_at = NULL",
+        "SET state = 'scheduled', finalized_at = NULL, queue = repeat('q', 128)",
+    ];
+    for set in allowed {
+        db.exec(&format!("UPDATE {{s}}.jobs {set}")).await;
+    }
+    assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs WHERE state = 'scheduled'").await, 1);
 }

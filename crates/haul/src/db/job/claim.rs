@@ -4,6 +4,7 @@
 use super::Query;
 use super::columns::statement;
 use crate::db::Db;
+use crate::db::rotation::SLOTS;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -60,7 +61,7 @@ pub(super) const CLAIMED_COLUMNS: &str = "j.id, j.slot, j.kind, j.args, j.attemp
 pub(super) fn with_claim_slots(template: &str, columns: &str) -> String {
     let template = template.replace("{slot_arrays}", SLOT_ARRAYS);
     let mut slots = CLAIM_SLOTS.to_owned();
-    for n in 0..3 {
+    for n in 0..SLOTS {
         let update = CLAIM_SLOT.replace("{n}", &n.to_string()).replace("{claimed_columns}", columns);
         slots = slots.replace(&format!("{{claim_slot_{n}}}"), &update);
     }

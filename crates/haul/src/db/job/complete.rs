@@ -4,6 +4,7 @@
 use super::Query;
 use super::columns::{IdState, Ids, append_error, statement};
 use crate::db::Db;
+use crate::db::rotation::SLOTS;
 use crate::error::Result;
 use crate::job::JobState;
 use sqlx::PgExecutor;
@@ -13,9 +14,9 @@ use std::sync::Arc;
 /// send and decode instead of one per job.
 const COMPLETE_DELETE_MANY: &str = r#"
 WITH done AS (
-    DELETE FROM {schema}.jobs j
+    DELETE FROM {schema}.{jobs} j
     USING {fence_batch}
-    WHERE {fence} {in_slot}
+    WHERE {fence}
     RETURNING j.id
 )
 SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM done
@@ -23,19 +24,14 @@ SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM done
 
 const COMPLETE_KEEP_MANY: &str = r#"
 WITH done AS (
-    UPDATE {schema}.jobs j
+    UPDATE {schema}.{jobs} j
     SET state = {completed}, finalized_at = {now}, lease_expires_at = NULL
     FROM {fence_batch}
-    WHERE {fence} {in_slot}
+    WHERE {fence}
     RETURNING j.id
 )
 SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM done
 "#;
-
-/// `{in_slot}` of a completion whose jobs all run in slot `$4`: the executor then reads that
-/// slot alone (its other slots pruned at the start of the statement), where through the parent
-/// every id would be looked up in every slot.
-const IN_SLOT: &str = "AND j.slot = $4";
 
 /// A failure of an attempt whose cancellation was requested ends the job `cancelled`.
 const SET_STATE_IF_RUNNING_MANY: &str = r#"
@@ -91,18 +87,29 @@ impl CompleteSql {
     }
 }
 
-/// A completion statement in two forms: for jobs all in one slot, and for any.
+/// A completion statement in two forms: straight on one slot's table, for jobs all in that
+/// slot (the plan then holds that table alone, where through the parent every id would be
+/// looked up in every slot), and through the parent, for any.
 pub(super) struct InSlot {
-    pub(super) one: Arc<str>,
+    /// On `jobs_0` to `jobs_2`, by slot.
+    pub(super) one: [Arc<str>; SLOTS],
     pub(super) any: Arc<str>,
 }
 
 impl InSlot {
     fn new(template: &str, schema: &str) -> Self {
         InSlot {
-            one: statement(&template.replace("{in_slot}", IN_SLOT), schema),
-            any: statement(&template.replace("{in_slot}", ""), schema),
+            one: std::array::from_fn(|n| {
+                statement(&template.replace("{jobs}", &format!("jobs_{n}")), schema)
+            }),
+            any: statement(&template.replace("{jobs}", "jobs"), schema),
         }
+    }
+
+    /// The statement for jobs in `slots`: the slot's own if they share one.
+    fn pick(&self, slots: &[i16]) -> &Arc<str> {
+        let one = one_slot(slots).and_then(|s| usize::try_from(s).ok()).and_then(|s| self.one.get(s));
+        one.unwrap_or(&self.any)
     }
 }
 
@@ -183,10 +190,7 @@ impl Db {
     ) -> Query<'q, Ids> {
         let sql = &self.inner.job.complete;
         let sql = if keep { &sql.keep_many } else { &sql.delete_many };
-        match one_slot(slots) {
-            Some(slot) => self.query_as(&sql.one).bind(ids).bind(attempts).bind(slot),
-            None => self.query_as(&sql.any).bind(ids).bind(attempts),
-        }
+        self.query_as(sql.pick(slots)).bind(ids).bind(attempts)
     }
 
     /// Writes mixed outcomes in one fenced statement; returns the applied ids with the state

@@ -27,12 +27,11 @@ fn fenced_cases(
     let no = literal(1000, |_| "f".into());
     let err = literal(1000, |_| "error".into());
     let ids_attempts = "bigint, bigint[], smallint[]";
-    let in_slot = "bigint, bigint[], smallint[], smallint";
     vec![
         ("complete_delete", &sql.complete.delete_many.any, ids_attempts, arrays.clone()),
         ("complete_keep", &sql.complete.keep_many.any, ids_attempts, arrays.clone()),
-        ("complete_delete_in_slot", &sql.complete.delete_many.one, in_slot, format!("{arrays}, 0")),
-        ("complete_keep_in_slot", &sql.complete.keep_many.one, in_slot, format!("{arrays}, 0")),
+        ("complete_delete_in_slot", &sql.complete.delete_many.one[0], ids_attempts, arrays.clone()),
+        ("complete_keep_in_slot", &sql.complete.keep_many.one[0], ids_attempts, arrays.clone()),
         (
             "heartbeat",
             &sql.lease.heartbeat_many,
