@@ -16,8 +16,8 @@ use std::sync::Arc;
 /// the queue's next jobs after that key, in fetch order, locked with `SKIP LOCKED`: one walk
 /// of `jobs_fetch` per queue, starting at the key (an index condition). A queue claimed from
 /// its start gets a key before every job ([`FROM_START`]) and `$9` true; a resumed walk passes
-/// over the rows other transactions touched (`{untouched}`). As in the one-queue claim, the
-/// update reads `jobs` through the primary key for the claimed ids only. Each queue's walk is
+/// over the rows other transactions touched (`{untouched}`). As in the one-queue claim, each
+/// slot's update fetches the picked rows by their addresses. Each queue's walk is
 /// a subquery per entry, not a join: the worker's sessions turn nested loops off, and the
 /// cost that puts on a lateral join would have the server compile the statement (JIT) on
 /// every run, hundreds of milliseconds.
@@ -25,7 +25,7 @@ const GET_AVAILABLE_MANY: &str = r#"
 WITH picked AS (
     SELECT {slot_arrays} FROM unnest(ARRAY(
         SELECT unnest(ARRAY(
-            SELECT ROW(id, slot) FROM {schema}.jobs
+            SELECT ROW(ctid, slot) FROM {schema}.jobs
             WHERE state = {available} AND queue = r.queue
               AND (priority, run_at, id) > (r.priority, r.run_at, r.id)
               AND (r.from_start OR {untouched})
@@ -36,7 +36,7 @@ WITH picked AS (
         FROM unnest($2::text[], $3::bigint[], $6::smallint[], $7::timestamptz[], $8::bigint[],
                     $9::bool[])
             AS r(queue, n, priority, run_at, id, from_start)
-    )) AS p(id bigint, slot smallint)
+    )) AS p(ctid tid, slot smallint)
 ), {claim_slots}
 SELECT coalesce(array_agg(queue), '{}') AS queues, {claimed_arrays}
 FROM claimed

@@ -208,6 +208,8 @@ async fn worker_statements_stay_on_index_paths_when_statistics_say_the_table_is_
                     plan.contains("jobs_fetch") && !plan.contains("Sort  ("),
                     "{name} ({mode}) must walk the fetch index in order:\n{plan}"
                 );
+                // each slot's update fetches the picked rows by address
+                assert!(plan.contains("Tid Scan"), "{name} ({mode}) must update by address:\n{plan}");
                 // a disabled plan node's cost would have every run compiled first
                 assert!(!plan.contains("JIT"), "{name} ({mode}) is costed for JIT:\n{plan}");
             }
