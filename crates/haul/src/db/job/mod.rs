@@ -6,8 +6,9 @@
 //! table). Nothing else in Haul
 //! touches `jobs` (its upkeep through the catalog is `db::vacuum`'s).
 //!
-//! Statements that pick rows (claim, schedule, rescue, clean) update
-//! `WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))`: no join at all. Statements on a
+//! Statements that pick rows (schedule, rescue, clean) update
+//! `WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))`: no join at all; the claim
+//! likewise, by the picked rows' addresses per slot (`claim`). Statements on a
 //! batch of held attempts are fenced (`columns`). The worker's sessions also turn off
 //! sequential scans, bitmap scans and nested loops ([`WORKER_SESSION`]), so no statistics can
 //! make a claim read and sort every available row or loop over a batch once per row. Ids are sent sorted, so batch statements lock rows in one order.
