@@ -106,6 +106,29 @@ impl Db {
         self.with_conn_limit(self.timeout, f).await
     }
 
+    /// Runs `call`, and runs it again at once while it fails with a conflict, up to
+    /// [`CONFLICT_TRIES`] times in all. For calls that run one statement, or one transaction,
+    /// of their own: a conflict rolled it back whole. The rotator's moves cause them: a job moved
+    /// to slot 0 (an `UPDATE` of `slot`, migration 0015) after a statement's snapshot and
+    /// before the statement locks it fails that statement with a serialization error, and
+    /// the statement run again finds the job where it went.
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut tries = 1;
+        loop {
+            match call().await {
+                Err(Error::Conflict(e)) if tries < CONFLICT_TRIES => {
+                    tracing::debug!(error = %e, "statement conflicted; running it again");
+                    tries += 1;
+                }
+                res => return res,
+            }
+        }
+    }
+
     /// [`Db::with_conn`] with another limit (`None`: none).
     pub(crate) async fn with_conn_limit<T>(
         &self,
@@ -193,6 +216,10 @@ impl Db {
         map_db_error(e, &self.inner.schema)
     }
 }
+
+/// How many times [`Db::retrying`] runs a call that keeps conflicting: a move conflicts with
+/// one run only, since the next run's snapshot sees where the job went.
+const CONFLICT_TRIES: u32 = 3;
 
 /// The channel inserts and the scheduler notify, per schema so schemas do not hear each other.
 pub(crate) fn insert_channel(schema: &str) -> String {

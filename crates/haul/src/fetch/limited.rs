@@ -97,34 +97,40 @@ pub(crate) async fn claim(
     lease_ms: i64,
     worker: &str,
 ) -> crate::Result<Option<Limited>> {
+    // run again at once on a conflict: a job the rotator moved to slot 0 meanwhile
     let claimed = db
-        .with_conn(async |c| {
-            let mut tx = sqlx::Connection::begin(c).await?;
-            let Some(limit) = db.limit_lock(&mut tx, queue).await? else { return Ok(None) };
-            let by =
-                PartitionBy { by_kind: limit.partition.by_kind, by_arg: limit.partition.by_arg.as_deref() };
-            let running = match limit.concurrency {
-                Some(_) => db.job_running_by_partition(&mut tx, queue, by).await?,
-                None => RunningParts { partitions: Vec::new(), running: Vec::new() },
-            };
-            // the claim's time, read after the count: every job counted as ended ended before it
-            let period = limit.rate.map_or(Duration::ZERO, |r| r.per);
-            let grace = Duration::from_millis(lease_ms.max(0) as u64);
-            let asked = Instant::now();
-            let window = db.limit_window(&mut tx, queue, period, grace).await?;
-            let usage = Usage::new(&limit, &running, &window);
-            let allow = usage.allowance(want as i64);
-            let claim = LimitedClaim { queue, by, allow: &allow, lease_ms, worker, at: window.at };
-            let jobs = db.job_claim_limited(&mut tx, claim).await?;
-            let started = count_by_partition(&jobs);
-            let mut ids = Vec::new();
-            if limit.rate.is_some() && !started.is_empty() {
-                ids = db.limit_record_starts(&mut tx, queue, &started, window.at).await?;
-            }
-            tx.commit().await?;
-            let mut out = usage.held_back(&started, window.at);
-            out.jobs = jobs.into_iter().map(|(j, _)| j).collect();
-            Ok(Some((out, ids, (window.at, asked))))
+        .retrying(move || async move {
+            db.with_conn(async |c| {
+                let mut tx = sqlx::Connection::begin(c).await?;
+                let Some(limit) = db.limit_lock(&mut tx, queue).await? else { return Ok(None) };
+                let by = PartitionBy {
+                    by_kind: limit.partition.by_kind,
+                    by_arg: limit.partition.by_arg.as_deref(),
+                };
+                let running = match limit.concurrency {
+                    Some(_) => db.job_running_by_partition(&mut tx, queue, by).await?,
+                    None => RunningParts { partitions: Vec::new(), running: Vec::new() },
+                };
+                // the claim's time, read after the count: every job counted as ended ended before it
+                let period = limit.rate.map_or(Duration::ZERO, |r| r.per);
+                let grace = Duration::from_millis(lease_ms.max(0) as u64);
+                let asked = Instant::now();
+                let window = db.limit_window(&mut tx, queue, period, grace).await?;
+                let usage = Usage::new(&limit, &running, &window);
+                let allow = usage.allowance(want as i64);
+                let claim = LimitedClaim { queue, by, allow: &allow, lease_ms, worker, at: window.at };
+                let jobs = db.job_claim_limited(&mut tx, claim).await?;
+                let started = count_by_partition(&jobs);
+                let mut ids = Vec::new();
+                if limit.rate.is_some() && !started.is_empty() {
+                    ids = db.limit_record_starts(&mut tx, queue, &started, window.at).await?;
+                }
+                tx.commit().await?;
+                let mut out = usage.held_back(&started, window.at);
+                out.jobs = jobs.into_iter().map(|(j, _)| j).collect();
+                Ok(Some((out, ids, (window.at, asked))))
+            })
+            .await
         })
         .await?;
     let Some((mut out, ids, read)) = claimed else { return Ok(None) };

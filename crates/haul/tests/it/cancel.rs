@@ -1,5 +1,5 @@
-//! Operator actions by id: cancel (waiting or running, with or without LISTEN), retry, delete;
-//! and attempt timeouts.
+//! Operator actions by id: cancel (waiting or running, with or without LISTEN), retry, delete,
+//! also on a job the rotator moves meanwhile; and attempt timeouts.
 
 use crate::common::{TestDb, fast_config, start};
 use crate::jobs::{Block, Noop, block, gate};
@@ -60,6 +60,50 @@ async fn retry_and_delete_by_id() {
     assert!(db.client.get(later).await.unwrap().is_none());
     assert!(matches!(db.client.delete(later).await, Err(Error::JobNotFound { .. })));
     assert!(matches!(db.client.retry(424242).await, Err(Error::JobNotFound { .. })));
+}
+
+/// Runs `act` while another transaction moves job `id` to slot 0 as the rotator does
+/// (migration 0015): `act` waits on the job's lock, the move commits after `act`'s snapshot,
+/// which fails `act`'s statement with a serialization error, and `act` runs it again.
+async fn while_moved<T: Send + 'static>(
+    db: &TestDb,
+    id: i64,
+    act: impl Future<Output = haul::Result<T>> + Send + 'static,
+) -> haul::Result<T> {
+    let mut mover = db.pool.begin().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *mover).await.unwrap();
+    db.exec_in(&mut mover, &format!("UPDATE {{s}}.jobs SET slot = 0 WHERE id = {id} AND slot > 0")).await;
+    let act = tokio::spawn(act);
+    let waits = format!("SELECT count(*) FROM pg_stat_activity WHERE {pid} = ANY(pg_blocking_pids(pid))");
+    db.until_scalar(&waits, 1).await;
+    mover.commit().await.unwrap();
+    act.await.unwrap()
+}
+
+#[tokio::test]
+async fn cancel_retry_and_delete_apply_to_a_job_moved_to_slot_0_meanwhile() {
+    let db = TestDb::new().await;
+    let in_slot_0 = |id: i64, state: &str| {
+        format!("SELECT count(*) FROM {{s}}.jobs_0 WHERE id = {id} AND state = '{state}'")
+    };
+    let id = db.client.insert(Noop { n: 1 }).await.unwrap();
+    let c = db.client.clone();
+    assert_eq!(
+        while_moved(&db, id, async move { c.cancel(id).await }).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(db.scalar(&in_slot_0(id, "cancelled")).await, 1);
+
+    let id = db.client.insert(Noop { n: 2 }).await.unwrap();
+    db.client.cancel(id).await.unwrap();
+    let c = db.client.clone();
+    while_moved(&db, id, async move { c.retry(id).await }).await.unwrap();
+    assert_eq!(db.scalar(&in_slot_0(id, "available")).await, 1);
+
+    let id = db.client.insert(Noop { n: 3 }).await.unwrap();
+    let c = db.client.clone();
+    while_moved(&db, id, async move { c.delete(id).await }).await.unwrap();
+    assert_eq!(db.scalar(&format!("SELECT count(*) FROM {{s}}.jobs WHERE id = {id}")).await, 0);
 }
 
 #[tokio::test]

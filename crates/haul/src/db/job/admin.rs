@@ -158,20 +158,30 @@ impl Db {
     /// Cancels a waiting job, or requests cancellation of a running one (and notifies its
     /// worker). Returns the job's state afterwards, `None` when no job could be cancelled.
     pub(crate) async fn job_cancel(&self, id: i64, reason: &str) -> Result<Option<JobState>> {
-        let q = self.query_as::<IdState>(&self.inner.job.admin.cancel).bind(id).bind(reason);
-        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.map(|r| r.state))
+        let sql = &self.inner.job.admin.cancel;
+        let cancel = move || async move {
+            let q = self.query_as::<IdState>(sql).bind(id).bind(reason);
+            self.with_conn(async |c| q.fetch_optional(c).await).await
+        };
+        Ok(self.retrying(cancel).await?.map(|r| r.state))
     }
 
     /// Makes a waiting or finished job available now: with one more attempt if none is left,
     /// or (`reset`) its full budget again.
     pub(crate) async fn job_retry(&self, id: i64, reset: bool) -> Result<bool> {
-        let q = self.query(&self.inner.job.admin.retry).bind(id).bind(reset);
-        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.is_some())
+        let retry = move || async move {
+            let q = self.query(&self.inner.job.admin.retry).bind(id).bind(reset);
+            self.with_conn(async |c| q.fetch_optional(c).await).await
+        };
+        Ok(self.retrying(retry).await?.is_some())
     }
 
     /// Deletes a job that is not running.
     pub(crate) async fn job_delete(&self, id: i64) -> Result<bool> {
-        let q = self.query(&self.inner.job.admin.delete).bind(id);
-        Ok(self.with_conn(async |c| q.fetch_optional(c).await).await?.is_some())
+        let delete = move || async move {
+            let q = self.query(&self.inner.job.admin.delete).bind(id);
+            self.with_conn(async |c| q.fetch_optional(c).await).await
+        };
+        Ok(self.retrying(delete).await?.is_some())
     }
 }

@@ -242,8 +242,11 @@ impl Db {
         worker: &str,
         after: Option<ClaimKey>,
     ) -> Result<Vec<ClaimedJob>> {
-        let q = self.claim_query(queue, limit, lease_ms, worker, after);
-        let claimed = self.with_conn(async |c| q.fetch_one(c).await).await?;
+        let claim = move || async move {
+            let q = self.claim_query(queue, limit, lease_ms, worker, after);
+            self.with_conn(async |c| q.fetch_one(c).await).await
+        };
+        let claimed = self.retrying(claim).await?;
         claimed.into_jobs().map_err(|e| self.err(e))
     }
 

@@ -108,11 +108,14 @@ impl Db {
         lease_ms: i64,
         worker: &str,
     ) -> Result<Vec<Vec<ClaimedJob>>> {
-        let c = Columns::new(claims);
-        let q = self.query_as::<ClaimedMany>(&self.inner.job.claim_many);
-        let q = q.bind(c.queues).bind(c.limits).bind(lease_ms).bind(worker);
-        let q = q.bind(c.priorities).bind(c.run_at).bind(c.ids).bind(c.from_start);
-        let row = self.with_conn(async |conn| q.fetch_one(conn).await).await?;
+        let c = &Columns::new(claims);
+        let claim = move || async move {
+            let q = self.query_as::<ClaimedMany>(&self.inner.job.claim_many);
+            let q = q.bind(&c.queues).bind(&c.limits).bind(lease_ms).bind(worker);
+            let q = q.bind(&c.priorities).bind(&c.run_at).bind(&c.ids).bind(&c.from_start);
+            self.with_conn(async |conn| q.fetch_one(conn).await).await
+        };
+        let row = self.retrying(claim).await?;
         let jobs = row.jobs.into_jobs().map_err(|e| self.err(e))?;
         let index: HashMap<&str, usize> = claims.iter().enumerate().map(|(i, c)| (&*c.queue, i)).collect();
         let mut out: Vec<Vec<ClaimedJob>> = claims.iter().map(|_| Vec::new()).collect();

@@ -226,6 +226,14 @@ impl Db {
         b: &CompletionBatch,
         keep_completed: bool,
     ) -> Result<Vec<(i64, JobState)>> {
+        self.retrying(move || self.finish_settling_once(b, keep_completed)).await
+    }
+
+    async fn finish_settling_once(
+        &self,
+        b: &CompletionBatch,
+        keep_completed: bool,
+    ) -> Result<Vec<(i64, JobState)>> {
         self.with_conn(async |c| {
             let mut tx = sqlx::Connection::begin(c).await?;
             let applied = if b.len() == 0 {

@@ -259,12 +259,15 @@ impl Db {
         limit: i64,
     ) -> Result<BatchDone> {
         let sql = &self.inner.job.control.batch[bulk.index()];
-        let q = bind_selection(self.query_as::<BatchDone>(sql), sel).bind(after).bind(limit);
-        let q = match bulk {
-            Bulk::Retry { reset } => q.bind(*reset),
-            Bulk::Cancel { reason } => q.bind(reason.as_str()),
-            Bulk::Delete | Bulk::Purge => q,
+        let batch = move || async move {
+            let q = bind_selection(self.query_as::<BatchDone>(sql), sel).bind(after).bind(limit);
+            let q = match bulk {
+                Bulk::Retry { reset } => q.bind(*reset),
+                Bulk::Cancel { reason } => q.bind(reason.as_str()),
+                Bulk::Delete | Bulk::Purge => q,
+            };
+            self.with_conn(async |c| q.fetch_one(c).await).await
         };
-        self.with_conn(async |c| q.fetch_one(c).await).await
+        self.retrying(batch).await
     }
 }

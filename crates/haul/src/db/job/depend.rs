@@ -198,14 +198,18 @@ impl Db {
     /// past the end.
     pub(crate) async fn pending_settle_open(&self, after: i64, limit: i64) -> Result<Option<i64>> {
         let sql = &self.inner.job.depend;
-        self.with_conn(async |c| {
-            let mut tx = sqlx::Connection::begin(c).await?;
-            let q = self.query_as::<Id>(&sql.lock_open).bind(after).bind(limit);
-            let ids: Vec<i64> = q.fetch_all(&mut *tx).await?.into_iter().map(|r| r.id).collect();
-            let cancelled = self.query_as::<Ids>(&sql.settle_jobs).bind(&ids).fetch_one(&mut *tx).await?.ids;
-            self.pending_settle_in(&mut tx, &cancelled).await?;
-            tx.commit().await?;
-            Ok(ids.last().copied().filter(|_| ids.len() as i64 == limit))
+        self.retrying(move || async move {
+            self.with_conn(async |c| {
+                let mut tx = sqlx::Connection::begin(c).await?;
+                let q = self.query_as::<Id>(&sql.lock_open).bind(after).bind(limit);
+                let ids: Vec<i64> = q.fetch_all(&mut *tx).await?.into_iter().map(|r| r.id).collect();
+                let cancelled =
+                    self.query_as::<Ids>(&sql.settle_jobs).bind(&ids).fetch_one(&mut *tx).await?.ids;
+                self.pending_settle_in(&mut tx, &cancelled).await?;
+                tx.commit().await?;
+                Ok(ids.last().copied().filter(|_| ids.len() as i64 == limit))
+            })
+            .await
         })
         .await
     }

@@ -207,14 +207,17 @@ impl Db {
     /// Returns the last id looked at (`None` past the end) and how many finished.
     pub(crate) async fn batch_settle_open(&self, after: i64, limit: i64) -> Result<(Option<i64>, usize)> {
         let flow = &self.inner.job.flow;
-        self.with_conn(async |c| {
-            let mut tx = sqlx::Connection::begin(c).await?;
-            let q = self.query_as::<Id>(&flow.lock_open).bind(after).bind(limit);
-            let ids: Vec<i64> = q.fetch_all(&mut *tx).await?.into_iter().map(|r| r.id).collect();
-            let q = self.query_as::<Settled>(&flow.settle).bind(&ids);
-            let finished = q.fetch_one(&mut *tx).await?.ids.len();
-            tx.commit().await?;
-            Ok((ids.last().copied().filter(|_| ids.len() as i64 == limit), finished))
+        self.retrying(move || async move {
+            self.with_conn(async |c| {
+                let mut tx = sqlx::Connection::begin(c).await?;
+                let q = self.query_as::<Id>(&flow.lock_open).bind(after).bind(limit);
+                let ids: Vec<i64> = q.fetch_all(&mut *tx).await?.into_iter().map(|r| r.id).collect();
+                let q = self.query_as::<Settled>(&flow.settle).bind(&ids);
+                let finished = q.fetch_one(&mut *tx).await?.ids.len();
+                tx.commit().await?;
+                Ok((ids.last().copied().filter(|_| ids.len() as i64 == limit), finished))
+            })
+            .await
         })
         .await
     }

@@ -225,14 +225,17 @@ impl Db {
     /// the last id looked at, `None` past the end.
     pub(crate) async fn saga_settle_open(&self, after: i64, limit: i64) -> Result<Option<i64>> {
         let sql = &self.inner.job.saga;
-        self.with_conn(async |c| {
-            let mut tx = sqlx::Connection::begin(c).await?;
-            let q = self.query_as::<Id>(&sql.lock_open).bind(after).bind(limit);
-            let ids: Vec<i64> = q.fetch_all(&mut *tx).await?.into_iter().map(|r| r.id).collect();
-            // already locked by this transaction: the lock statement returns at once
-            self.saga_settle_in(&mut tx, &ids).await?;
-            tx.commit().await?;
-            Ok(ids.last().copied().filter(|_| ids.len() as i64 == limit))
+        self.retrying(move || async move {
+            self.with_conn(async |c| {
+                let mut tx = sqlx::Connection::begin(c).await?;
+                let q = self.query_as::<Id>(&sql.lock_open).bind(after).bind(limit);
+                let ids: Vec<i64> = q.fetch_all(&mut *tx).await?.into_iter().map(|r| r.id).collect();
+                // already locked by this transaction: the lock statement returns at once
+                self.saga_settle_in(&mut tx, &ids).await?;
+                tx.commit().await?;
+                Ok(ids.last().copied().filter(|_| ids.len() as i64 == limit))
+            })
+            .await
         })
         .await
     }
