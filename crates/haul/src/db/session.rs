@@ -68,6 +68,27 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::{drop_test_schema, test_db};
+
+    /// Every statement `warm` runs succeeds on each connection, which then stays in the pool
+    /// with them prepared: a failed one would end `warm` early and cost its connection.
+    #[tokio::test]
+    async fn warming_prepares_the_first_statements_and_keeps_the_connections() {
+        let (pool, db, schema) = test_db("warm").await;
+        for keep in [false, true] {
+            db.warm("default", keep, 2).await.expect("warm");
+        }
+        // the pool holds two: both must be the warmed ones, a replaced one has nothing prepared
+        let (mut a, mut b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+        for conn in [&mut a, &mut b] {
+            let sql = "SELECT count(*) FROM pg_prepared_statements";
+            let prepared: i64 = sqlx::query_scalar(sql).fetch_one(&mut **conn).await.unwrap();
+            // two claims, and the completions of slots 1 and 2 of each kind
+            assert!(prepared >= 6, "{prepared} statements prepared");
+        }
+        drop((a, b));
+        drop_test_schema(&pool, &schema).await;
+    }
 
     fn seen(pairs: &[(&str, &str)]) -> Vec<Setting> {
         pairs.iter().map(|(n, s)| Setting { name: (*n).into(), setting: (*s).into() }).collect()

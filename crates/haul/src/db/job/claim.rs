@@ -253,7 +253,9 @@ impl Db {
     /// Runs both claim statements for no jobs on `conn`: they are then prepared there, and
     /// the backend has read what they touch, so a worker's first claims pay for neither.
     pub(crate) async fn job_claim_nothing(&self, conn: &mut PgConnection, queue: &str) -> Result<()> {
-        let after = Some(ClaimKey { priority: 0, run_at: DateTime::<Utc>::MIN_UTC, id: 0 });
+        // any key the server accepts: the claim takes no job (chrono's `MIN_UTC` is older than
+        // PostgreSQL's first timestamp, and the statement failed)
+        let after = Some(ClaimKey { priority: 0, run_at: DateTime::<Utc>::UNIX_EPOCH, id: 0 });
         for after in [None, after] {
             let q = self.claim_query(queue, 0, 1, "", after);
             q.fetch_one(&mut *conn).await.map_err(|e| self.err(e))?;
