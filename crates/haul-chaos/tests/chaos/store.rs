@@ -206,7 +206,7 @@ impl Store {
     /// backend of `apps`. Returns the attempts and how many backends were terminated.
     pub async fn terminate(&self, apps: &[String]) -> Result<(Vec<Attempt>, i64)> {
         let sql = self.sql(
-            "WITH f AS (SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(attempt), '{}') AS attempts
+            "WITH f AS (SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(attempt::smallint), '{}') AS attempts
                         FROM {s}.jobs WHERE state = 'running'),
                   t AS (SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n
                         FROM pg_stat_activity WHERE application_name = ANY($1))

@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cheaper_checks",
         sql: include_str!("../../migrations/0016_cheaper_checks.sql"),
     },
+    Migration {
+        version: 17,
+        name: "domain_checks",
+        sql: include_str!("../../migrations/0017_domain_checks.sql"),
+    },
 ];
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('haul.migrate'), hashtext('{schema}'))";

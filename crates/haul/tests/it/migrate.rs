@@ -120,7 +120,7 @@ async fn the_rotation_keeps_every_job_its_id_and_its_key() {
     )
     .await;
     let applied = db.client.migrate().await.unwrap().applied;
-    assert_eq!(applied, [15, 16]);
+    assert_eq!(applied, [15, 16, 17]);
     assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs_0 WHERE id IN (1, 2, 3, 4)").await, 4);
     assert_eq!(db.scalar("SELECT count(*) FROM {s}.jobs WHERE id = 2 AND state = 'running'").await, 1);
     let id = db.client.insert(haul::NewJob::raw("noop", serde_json::json!({}))).await.unwrap();
@@ -134,8 +134,9 @@ async fn the_rotation_keeps_every_job_its_id_and_its_key() {
     assert_eq!(db.client.insert(taken).await.unwrap(), 1, "the key is still taken");
 }
 
-/// Migration 0016's checks keep 0001's rules on every row written: a known state, `finalized_at`
-/// set exactly in the final states, a lease on a running row, names of 1 to 128 bytes.
+/// Migration 0017's domains and check keep 0001's rules on every row written: a known state,
+/// `finalized_at` set exactly in the final states, a lease on a running row, names of 1 to 128
+/// bytes, a priority from -10 to 10, attempts and timeouts in range.
 #[tokio::test]
 async fn the_row_rules_still_hold() {
     let db = TestDb::new().await;
@@ -145,13 +146,17 @@ async fn the_row_rules_still_hold() {
     )
     .await;
     let broken = [
-        ("SET state = 'lost'", "jobs_state_valid"),
+        ("SET state = 'lost'", "jobs_state_known"),
         ("SET state = 'running'", "jobs_state_valid"),
         ("SET state = 'completed'", "jobs_state_valid"),
         ("SET finalized_at = now()", "jobs_state_valid"),
         ("SET state = 'retryable', finalized_at = now()", "jobs_state_valid"),
         ("SET kind = ''", "jobs_kind_length"),
         ("SET queue = repeat('q', 129)", "jobs_queue_length"),
+        ("SET priority = 11", "jobs_priority_range"),
+        ("SET attempt = -1", "jobs_attempt_valid"),
+        ("SET max_attempts = 0", "jobs_max_attempts_valid"),
+        ("SET timeout_ms = 0", "jobs_timeout_positive"),
     ];
     for (set, check) in broken {
         let sql = format!("UPDATE \"{}\".jobs {set}", db.schema);

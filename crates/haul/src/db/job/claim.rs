@@ -58,8 +58,11 @@ const CLAIM_SLOT: &str = r#"
     RETURNING {claimed_columns}"#;
 
 /// The columns a claim returns of each job.
-pub(super) const CLAIMED_COLUMNS: &str = "j.id, j.slot, j.kind, j.args, j.attempt, j.max_attempts, \
-    j.priority, j.timeout_ms, j.metadata, j.created_at, j.run_at";
+/// The columns of a domain (migration 0017) are cast to its base type, so that their arrays are
+/// arrays of the base type, which is what the worker decodes.
+pub(super) const CLAIMED_COLUMNS: &str = "j.id, j.slot, j.kind::text AS kind, j.args, \
+    j.attempt::smallint AS attempt, j.max_attempts::smallint AS max_attempts, \
+    j.priority::smallint AS priority, j.timeout_ms::integer AS timeout_ms, j.metadata, j.created_at, j.run_at";
 
 /// `template` with `{claim_slots}` filled in, each update returning `columns`.
 pub(super) fn with_claim_slots(template: &str, columns: &str) -> String {

@@ -42,13 +42,13 @@ SELECT coalesce(array_agg(queue), '{}') AS queues, {claimed_arrays}
 FROM claimed
 "#;
 
-/// A key before every job: a CHECK holds priorities far above `i16::MIN`, so a walk from
+/// A key before every job: a domain holds priorities far above `i16::MIN`, so a walk from
 /// this key starts at the queue's first job whatever its time and id.
 const FROM_START: ClaimKey = ClaimKey { priority: i16::MIN, run_at: DateTime::UNIX_EPOCH, id: i64::MIN };
 
 /// The rendered statement for one schema.
 pub(super) fn sql(schema: &str) -> Arc<str> {
-    let columns = format!("j.queue, {CLAIMED_COLUMNS}");
+    let columns = format!("j.queue::text AS queue, {CLAIMED_COLUMNS}");
     let sql = with_claim_slots(GET_AVAILABLE_MANY, &columns).replace("{claimed_arrays}", CLAIMED_ARRAYS);
     statement(&sql.replace("{untouched}", UNTOUCHED), schema)
 }

@@ -111,7 +111,8 @@ SELECT EXISTS (SELECT 1 FROM {schema}.batches WHERE finished_at IS NULL)
 const BATCH_GET: &str = r#"
 SELECT b.id, b.parent_id, b.total, b.callback_id, b.completed, b.discarded, b.cancelled,
        b.created_at, b.finished_at,
-       ARRAY(SELECT state FROM {schema}.jobs WHERE batch_id = b.id GROUP BY state ORDER BY state) AS states,
+       ARRAY(SELECT state::text FROM {schema}.jobs WHERE batch_id = b.id GROUP BY state ORDER BY state)
+           AS states,
        ARRAY(SELECT count(*) FROM {schema}.jobs WHERE batch_id = b.id GROUP BY state ORDER BY state) AS counts
 FROM {schema}.batches b WHERE b.id = $2
 "#;

@@ -5,7 +5,7 @@
 //! `{part}` is a job's partition: its kind (if `$k` is true) and the text of args key `$a`
 //! (if not null), joined by `:`; `''` when neither applies.
 
-use super::claim::{Claimed, ClaimedJob};
+use super::claim::{CLAIMED_COLUMNS, Claimed, ClaimedJob};
 use super::columns::statement;
 use crate::db::Db;
 use chrono::{DateTime, Utc};
@@ -50,8 +50,7 @@ claimed AS (
     WHERE j.id = ANY(ARRAY(
         SELECT id FROM ranked WHERE rn <= allowed ORDER BY priority, run_at, id LIMIT $5
     ))
-    RETURNING j.id, j.slot, j.kind, j.args, j.attempt, j.max_attempts, j.priority, j.timeout_ms,
-              j.metadata, j.created_at, j.run_at, {jpart} AS part
+    RETURNING {claimed_columns}, {jpart} AS part
 )
 SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(slot), '{}') AS slots,
        coalesce(array_agg(kind), '{}') AS kinds,
@@ -76,7 +75,13 @@ impl LimitedSql {
         let jpart = PART.replace("kind", "j.kind").replace("args", "j.args");
         LimitedSql {
             running: statement(&RUNNING.replace("{part}", PART), schema),
-            claim: statement(&CLAIM.replace("{part}", PART).replace("{jpart}", &jpart), schema),
+            claim: statement(
+                &CLAIM
+                    .replace("{part}", PART)
+                    .replace("{jpart}", &jpart)
+                    .replace("{claimed_columns}", CLAIMED_COLUMNS),
+                schema,
+            ),
         }
     }
 }

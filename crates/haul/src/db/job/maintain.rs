@@ -45,7 +45,8 @@ WITH rescued AS (
         LIMIT $2
         FOR UPDATE SKIP LOCKED
     ))
-    RETURNING j.id, j.state, j.kind, j.queue, j.attempt, j.errors[cardinality(j.errors)]->>'error' AS error
+    RETURNING j.id, j.state::text AS state, j.kind::text AS kind, j.queue::text AS queue,
+              j.attempt::smallint AS attempt, j.errors[cardinality(j.errors)]->>'error' AS error
 )
 SELECT {now} AS cutoff, coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(state), '{}') AS states,
        coalesce(array_agg(kind), '{}') AS kinds, coalesce(array_agg(queue), '{}') AS queues,

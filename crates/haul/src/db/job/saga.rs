@@ -134,10 +134,10 @@ SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM upd), '{}') AS ids, {noti
 /// One saga with its steps' and compensations' states.
 const SAGA_GET: &str = r#"
 SELECT g.id, g.state, g.failed_step, g.created_at, g.finished_at, g.step_ids,
-       ARRAY(SELECT (SELECT j.state FROM {schema}.jobs j WHERE j.id = x.id)
+       ARRAY(SELECT (SELECT j.state::text FROM {schema}.jobs j WHERE j.id = x.id)
              FROM unnest(g.step_ids) WITH ORDINALITY AS x(id, ord) ORDER BY x.ord) AS step_states,
        coalesce(g.compensation_ids, '{}') AS compensation_ids,
-       ARRAY(SELECT (SELECT j.state FROM {schema}.jobs j WHERE j.id = x.id)
+       ARRAY(SELECT (SELECT j.state::text FROM {schema}.jobs j WHERE j.id = x.id)
              FROM unnest(coalesce(g.compensation_ids, '{}')) WITH ORDINALITY AS x(id, ord) ORDER BY x.ord)
          AS compensation_states
 FROM {schema}.sagas g WHERE g.id = $2
