@@ -1,7 +1,7 @@
 -- Haul 0017: the single-column rules on job rows as domains, so no writing statement parses them.
 -- PostgreSQL parses and plans a table's CHECK constraints again for every statement that writes
--- a row (a third of a one-job claim's server time, and of a single insert's), while a domain's
--- checks are parsed once per connection and kept. Each column's rule is its domain's check,
+-- a row, a large share of a one-job claim's and a single insert's server work (docs/benchmarks.md,
+-- "Row rules as domains"), while a domain's checks are parsed once per connection and kept. Each column's rule is its domain's check,
 -- evaluated whenever a value is written to it; the one rule over several columns (state,
 -- `finalized_at`, lease) stays a CHECK, in a short form. The constraint names are 0001's, so
 -- an error names the same rule.
