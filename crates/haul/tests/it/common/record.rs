@@ -15,6 +15,8 @@ pub struct Seen {
     pub retry_in: Option<Duration>,
     /// The row's state as another connection read it during the call (`None`: no row).
     pub state: Option<String>,
+    /// The row's attempt, read with `state`.
+    pub attempt: Option<i16>,
 }
 
 /// Records hook calls; with a schema, reads each job's committed state during the call.
@@ -60,22 +62,23 @@ impl Recorder {
     }
 
     fn push(&self, method: &'static str, job: &Transition, retry_in: Option<Duration>) {
-        let state = self.probe.as_deref().and_then(|schema| read_state(schema, job.id));
-        self.seen.lock().unwrap().push(Seen { method, job: job.clone(), retry_in, state });
+        let row = self.probe.as_deref().and_then(|schema| read_state(schema, job.id));
+        let (state, attempt) = row.map_or((None, None), |(s, a)| (Some(s), Some(a)));
+        self.seen.lock().unwrap().push(Seen { method, job: job.clone(), retry_in, state, attempt });
         self.count.send_modify(|n| *n += 1);
     }
 }
 
-/// The committed state of job `id`, read on a thread and connection of their own.
-fn read_state(schema: &str, id: i64) -> Option<String> {
-    let sql = format!("SELECT state::text FROM \"{schema}\".jobs WHERE id = $1");
+/// The committed state and attempt of job `id`, read on a thread and connection of their own.
+fn read_state(schema: &str, id: i64) -> Option<(String, i16)> {
+    let sql = format!("SELECT state::text, attempt::smallint FROM \"{schema}\".jobs WHERE id = $1");
     std::thread::scope(|s| {
         s.spawn(|| {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 use sqlx::Connection;
                 let mut c = sqlx::PgConnection::connect(&database_url()).await.expect("probe connects");
-                let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(id);
+                let q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id);
                 q.fetch_optional(&mut c).await.expect("probe reads")
             })
         })
