@@ -1,10 +1,11 @@
 -- Haul 0017: the single-column rules on job rows as domains, so no writing statement parses them.
 -- PostgreSQL parses and plans a table's CHECK constraints again for every statement that writes
 -- a row, a large share of a one-job claim's and a single insert's server work (docs/benchmarks.md,
--- "Row rules as domains"), while a domain's checks are parsed once per connection and kept. Each column's rule is its domain's check,
--- evaluated whenever a value is written to it; the one rule over several columns (state,
--- `finalized_at`, lease) stays a CHECK, in a short form. The constraint names are 0001's, so
--- an error names the same rule.
+-- "Row rules as domains"), while a domain's checks are parsed once per connection and kept.
+-- Each column's rule is its domain's check, evaluated whenever a value is written to it; the one
+-- rule over several columns (state, `finalized_at`, lease) stays a CHECK, in a short form. The
+-- constraint names are 0001's and 0016's, but for 0001's `jobs_attempts_valid`, now one per
+-- column (`jobs_attempt_valid`, `jobs_max_attempts_valid`).
 CREATE DOMAIN {schema}.job_state AS text
     CONSTRAINT jobs_state_known CHECK (VALUE IN ('available', 'running', 'scheduled', 'retryable',
         'pending', 'completed', 'discarded', 'cancelled'));
