@@ -8,13 +8,14 @@
 //! job. A silent connection is checked with a query under a timeout, so a half-open socket is
 //! noticed and replaced.
 
-use crate::db::Db;
+use crate::db::{Db, SLOT_MARK};
 use crate::health::Marks;
 use crate::service::{Backoff, Throttle};
 use sqlx::Executor;
 use sqlx::postgres::{PgListener, PgNotification, PgPoolOptions};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,7 @@ pub(crate) struct Notifier {
     check_interval: Duration,
     /// Where the listener records its connects, losses and what it hears.
     health: Arc<Marks>,
-    queues: HashMap<Arc<str>, Arc<Notify>>,
+    queues: HashMap<Arc<str>, Arc<Wake>>,
     cancels: Option<mpsc::UnboundedSender<i64>>,
     pauses: Option<mpsc::UnboundedSender<QueueSignal>>,
     cancelled: Option<mpsc::UnboundedSender<CancelledNote>>,
@@ -55,6 +56,57 @@ pub(crate) enum QueueSignal {
     LimitChanged,
 }
 
+/// A queue's wake-up: the signal its producers wait on, and where the jobs it announced are.
+/// A plain insert's notification names the rotating slot its jobs went to (`queue@1`), so
+/// the claim that follows may read that slot's table alone; any other (a bare queue name,
+/// a catch-up, a poll's probe), or two slots, means every slot.
+#[derive(Debug, Default)]
+pub(crate) struct Wake {
+    notify: Notify,
+    /// Since the last claim took it: 0 nothing, 1 or 2 that slot only, [`EVERY_SLOT`].
+    slot: AtomicU8,
+}
+
+/// [`Wake::slot`]'s value for jobs that may be in any slot.
+const EVERY_SLOT: u8 = 3;
+
+impl Wake {
+    /// Wakes a producer for jobs in `slot` (1 or 2), or anywhere (`None`).
+    pub(crate) fn wake(&self, slot: Option<u8>) {
+        let merge = |old: u8| {
+            Some(match (old, slot) {
+                (0, Some(n)) => n,
+                (old, Some(n)) if old == n => n,
+                _ => EVERY_SLOT,
+            })
+        };
+        let _ = self.slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, merge);
+        self.notify.notify_one();
+    }
+
+    /// Waits for a wake.
+    pub(crate) async fn notified(&self) {
+        self.notify.notified().await;
+    }
+
+    /// The one slot the wakes since the last call announced jobs in, if they named one; resets.
+    pub(crate) fn take_slot(&self) -> Option<i16> {
+        match self.slot.swap(0, Ordering::AcqRel) {
+            n @ (1 | 2) => Some(i16::from(n)),
+            _ => None,
+        }
+    }
+}
+
+/// A queue notification's queue and the slot it names, if it names one.
+fn parse_wake(payload: &str) -> (&str, Option<u8>) {
+    match payload.rsplit_once(SLOT_MARK) {
+        Some((queue, "1")) => (queue, Some(1)),
+        Some((queue, "2")) => (queue, Some(2)),
+        _ => (payload, None),
+    }
+}
+
 impl Notifier {
     /// A notifier on `db`'s channels; `statement_timeout` bounds each LISTEN and liveness check,
     /// and `check_interval` is the silence after which the connection is checked.
@@ -78,7 +130,7 @@ impl Notifier {
     }
 
     /// The handle a notification for `queue` (or a catch-up) wakes.
-    pub(crate) fn subscribe_queue(&mut self, queue: &Arc<str>) -> Arc<Notify> {
+    pub(crate) fn subscribe_queue(&mut self, queue: &Arc<str>) -> Arc<Wake> {
         self.queues.entry(queue.clone()).or_default().clone()
     }
 
@@ -178,15 +230,16 @@ impl Notifier {
         }
     }
 
-    fn wake(&self, queue: &str) {
+    fn wake(&self, payload: &str) {
+        let (queue, slot) = parse_wake(payload);
         if let Some(q) = self.queues.get(queue) {
-            q.notify_one();
+            q.wake(slot);
         }
     }
 
     /// After a (re)connect: what was announced while away is unknown.
     fn catch_up(&self) {
-        self.queues.values().for_each(|q| q.notify_one());
+        self.queues.values().for_each(|q| q.wake(None));
         self.send_pause(QueueSignal::Missed);
     }
 
@@ -226,4 +279,35 @@ impl Notifier {
 
 fn timed_out() -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "listener did not answer in time"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Wake, parse_wake};
+
+    #[test]
+    fn a_plain_insert_names_its_slot_and_anything_else_names_none() {
+        assert_eq!(parse_wake("emails@1"), ("emails", Some(1)));
+        assert_eq!(parse_wake("a.b:c@2"), ("a.b:c", Some(2)));
+        assert_eq!(parse_wake("emails"), ("emails", None));
+        assert_eq!(parse_wake("emails@0"), ("emails@0", None), "slot 0 is never named");
+        assert!(crate::names::validate_queue("emails@1").is_err(), "no queue's name has the mark");
+    }
+
+    #[test]
+    fn wakes_from_one_slot_keep_it_and_any_other_wake_means_every_slot() {
+        let w = Wake::default();
+        assert_eq!(w.take_slot(), None, "no wake: every slot");
+        w.wake(Some(2));
+        w.wake(Some(2));
+        assert_eq!(w.take_slot(), Some(2));
+        assert_eq!(w.take_slot(), None, "taken");
+        w.wake(Some(1));
+        w.wake(Some(2));
+        assert_eq!(w.take_slot(), None, "two slots");
+        w.wake(Some(1));
+        w.wake(None);
+        w.wake(Some(1));
+        assert_eq!(w.take_slot(), None, "a bare wake in between");
+    }
 }

@@ -30,7 +30,7 @@ pub(crate) use limit::Window;
 pub use migration::{MIGRATIONS, Migration};
 pub(crate) use migration::{migration_script_prelude, migration_script_record};
 pub(crate) use periodic::{Seen, Tick};
-pub(crate) use rotation::{Emptied, SPAN, SlotTime};
+pub(crate) use rotation::{Emptied, SLOT_MARK, SPAN, SlotTime};
 pub(crate) use session::worker_options;
 pub(crate) use stats::{MinuteSum, RollupBatch, RollupSum, StatsWindow};
 #[cfg(test)]

@@ -12,6 +12,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// second of a span alone, so clocks a second apart still agree on the slot it empties.
 pub(crate) const SPAN: Duration = Duration::from_secs(30);
 
+/// What separates a queue from the rotating slot its new jobs went to in a plain insert's
+/// notification (`queue@1`): a character no queue's name has.
+pub(crate) const SLOT_MARK: char = '@';
+
 /// The slots of `jobs`, `jobs_0` to `jobs_2`: slot 0 for the jobs that may live long, and the
 /// two that take turns.
 pub(crate) const SLOTS: usize = 3;

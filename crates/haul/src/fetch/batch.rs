@@ -264,7 +264,9 @@ impl Claimer {
         let (lease, worker) = (self.lease_ms, &*self.worker_id);
         if let [one] = parts {
             let c = &one.claim;
-            return Ok(vec![self.db.job_get_available(&c.queue, c.limit, lease, worker, c.after).await?]);
+            return Ok(vec![
+                self.db.job_get_available(&c.queue, c.limit, lease, worker, c.after, None).await?,
+            ]);
         }
         let claims: Vec<QueueClaim> = parts.iter().map(|p| p.claim.clone()).collect();
         self.db.job_get_available_many(&claims, lease, worker).await

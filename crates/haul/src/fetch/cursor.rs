@@ -258,7 +258,7 @@ mod db_tests {
     use sqlx::AssertSqlSafe;
 
     async fn claim(db: &Db, limit: i64, after: Option<ClaimKey>) -> Vec<ClaimedJob> {
-        db.job_get_available("default", limit, 60_000, "w", after).await.unwrap()
+        db.job_get_available("default", limit, 60_000, "w", after, None).await.unwrap()
     }
 
     fn ids(jobs: &[ClaimedJob]) -> Vec<i64> {

@@ -25,6 +25,7 @@ use crate::attempts::{Kill, Running, lease_ms};
 use crate::db::{ClaimedJob, Db};
 use crate::execute::{Attempt, Executor, StartMark};
 use crate::health::Marks;
+use crate::notify::Wake;
 use crate::service::{Backoff, Throttle};
 use crate::stats::WorkerStats;
 use cursor::{Cursor, Scan};
@@ -41,8 +42,9 @@ pub(crate) struct QueueHandle {
     pub name: Arc<str>,
     pub concurrency: usize,
     free: AtomicUsize,
-    /// Set by a notification or a catch-up after reconnecting (the notifier's handle).
-    wake: Arc<Notify>,
+    /// Set by a notification or a catch-up after reconnecting (the notifier's handle), with
+    /// the slot the announced jobs are in.
+    wake: Arc<Wake>,
     /// Set each time a slot frees.
     released: Notify,
     cursor: Cursor,
@@ -63,7 +65,7 @@ impl QueueHandle {
     pub(crate) fn new(
         name: Arc<str>,
         concurrency: usize,
-        wake: Arc<Notify>,
+        wake: Arc<Wake>,
         paused: watch::Receiver<PausedSet>,
         limited: watch::Receiver<LimitedSet>,
     ) -> Self {
@@ -306,10 +308,11 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
         let started = Instant::now();
         let scan = q.cursor.plan(started);
         let after = scan.resume_key();
+        let slot = q.wake.take_slot();
         self.health.fetch_turned(started);
         let jobs = match &self.batch {
             Some(batch) => batch.claim(q.clone(), want, max, after).await?,
-            None => self.claim_alone(q, want_now, after, started).await?,
+            None => self.claim_alone(q, want_now, after, slot, started).await?,
         };
         let ended = Instant::now();
         self.health.fetched(ended);
@@ -318,16 +321,20 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
     }
 
     /// The queue's claim as its own statement, timed for the worker's stats (a shared
-    /// statement is timed by its claimer).
+    /// statement is timed by its claimer). Right after a wake that named one slot, a claim from
+    /// the cursor reads that slot's table alone: every job made available elsewhere came with a
+    /// wake of its own that names no slot.
     async fn claim_alone(
         &self,
         q: &QueueHandle,
         want: usize,
         after: Option<crate::db::ClaimKey>,
+        slot: Option<i16>,
         started: Instant,
     ) -> crate::Result<Vec<ClaimedJob>> {
         let lease = lease_ms(self.lease);
-        let jobs = self.db.job_get_available(&q.name, want as i64, lease, &self.worker_id, after).await?;
+        let (name, worker) = (&q.name, &self.worker_id);
+        let jobs = self.db.job_get_available(name, want as i64, lease, worker, after, slot).await?;
         self.stats.record_fetch(started.elapsed(), jobs.len());
         Ok(jobs)
     }

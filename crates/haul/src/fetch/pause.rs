@@ -129,7 +129,7 @@ impl PauseWatch {
                 // the idle queues' poll answered: as good as a claim that found nothing
                 self.health.fetched(tokio::time::Instant::now());
                 for q in self.queues.iter().filter(|q| ready.iter().any(|r| **r == *q.name)) {
-                    q.wake.notify_one();
+                    q.wake.wake(None);
                 }
             }
             Err(e) => throttle.warn(|| tracing::warn!(error = %e, "could not probe the idle queues")),

@@ -173,7 +173,7 @@ async fn round<S: Clone + Send + Sync + 'static>(
         }
         let lease = lease_ms(producer.lease);
         let claimed =
-            producer.db.job_get_available(&queue, want as i64, lease, &producer.worker_id, None).await;
+            producer.db.job_get_available(&queue, want as i64, lease, &producer.worker_id, None, None).await;
         let jobs = check(claimed, "claim jobs");
         for job in jobs {
             run_one(worker, job, &queue, report, events).await;

@@ -31,6 +31,27 @@ SELECT {claimed_arrays}
 FROM claimed
 "#;
 
+/// A claim after a key on one rotating slot's table alone (`{n}`): the pick and the update of
+/// the same table, by address. Starting the executor on one table instead of the parent and
+/// an update per slot is what an idle worker's pickup waits for (see `docs/benchmarks.md`).
+const GET_AVAILABLE_IN_SLOT: &str = r#"
+WITH claimed AS (
+    UPDATE {schema}.jobs_{n} j
+    SET state = {running}, attempt = j.attempt + 1, attempted_at = {now},
+        lease_expires_at = {now} + $4 * interval '1 millisecond', attempted_by = $5
+    WHERE j.ctid = ANY(ARRAY(
+        SELECT ctid FROM {schema}.jobs_{n}
+        WHERE state = {available} AND queue = $2 {after}
+        ORDER BY priority, run_at, id
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING {claimed_columns}
+)
+SELECT {claimed_arrays}
+FROM claimed
+"#;
+
 /// `{slot_arrays}`: the picked rows (`p`: `ctid`, `slot`) as one row of an address array per
 /// slot, `s0` to `s2`, built in the one pass that picks them.
 pub(super) const SLOT_ARRAYS: &str = "coalesce(array_agg(p.ctid) FILTER (WHERE p.slot = 0), '{}') AS s0,
@@ -114,6 +135,8 @@ pub(super) struct ClaimSql {
     pub(super) after: Arc<str>,
     /// The queues among `$2` with an available job.
     pub(super) with_available: Arc<str>,
+    /// After a key, on rotating slot 1's and slot 2's table alone.
+    pub(super) after_in_slot: [Arc<str>; 2],
 }
 
 impl ClaimSql {
@@ -125,6 +148,14 @@ impl ClaimSql {
             first: statement(&claim.replace("{after}", ""), schema),
             after: statement(&claim.replace("{after}", &after), schema),
             with_available: statement(WITH_AVAILABLE, schema),
+            after_in_slot: [1, 2].map(|n| {
+                let sql = GET_AVAILABLE_IN_SLOT
+                    .replace("{n}", &n.to_string())
+                    .replace("{claimed_columns}", CLAIMED_COLUMNS)
+                    .replace("{claimed_arrays}", CLAIMED_ARRAYS)
+                    .replace("{after}", &after);
+                statement(&sql, schema)
+            }),
         }
     }
 }
@@ -236,7 +267,8 @@ impl Claimed {
 
 impl Db {
     /// Claims up to `limit` available jobs of `queue` for `worker`, under a lease: the first
-    /// in fetch order, or the first after `after`.
+    /// in fetch order, or the first after `after`, in every slot or, after a key, only in
+    /// rotating slot `slot` (1 or 2).
     pub(crate) async fn job_get_available(
         &self,
         queue: &str,
@@ -244,23 +276,24 @@ impl Db {
         lease_ms: i64,
         worker: &str,
         after: Option<ClaimKey>,
+        slot: Option<i16>,
     ) -> Result<Vec<ClaimedJob>> {
         let claim = move || async move {
-            let q = self.claim_query(queue, limit, lease_ms, worker, after);
+            let q = self.claim_query(queue, limit, lease_ms, worker, after, slot);
             self.with_conn(async |c| q.fetch_one(c).await).await
         };
         let claimed = self.retrying(claim).await?;
         claimed.into_jobs().map_err(|e| self.err(e))
     }
 
-    /// Runs both claim statements for no jobs on `conn`: they are then prepared there, and
+    /// Runs the claim statements for no jobs on `conn`: they are then prepared there, and
     /// the backend has read what they touch, so a worker's first claims pay for neither.
     pub(crate) async fn job_claim_nothing(&self, conn: &mut PgConnection, queue: &str) -> Result<()> {
         // any key the server accepts: the claim takes no job (chrono's `MIN_UTC` is older than
         // PostgreSQL's first timestamp, and the statement failed)
         let after = Some(ClaimKey { priority: 0, run_at: DateTime::<Utc>::UNIX_EPOCH, id: 0 });
-        for after in [None, after] {
-            let q = self.claim_query(queue, 0, 1, "", after);
+        for (after, slot) in [(None, None), (after, None), (after, Some(1)), (after, Some(2))] {
+            let q = self.claim_query(queue, 0, 1, "", after, slot);
             q.fetch_one(&mut *conn).await.map_err(|e| self.err(e))?;
         }
         Ok(())
@@ -273,9 +306,14 @@ impl Db {
         lease_ms: i64,
         worker: &'q str,
         after: Option<ClaimKey>,
+        slot: Option<i16>,
     ) -> Query<'q, Claimed> {
         let sql = &self.inner.job.claim;
-        let sql = if after.is_some() { &sql.after } else { &sql.first };
+        let sql = match (after, slot) {
+            (None, _) => &sql.first,
+            (Some(_), Some(n @ (1 | 2))) => &sql.after_in_slot[n as usize - 1],
+            (Some(_), _) => &sql.after,
+        };
         let q = self.query_as::<Claimed>(sql).bind(queue).bind(limit).bind(lease_ms).bind(worker);
         match after {
             Some(k) => q.bind(k.priority).bind(k.run_at).bind(k.id),

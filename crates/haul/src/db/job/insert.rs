@@ -4,7 +4,7 @@
 use super::columns::{Ids, notify_each_queue, statement};
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::db::rotation::{SlotTime, insert_slot_sql};
+use crate::db::rotation::{SLOT_MARK, SlotTime, insert_slot_sql};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -71,12 +71,13 @@ impl BySlot {
     /// that goes to slot 0.
     fn new(template: &str, due_later: &str, render: impl Fn(&str) -> Arc<str>) -> Self {
         let routed = format!("CASE WHEN {due_later} THEN 0 ELSE {} END", insert_slot_sql());
-        let place = |table: &str, slot: &str| {
-            render(&template.replace("{insert_table}", table).replace("{row_slot}", slot))
+        let place = |sql: &str, table: &str, slot: &str| {
+            render(&sql.replace("{insert_table}", table).replace("{row_slot}", slot))
         };
         BySlot {
-            routed: place("{schema}.jobs", &routed),
-            direct: [place("{schema}.jobs_1", "1"), place("{schema}.jobs_2", "2")],
+            routed: place(template, "{schema}.jobs", &routed),
+            direct: [1, 2]
+                .map(|n| place(&naming_slot(template, n), &format!("{{schema}}.jobs_{n}"), &n.to_string())),
         }
     }
 
@@ -87,6 +88,18 @@ impl BySlot {
             false => &self.routed,
         }
     }
+}
+
+/// `template` with its notifications naming rotating slot `n`, where all its rows go: the
+/// worker's claim that follows then reads that slot's table alone (`notify::Wake`).
+fn naming_slot(template: &str, n: u8) -> String {
+    let mut sql = template.to_owned();
+    for queue in ["queue", "q.queue"] {
+        let named = format!("pg_notify('{{channel}}', {queue} || '{SLOT_MARK}{n}')");
+        sql = sql.replace(&format!("pg_notify('{{channel}}', {queue})"), &named);
+    }
+    debug_assert!(sql.contains(SLOT_MARK), "an insert notifies its queue");
+    sql
 }
 
 /// A unique insert template's rows, which go through the parent (keyed rows to slot 0).
