@@ -296,6 +296,25 @@ mod db_tests {
     }
 
     #[tokio::test]
+    async fn a_claim_in_one_slot_takes_only_that_slots_jobs_and_a_claim_in_every_slot_the_rest() {
+        let (pool, db, schema) = crate::db::test_db("ht_cursor_slot").await;
+        for slot in [0, 1, 2, 1] {
+            let sql = format!(
+                "INSERT INTO \"{schema}\".jobs (kind, queue, args, state, max_attempts, slot) \
+                 VALUES ('noop', 'default', '{{}}', 'available', 3, {slot})"
+            );
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+        }
+        let key = Some(ClaimKey { priority: i16::MIN, run_at: chrono::DateTime::UNIX_EPOCH, id: 0 });
+        let in_slot = |slot| db.job_get_available("default", 10, 60_000, "w", key, Some(slot));
+        let one = in_slot(1).await.unwrap();
+        assert_eq!((ids(&one), one.iter().all(|j| j.slot == 1)), (vec![2, 4], true), "slot 1's only");
+        assert_eq!(ids(&claim(&db, 10, key).await), [1, 3], "every slot: the others");
+        assert!(in_slot(2).await.unwrap().is_empty(), "taken");
+        crate::db::drop_test_schema(&pool, &schema).await;
+    }
+
+    #[tokio::test]
     async fn jobs_placed_before_the_cursor_are_found_by_the_claim_its_distance_calls_for() {
         let (pool, db, schema) = crate::db::test_db("ht_cursor_lag").await;
         // `run_at` as milliseconds before a fixed moment in the past
