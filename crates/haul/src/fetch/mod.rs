@@ -322,8 +322,10 @@ impl<S: Clone + Send + Sync + 'static> Producer<S> {
 
     /// The queue's claim as its own statement, timed for the worker's stats (a shared
     /// statement is timed by its claimer). Right after a wake that named one slot, a claim from
-    /// the cursor reads that slot's table alone: every job made available elsewhere came with a
-    /// wake of its own that names no slot.
+    /// the cursor reads that slot's table alone. A job made available elsewhere comes with a
+    /// wake that names no slot (an insert into slot 0, the scheduler, a release, an operator),
+    /// or else, like a job the rotator moved, is found as before by a claim over every slot: a
+    /// full scan, the claim after any other wake, or the poll's probe of an idle queue.
     async fn claim_alone(
         &self,
         q: &QueueHandle,
